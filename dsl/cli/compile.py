@@ -1,0 +1,47 @@
+"""``dsl compile``: a build file → Kubernetes manifests, a Docker run spec, LLB or image config.
+
+Each target's emitting code lives in its own module (``dsl.cli._emit_*``); this module only
+parses options, evaluates the build file and dispatches.
+"""
+
+from __future__ import annotations
+
+import click
+
+from dsl.cli._options import from_option, path_argument
+
+TARGETS = ("k8s", "docker", "llb", "image-config")
+
+
+@click.command("compile")
+@click.option("--target", "-t", type=click.Choice(TARGETS), required=True, help="What to produce.")
+@path_argument
+@from_option
+@click.option("--image", help="Image reference to run (pin with REF@sha256:...); default <env>:dev.")
+@click.option("--namespace", "-n", help="Kubernetes namespace for every object.")
+@click.option("--output", "-o", "out", type=click.Path(), help="Write into this directory (k8s: one file per object + kustomization.yaml).")
+@click.option("--check", is_flag=True, help="Write nothing; exit 1 with a diff if --output differs from what would be generated.")
+@click.option("--format", "-F", "fmt", type=click.Choice(["yaml", "json", "compose"]), help="Output format (default: yaml for k8s, json for docker/image-config, binary for llb).")
+@click.option("--ssh-secret", help="Secret holding authorized_keys (default <env>-ssh).")
+@click.option("--ssh-public-key", type=click.Path(exists=True, dir_okay=False), help="Emit the SSH Secret too, from this public key file.")
+@click.option("--host-key-secret", help="Secret with an SSH host key to mount read-only (keeps the host identity across restarts).")
+@click.option("--service-account", help="serviceAccountName for the Pod.")
+@click.option("--image-pull-secret", "image_pull_secrets", multiple=True, help="imagePullSecrets entry (repeatable).")
+@click.option("--ephemeral-workdir", is_flag=True, help="Use an emptyDir for the work directory instead of a PVC.")
+@click.option("--caps", help="LLB: builder capabilities, e.g. mergeop,diffop (parallel graph shape).")
+@click.option("--sequential", is_flag=True, help="LLB: force the sequential graph shape.")
+@click.option("--owner", help="Dev user UID[:GID] (default: config.owner, else the invoking user).")
+@click.option("--ca-bundle", type=click.Path(exists=True, dir_okay=False), help="LLB: extra CA bundle mounted into RUN steps at build time.")
+def compile_(target: str, path: str, from_: str | None, **opts: object) -> None:
+    """Compile PATH's build file for TARGET (k8s, docker, llb, image-config)."""
+    from dsl.cli._load import load_environment
+
+    env = load_environment(path, from_, owner=opts.get("owner"))
+    if target in ("k8s", "docker"):
+        from dsl.cli import _emit_runtime
+
+        _emit_runtime.emit(target, env, opts)
+    else:
+        from dsl.cli import _emit_llb
+
+        _emit_llb.emit(target, env, opts)

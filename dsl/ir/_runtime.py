@@ -1,0 +1,133 @@
+"""The runtime spec: how the environment runs (ports, mounts, env, daemons, resources).
+
+Generic settings (``runtime.*``, ``config.*``) apply to every target; ``docker`` and
+``kubernetes`` hold target-specific settings that override or extend them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from dsl.ir._span import Span
+
+SSH_PORT = 2222
+JUPYTER_PORT = 8888
+RSTUDIO_PORT = 8787
+DEFAULT_SHM_SIZE_MB = 2048
+
+
+@dataclass(frozen=True, slots=True)
+class Port:
+    """``runtime.expose``: a port inside the container, optionally published on the host."""
+
+    container_port: int
+    host_port: int = 0  # 0 = any free port (docker) / same as container port (k8s Service)
+    service: str = ""
+    listen_addr: str = "127.0.0.1"
+    span: Span | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Mount:
+    """``runtime.mount``: a persistent directory at ``target``.
+
+    ``host_path`` is a host directory (docker binds it; ``~`` is the user's home),
+    ``data_name`` a ``data.envd(name)`` data set; neither = a named volume / PVC.
+    """
+
+    target: str
+    host_path: str | None = None
+    data_name: str | None = None
+    span: Span | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Jupyter:
+    token: str = ""
+    host_port: int = 0
+    span: Span | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class InitScript:
+    """One ``runtime.init`` call: commands run in one shell at container start."""
+
+    commands: tuple[str, ...]
+    span: Span | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Daemon:
+    """One entry of ``runtime.daemon``: a supervised long-running process."""
+
+    args: tuple[str, ...]
+    span: Span | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Resources:
+    """CPU (Kubernetes quantity, e.g. ``"2"``/``"500m"``), memory (``"8Gi"``) and GPU count."""
+
+    cpu: str = ""
+    memory: str = ""
+    gpu: int = 0
+    span: Span | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class DockerMount:
+    """``runtime.docker.mount``: a bind mount (``source`` is a host path) or named volume."""
+
+    target: str
+    source: str = ""
+    read_only: bool = False
+    span: Span | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class KubernetesMount:
+    """``runtime.kubernetes.mount``: a PersistentVolumeClaim mounted at ``target``."""
+
+    name: str
+    target: str
+    size: str = "10Gi"
+    storage_class: str = ""
+    access_mode: str = "ReadWriteOnce"
+    span: Span | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class KubernetesService:
+    type: str = "ClusterIP"
+    span: Span | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class DockerSpec:
+    mounts: tuple[DockerMount, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class KubernetesSpec:
+    mounts: tuple[KubernetesMount, ...] = ()
+    resources: Resources | None = None
+    service: KubernetesService | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RuntimeSpec:
+    """Everything that defines how the environment runs."""
+
+    ports: tuple[Port, ...] = ()
+    mounts: tuple[Mount, ...] = ()
+    environ: tuple[tuple[str, str], ...] = ()  # sorted by name
+    extra_path: tuple[str, ...] = ()
+    init: tuple[InitScript, ...] = ()
+    daemons: tuple[Daemon, ...] = ()
+    commands: tuple[tuple[str, str], ...] = ()  # sorted by name
+    jupyter: Jupyter | None = None
+    rstudio: bool = False
+    gpu: int | None = None
+    shm_size_mb: int | None = None
+    docker: DockerSpec = DockerSpec()
+    kubernetes: KubernetesSpec = KubernetesSpec()

@@ -1,0 +1,1 @@
+"""The user-facing builtins, written in Starlark (``*.star``), shipped as package data."""
