@@ -1,0 +1,85 @@
+"""Fixtures for the real engines that `scripts/test` (via `scripts/engines up`) starts.
+
+Tests that need an engine take one of these fixtures. When the engine is absent they skip with
+the reason, except under ``CI=true``, where an engine that can't be reached is a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+_HOW = "start the engines with `bash scripts/engines up` and export what it prints, or run `bash scripts/test`"
+
+
+def engine_missing(reason: str) -> None:
+    """Skip (developer machine) or fail (CI) because an engine is not available."""
+    message = f"{reason}; {_HOW}"
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"engine unavailable under CI=true: {message}", pytrace=False)
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def docker_host() -> str:
+    """The DOCKER_HOST URL of a dockerd that answers ``/_ping``."""
+    host = os.environ.get("DOCKER_HOST", "")
+    if not host:
+        engine_missing("DOCKER_HOST is not set")
+    import docker
+
+    try:
+        docker.APIClient(base_url=host, version="auto", timeout=10).ping()
+    except Exception as exc:  # any failure to reach it means "no engine"
+        engine_missing(f"dockerd at {host} does not answer: {exc}")
+    return host
+
+
+@pytest.fixture(scope="session")
+def docker_api(docker_host: str):
+    """A ``docker.APIClient`` for the test dockerd."""
+    import docker
+
+    client = docker.APIClient(base_url=docker_host, version="auto", timeout=120)
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def base_image(docker_api) -> str:
+    """A Debian bookworm base image (python3, python3-venv) present in the test dockerd."""
+    name = os.environ.get("DSL_TEST_BASE_IMAGE", "debian:bookworm")
+    import docker
+
+    try:
+        docker_api.inspect_image(name)
+    except docker.errors.ImageNotFound:
+        engine_missing(f"base image {name} is not in the test dockerd")
+    return name
+
+
+@pytest.fixture(scope="session")
+def registry() -> str:
+    """``host:port`` of a running docker-registry on loopback."""
+    addr = os.environ.get("DSL_TEST_REGISTRY", "")
+    if not addr:
+        engine_missing("DSL_TEST_REGISTRY is not set")
+    host, _, port = addr.rpartition(":")
+    try:
+        socket.create_connection((host, int(port)), timeout=3).close()
+    except OSError as exc:
+        engine_missing(f"registry at {addr} does not answer: {exc}")
+    return addr
+
+
+@pytest.fixture(scope="session")
+def ca_bundle() -> str:
+    """The host's CA bundle: builds need it to reach PyPI through the TLS-re-signing proxy."""
+    path = os.environ.get("DSL_TEST_CA_BUNDLE", "/etc/ssl/certs/ca-certificates.crt")
+    if not Path(path).is_file():
+        engine_missing(f"CA bundle {path} not found")
+    return path
