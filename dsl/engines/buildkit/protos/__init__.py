@@ -1,0 +1,1 @@
+"""Generated protobuf modules for the BuildKit wire formats (see scripts/gen-protos)."""
