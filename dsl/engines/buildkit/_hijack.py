@@ -210,12 +210,16 @@ def _read_error_body(sock: socket.socket, header_text: str) -> str:
         return raw.strip()
 
 
-def bridge(a: socket.socket, b: socket.socket) -> threading.Thread:
+def bridge(
+    a: socket.socket, b: socket.socket, *, decode_b: Callable[[bytes], bytes] | None = None
+) -> threading.Thread:
     """Pump bytes between two sockets until either side ends, then close both.
 
     Args:
         a: one connected socket.
         b: the other.
+        decode_b: optional transform of the bytes read from ``b`` before they go to ``a``
+            (e.g. demultiplexing a Docker exec stream).
 
     Returns:
         The (daemon) thread pumping ``b → a``; ``a → b`` runs on a second daemon thread.
@@ -234,20 +238,23 @@ def bridge(a: socket.socket, b: socket.socket) -> threading.Thread:
                 pass
             s.close()
 
-    def pump(src: socket.socket, dst: socket.socket) -> None:
+    def pump(src: socket.socket, dst: socket.socket, decode: Callable[[bytes], bytes] | None) -> None:
         try:
             while True:
                 data = src.recv(65536)
                 if not data:
                     break
-                dst.sendall(data)
+                if decode is not None:
+                    data = decode(data)
+                if data:
+                    dst.sendall(data)
         except OSError:
             pass
         finally:
             close_both()
 
-    threading.Thread(target=pump, args=(a, b), daemon=True, name="bridge-a-b").start()
-    back = threading.Thread(target=pump, args=(b, a), daemon=True, name="bridge-b-a")
+    threading.Thread(target=pump, args=(a, b, None), daemon=True, name="bridge-a-b").start()
+    back = threading.Thread(target=pump, args=(b, a, decode_b), daemon=True, name="bridge-b-a")
     back.start()
     return back
 

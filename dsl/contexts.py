@@ -1,0 +1,163 @@
+"""Named builder/runner pairs ("contexts"), stored in the user's config directory.
+
+``$XDG_CONFIG_HOME/envdsl/contexts.json`` (default ``~/.config/envdsl``) holds::
+
+    {"current": "gpu-box",
+     "contexts": {"gpu-box": {"builder": "tcp://gpu:1234", "runner": "docker", "description": ""}}}
+
+A builder is a BuildKit address (``docker``, ``docker://``, ``unix://…``, ``tcp://…``,
+``docker-container://NAME``); a runner says where environments run (``docker`` or a Docker host
+address, or ``kubernetes`` / ``kubernetes://KUBECONTEXT``). ``DSL_CONTEXT`` overrides the
+current context for one command. Writes are atomic (temp file + rename).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from dsl.errors import UsageError
+
+BUILDER_SCHEMES = ("docker", "unix", "tcp", "docker-container")
+RUNNER_SCHEMES = ("docker", "unix", "tcp", "kubernetes")
+DEFAULT_NAME = "default"
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """One named pair: where images are built and where environments run."""
+
+    name: str
+    builder: str = "docker"
+    runner: str = "docker"
+    description: str = ""
+
+
+def config_dir() -> Path:
+    """envdsl's directory under ``$XDG_CONFIG_HOME`` (default ``~/.config``)."""
+    base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
+    return Path(base) / "envdsl"
+
+
+def contexts_file() -> Path:
+    """The JSON file that stores every context."""
+    return config_dir() / "contexts.json"
+
+
+def _scheme(address: str) -> str:
+    return address.split("://", 1)[0] if "://" in address else address
+
+
+def validate_address(address: str, *, kind: str) -> str:
+    """Check a builder or runner address; return it unchanged.
+
+    Raises:
+        UsageError: the scheme is not one envdsl can use.
+    """
+    schemes = BUILDER_SCHEMES if kind == "builder" else RUNNER_SCHEMES
+    if _scheme(address) not in schemes:
+        raise UsageError(
+            f"unsupported {kind} address {address!r}",
+            hint="use one of " + ", ".join(s if s in ("docker", "kubernetes") else f"{s}://…" for s in schemes),
+        )
+    return address
+
+
+def _read() -> dict:
+    path = contexts_file()
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        return {"current": None, "contexts": {}}
+    except ValueError as exc:
+        raise UsageError(
+            f"{path}: not valid JSON ({exc})", hint="fix or remove the file; it only stores contexts"
+        ) from exc
+    data.setdefault("current", None)
+    data.setdefault("contexts", {})
+    return data
+
+
+def _write(data: dict) -> None:
+    path = contexts_file()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".contexts-", suffix=".json")
+    with os.fdopen(fd, "w") as out:
+        json.dump(data, out, indent=2, sort_keys=True)
+        out.write("\n")
+    os.replace(tmp, path)
+
+
+def list_contexts() -> tuple[list[Context], str | None]:
+    """Every stored context (sorted by name) and the name of the current one."""
+    data = _read()
+    items = [Context(name=n, **_fields(v)) for n, v in sorted(data["contexts"].items())]
+    return items, current_name(data)
+
+
+def _fields(value: dict) -> dict:
+    return {k: str(value[k]) for k in ("builder", "runner", "description") if k in value}
+
+
+def current_name(data: dict | None = None) -> str | None:
+    """The active context's name: ``$DSL_CONTEXT``, else the stored choice, else None."""
+    return os.environ.get("DSL_CONTEXT") or (data if data is not None else _read())["current"]
+
+
+def current_context() -> Context | None:
+    """The active context, or None when the built-in default (``docker``/``docker``) applies.
+
+    Raises:
+        UsageError: ``DSL_CONTEXT`` or the stored choice names a context that does not exist.
+    """
+    data = _read()
+    name = current_name(data)
+    if not name or name == DEFAULT_NAME and name not in data["contexts"]:
+        return None
+    if name not in data["contexts"]:
+        raise UsageError(f"context {name!r} does not exist", hint="see `dsl context ls`")
+    return Context(name=name, **_fields(data["contexts"][name]))
+
+
+def create_context(context: Context, *, overwrite: bool = False) -> None:
+    """Store a new context.
+
+    Raises:
+        UsageError: bad name or addresses, or the name exists and ``overwrite`` is False.
+    """
+    if not context.name or not all(c.isalnum() or c in "-_." for c in context.name):
+        raise UsageError(f"invalid context name {context.name!r}", hint="use letters, digits, '-', '_', '.'")
+    if context.name == DEFAULT_NAME:
+        raise UsageError("'default' is the built-in context (docker builder, docker runner)")
+    validate_address(context.builder, kind="builder")
+    validate_address(context.runner, kind="runner")
+    data = _read()
+    if context.name in data["contexts"] and not overwrite:
+        raise UsageError(f"context {context.name!r} already exists", hint="pass --overwrite to replace it")
+    fields = asdict(context)
+    del fields["name"]
+    data["contexts"][context.name] = fields
+    _write(data)
+
+
+def use_context(name: str) -> None:
+    """Make ``name`` the current context (``default`` = the built-in docker/docker pair)."""
+    data = _read()
+    if name != DEFAULT_NAME and name not in data["contexts"]:
+        raise UsageError(f"context {name!r} does not exist", hint="see `dsl context ls`")
+    data["current"] = None if name == DEFAULT_NAME else name
+    _write(data)
+
+
+def remove_context(name: str) -> None:
+    """Delete a stored context; if it was current, the built-in default becomes current."""
+    data = _read()
+    if name not in data["contexts"]:
+        raise UsageError(f"context {name!r} does not exist", hint="see `dsl context ls`")
+    del data["contexts"][name]
+    if data["current"] == name:
+        data["current"] = None
+    _write(data)

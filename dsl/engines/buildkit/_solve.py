@@ -1,0 +1,269 @@
+"""Solve through BuildKit's gateway forwarder: the client acts as its own frontend.
+
+One build is::
+
+    Control.Solve(Ref=R, no Definition, Frontend="", exporter…)  ─ async, beside Status(R)
+    LLBBridge.Ping                 → the builder's caps (parallel or sequential graph shape)
+    plan(caps)                     → the LLB definition, compiled for those caps
+    LLBBridge.ResolveImageConfig   → the base image's config
+    LLBBridge.Solve(definition)    → a result ref (lazy: nothing runs yet)
+    LLBBridge.Return(ref, metadata={"containerimage.config": …})
+    Control.Solve returns          → the exporter's response (image digest)
+
+It works the same on dockerd 20.10 (BuildKit v0.8) and a modern buildkitd, and is the only
+way to give a raw-LLB image its config on dockerd. Every call has a deadline; any failure or
+Ctrl-C sends ``Return(error)`` and cancels ``Control.Solve`` so nothing keeps running.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from dsl.engines.buildkit._connect import Builder
+from dsl.engines.buildkit._errors import map_rpc_error, rpc_code_name, rpc_details
+from dsl.engines.buildkit._progress import ProgressTracker, Renderer
+from dsl.engines.buildkit.protos import bk_control_pb2 as control
+from dsl.engines.buildkit.protos import bk_gateway_pb2 as gateway
+from dsl.engines.buildkit.protos import bk_types_pb2 as types
+from dsl.errors import BuildCancelled, EngineError, SolveFailed
+
+CONTROL = "/moby.buildkit.v1.Control/"
+BRIDGE = "/moby.buildkit.v1.frontend.LLBBridge/"
+BUILD_ID_HEADER = "buildkit-controlapi-buildid"
+PING_TIMEOUT = 15.0
+RESOLVE_TIMEOUT = 300.0  # may pull a manifest from a slow registry
+BRIDGE_TIMEOUT = 60.0
+STATUS_DRAIN = 3.0
+_GRPC_CANCELLED = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """What the LLB compiler made for the builder's caps.
+
+    Attributes:
+        definition: marshalled ``pb.Definition`` bytes.
+        base_image: the image whose config the result starts from (None: no config lookup).
+        vertex_spans: op digest → build-file location, to point a failed step at its line.
+    """
+
+    definition: bytes
+    base_image: str | None = None
+    vertex_spans: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Exporter:
+    """How Control.Solve exports the result: BuildKit exporter name and attrs."""
+
+    name: str = ""  # "" = build only, results stay in the cache
+    attrs: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class SolveOutcome:
+    """The end of a successful build."""
+
+    ref: str
+    exporter_response: dict[str, str]
+    caps: frozenset[str]
+    vertices: int
+    cached: int
+
+
+def parse_platform(text: str) -> types.Platform:
+    """``os/arch[/variant]`` as a BuildKit Platform message."""
+    parts = text.split("/")
+    return types.Platform(OS=parts[0], Architecture=parts[1] if len(parts) > 1 else "",
+                          Variant=parts[2] if len(parts) > 2 else "")
+
+
+def solve(
+    builder: Builder,
+    plan: Callable[[frozenset[str]], Plan],
+    *,
+    image_config: Callable[[dict[str, Any] | None], dict[str, Any] | None] | None = None,
+    exporter: Exporter = Exporter(),
+    session_id: str = "",
+    platform: str = "linux/amd64",
+    timeout: float = 3600.0,
+    renderer: Renderer | None = None,
+    tracker: ProgressTracker | None = None,
+) -> SolveOutcome:
+    """Build ``plan(caps)`` on ``builder`` and export it.
+
+    Args:
+        builder: a connected builder.
+        plan: compiles the LLB for the builder's LLB caps (called once, after Ping).
+        image_config: base image config (or None) → the image config for the result.
+        exporter: the exporter and its attrs.
+        session_id: the client session serving local sources, secrets, auth, FileSend.
+        platform: the target platform, for resolving the base image.
+        timeout: deadline in seconds for the whole build.
+        renderer: receives progress events as they arrive.
+        tracker: collects vertex state (a fresh one when None).
+
+    Returns:
+        The exporter's response and a summary of the build.
+
+    Raises:
+        SolveFailed: a build step failed (its name, build-file line and last log lines).
+        BuildCancelled: Ctrl-C; the remote build was cancelled.
+        EngineUnavailable / EngineTimeout / EngineError: as mapped from gRPC.
+    """
+    tracker = tracker or ProgressTracker()
+    job = _Job(builder, tracker, renderer, timeout)
+    request = control.ControlSolveRequest(
+        Ref=job.ref, Exporter=exporter.name, ExporterAttrs=dict(exporter.attrs), Session=session_id,
+    )
+    job.start(request)
+    returned = False
+    compiled: Plan | None = None
+    try:
+        pong = job.bridge("Ping", gateway.PingRequest(), gateway.PongResponse, PING_TIMEOUT)
+        caps = frozenset(c.ID for c in pong.LLBCaps if c.Enabled)
+        frontend_caps = frozenset(c.ID for c in pong.FrontendAPICaps if c.Enabled)
+        compiled = plan(caps)
+        metadata: dict[str, bytes] = {}
+        if image_config is not None:
+            base = None
+            if compiled.base_image and "resolveimage" in frontend_caps:
+                base = job.resolve_image_config(compiled.base_image, platform)
+            config = image_config(base)
+            if config is not None:
+                metadata["containerimage.config"] = json.dumps(config, sort_keys=True).encode()
+        solved = job.bridge(
+            "Solve",
+            gateway.GatewaySolveRequest(
+                Definition=compiled.definition, allowResultReturn=True,
+                allowResultArrayRef="proto.refarray" in frontend_caps,
+            ),
+            gateway.GatewaySolveResponse,
+            BRIDGE_TIMEOUT,
+        )
+        result = gateway.Result(ref=gateway.Ref(id=solved.result.ref.id or solved.ref), metadata=metadata)
+        returned = True
+        job.bridge("Return", gateway.ReturnRequest(result=result), gateway.ReturnResponse, BRIDGE_TIMEOUT)
+        response = job.wait()
+    except KeyboardInterrupt as exc:
+        job.abort("cancelled by the user", returned=returned)
+        raise BuildCancelled("build cancelled; the builder stopped it") from exc
+    except BaseException as exc:
+        job.abort(f"client error: {exc}", returned=returned)
+        mapped = job.translate(exc, compiled.vertex_spans if compiled else {})
+        if mapped is exc:
+            raise
+        raise mapped from exc
+    finally:
+        job.finish()
+    vertices, cached = tracker.counts()
+    return SolveOutcome(job.ref, dict(response.ExporterResponse), caps, vertices, cached)
+
+
+class _Job:
+    """One Control.Solve in flight, its Status reader, and the LLBBridge calls for it."""
+
+    def __init__(self, builder: Builder, tracker: ProgressTracker, renderer: Renderer | None, timeout: float) -> None:
+        self.builder = builder
+        self.tracker = tracker
+        self.renderer = renderer
+        self.timeout = timeout
+        self.ref = uuid.uuid4().hex
+        self.metadata = ((BUILD_ID_HEADER, self.ref),)
+        self.future: Any = None
+        self.status_call: Any = None
+        self.status_thread: threading.Thread | None = None
+        self.done = threading.Event()
+
+    def start(self, request: control.ControlSolveRequest) -> None:
+        call = self.builder.unary(CONTROL + "Solve", control.ControlSolveResponse)
+        self.future = call.future(request, timeout=self.timeout)
+        self.future.add_done_callback(lambda _f: self.done.set())
+        self.status_call = self.builder.stream(CONTROL + "Status", control.StatusResponse)(
+            control.StatusRequest(Ref=self.ref), timeout=self.timeout + 60
+        )
+        self.status_thread = threading.Thread(target=self._read_status, daemon=True, name="status")
+        self.status_thread.start()
+
+    def _read_status(self) -> None:
+        try:
+            for resp in self.status_call:
+                events = self.tracker.update(resp)
+                if self.renderer is not None and events:
+                    self.renderer.events(events)
+        except Exception:  # noqa: BLE001 - the stream ends with the job; Solve reports errors
+            pass
+
+    def bridge(self, method: str, request: Any, response_type: Any, timeout: float) -> Any:
+        """One LLBBridge call for this build (with the build-id header and a deadline)."""
+        import grpc
+
+        try:
+            return self.builder.unary(BRIDGE + method, response_type)(
+                request, timeout=timeout, metadata=self.metadata
+            )
+        except grpc.RpcError as exc:
+            # "no such job": Control.Solve failed before registering; its error is the real one.
+            if self.done.wait(0.5 if "no such job" in rpc_details(exc) else 0) and self.future.exception():
+                raise self.future.exception() from exc
+            raise
+
+    def resolve_image_config(self, ref: str, platform: str) -> dict[str, Any] | None:
+        request = gateway.ResolveImageConfigRequest(
+            Ref=ref, Platform=parse_platform(platform), ResolveMode="default",
+            LogName=f"[internal] load metadata for {ref}",
+        )
+        resp = self.bridge("ResolveImageConfig", request, gateway.ResolveImageConfigResponse, RESOLVE_TIMEOUT)
+        return json.loads(resp.Config) if resp.Config else None
+
+    def wait(self) -> control.ControlSolveResponse:
+        # Short waits keep the main thread responsive to Ctrl-C.
+        while not self.done.wait(0.25):
+            pass
+        return self.future.result()
+
+    def abort(self, message: str, *, returned: bool) -> None:
+        """Stop the remote build: Return(error) if we had not returned, then cancel Solve."""
+        if not returned and self.future is not None and not self.done.is_set():
+            try:
+                self.builder.unary(BRIDGE + "Return", gateway.ReturnResponse)(
+                    gateway.ReturnRequest(error=types.RpcStatus(code=_GRPC_CANCELLED, message=message)),
+                    timeout=5, metadata=self.metadata,
+                )
+            except Exception:  # noqa: BLE001 - best effort; the cancel below still stops it
+                pass
+        if self.future is not None:
+            self.future.cancel()
+
+    def finish(self) -> None:
+        """Let the Status stream drain (it ends with the job), then drop it."""
+        if self.status_thread is not None:
+            self.status_thread.join(STATUS_DRAIN)
+        if self.status_call is not None:
+            self.status_call.cancel()
+        if self.renderer is not None:
+            self.renderer.close(self.tracker)
+
+    def translate(self, exc: BaseException, spans: Mapping[str, Any]) -> BaseException:
+        """The envdsl error for a failure during the build."""
+        import grpc
+
+        if not isinstance(exc, (grpc.RpcError, grpc.FutureCancelledError)):
+            return exc
+        if self.status_thread is not None:
+            self.status_thread.join(STATUS_DRAIN)  # the failed vertex arrives on Status
+        failed = self.tracker.failed_vertex()
+        if failed is not None and rpc_code_name(exc) not in ("UNAVAILABLE", "DEADLINE_EXCEEDED"):
+            return SolveFailed(
+                failed.error, step=failed.name, span=spans.get(failed.digest), log_tail=tuple(failed.logs),
+                hint="the last log lines of the step are above" if failed.logs else None,
+            )
+        mapped = map_rpc_error(exc, builder=self.builder.url, remedy=self.builder.address.remedy, what="build")
+        if type(mapped) is EngineError:
+            return SolveFailed(rpc_details(exc))
+        return mapped
