@@ -1,0 +1,124 @@
+"""Checks of runtime values that both runtime compilers need, with the build-file span.
+
+The language validates most values at evaluation; these re-check what a compiler relies on
+(an IR built in Python skips the language), and parse Kubernetes quantities for Docker.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from fractions import Fraction
+
+from dsl.errors import CompileError
+from dsl.ir import Port, Span
+
+_QUANTITY = re.compile(
+    r"^(?P<number>[0-9]+(?:\.[0-9]*)?|\.[0-9]+)"
+    r"(?P<suffix>Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E|[eE][+-]?[0-9]+)?$"
+)
+_BINARY = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
+_DECIMAL = {"n": Fraction(1, 10**9), "u": Fraction(1, 10**6), "m": Fraction(1, 1000),
+            "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15, "E": 10**18}
+_ENV_NAME = re.compile(r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")
+
+
+def quantity(text: str, *, what: str, span: Span | None, example: str = "10Gi") -> Fraction:
+    """Parse a positive Kubernetes quantity (``"10Gi"``, ``"500m"``, ``"2"``, ``"1e3"``).
+
+    Args:
+        text: the quantity as written in the build file.
+        what: what it measures, for the error ("PVC size", "CPU").
+        span: where it was written.
+        example: a valid value to show in the hint.
+
+    Returns:
+        The exact value (bytes or cores).
+
+    Raises:
+        CompileError: not a quantity, or not positive.
+    """
+    match = _QUANTITY.match(text.strip()) if isinstance(text, str) else None
+    if not match or Fraction(match["number"]) == 0:
+        raise CompileError(
+            f"{what} {text!r} is not a positive Kubernetes quantity",
+            span=span,
+            hint=f"write a number with an optional unit, e.g. {example!r} (units Ki Mi Gi Ti, k M G, m)",
+        )
+    value = Fraction(match["number"])
+    suffix = match["suffix"] or ""
+    if suffix in _BINARY:
+        return value * _BINARY[suffix]
+    if suffix in _DECIMAL:
+        return value * _DECIMAL[suffix]
+    if suffix:
+        return value * Fraction(10) ** int(suffix[1:])
+    return value
+
+
+def absolute_path(path: str, *, what: str, span: Span | None) -> str:
+    """Check that a container path is absolute and normalised; returns it unchanged.
+
+    Raises:
+        CompileError: relative, or containing ``..``/``.`` segments or ``//``.
+    """
+    if not path.startswith("/") or posixpath.normpath(path) != path.rstrip("/") or ":" in path:
+        raise CompileError(
+            f"{what} {path!r} is not an absolute, normalised container path",
+            span=span,
+            hint="write the full path inside the container, e.g. '/home/envd/data'",
+        )
+    return path
+
+
+def port_numbers(ports: tuple[Port, ...]) -> None:
+    """Check every ``runtime.expose`` port range and that no container port repeats.
+
+    Raises:
+        CompileError: a port outside 1..65535 (host port 0..65535), or a duplicate.
+    """
+    seen: set[int] = set()
+    for port in ports:
+        if not 1 <= port.container_port <= 65535:
+            raise CompileError(
+                f"container port {port.container_port} is out of range",
+                span=port.span, hint="ports are 1..65535",
+            )
+        if not 0 <= port.host_port <= 65535:
+            raise CompileError(
+                f"host port {port.host_port} is out of range",
+                span=port.span, hint="host ports are 0..65535 (0 = pick a free port)",
+            )
+        if port.container_port in seen:
+            raise CompileError(
+                f"container port {port.container_port} is exposed twice",
+                span=port.span, hint="expose each container port once",
+            )
+        seen.add(port.container_port)
+
+
+def reserved_port(port: Port, reserved: dict[int, str]) -> None:
+    """Reject a ``runtime.expose`` of a port the environment already uses (SSH, Jupyter, ...).
+
+    Raises:
+        CompileError: the port is in ``reserved`` (port -> what uses it).
+    """
+    if port.container_port in reserved:
+        raise CompileError(
+            f"port {port.container_port} is already used by {reserved[port.container_port]}",
+            span=port.span, hint="expose a different container port",
+        )
+
+
+def env_name(name: str, *, span: Span | None = None) -> str:
+    """Check an environment variable name is one Kubernetes and Docker accept.
+
+    Raises:
+        CompileError: empty, containing '=' or other characters outside ``[-._a-zA-Z0-9]``.
+    """
+    if not _ENV_NAME.match(name):
+        raise CompileError(
+            f"environment variable name {name!r} is not valid",
+            span=span, hint="use letters, digits, '_', '-' and '.', not starting with a digit",
+        )
+    return name

@@ -1,0 +1,105 @@
+"""What both runtime compilers derive from an Environment: ports, environ, GPU, shm, owner.
+
+Kubernetes and Docker differ in how they express these, not in what they are; deriving them
+once keeps the two targets in agreement (the same port names, the same GPU rule).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from compiler import _checks
+from compiler._names import DEFAULT_UID, DEV_HOME, dns_label, port_name
+from dsl.ir import (
+    DEFAULT_SHM_SIZE_MB,
+    JUPYTER_PORT,
+    RSTUDIO_PORT,
+    SSH_PORT,
+    Environment,
+    Span,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class NamedPort:
+    """A container port with its unique name and where (on the host) it is published."""
+
+    name: str
+    container_port: int
+    host_port: int = 0
+    listen_addr: str = "127.0.0.1"
+    span: Span | None = None
+
+
+def instance_name(env: Environment) -> str:
+    """The DNS-safe name of an environment's objects and container: ``<env>[-<function>]``.
+
+    Raises:
+        CompileError: the name cannot be made DNS-safe (pointing at ``base()`` when known).
+    """
+    raw = env.name if env.function in ("", "build") else f"{env.name}-{env.function}"
+    return dns_label(raw, span=env.build.base.span, what="environment name")
+
+
+def is_dev(env: Environment) -> bool:
+    """Dev environments (``base(dev=True)``) run sshd and get the SSH key, workdir, ports."""
+    return env.build.base.dev
+
+
+def workdir(env: Environment) -> str:
+    """The project directory inside a dev container: ``/home/envd/<env name>`` (as envd)."""
+    return f"{DEV_HOME}/{env.name}"
+
+
+def ports(env: Environment) -> tuple[NamedPort, ...]:
+    """Every container port: ssh, jupyter, rstudio (dev only), then each ``runtime.expose``.
+
+    Raises:
+        CompileError: a port out of range, exposed twice, or clashing with a built-in one.
+    """
+    rt = env.runtime
+    _checks.port_numbers(rt.ports)
+    out: list[NamedPort] = []
+    if is_dev(env):
+        out.append(NamedPort("ssh", SSH_PORT))
+        if rt.jupyter is not None:
+            out.append(NamedPort("jupyter", JUPYTER_PORT, rt.jupyter.host_port, span=rt.jupyter.span))
+        if rt.rstudio:
+            out.append(NamedPort("rstudio", RSTUDIO_PORT))
+    reserved = {p.container_port: p.name for p in out}
+    taken = {p.name for p in out}
+    for port in rt.ports:
+        _checks.reserved_port(port, reserved)
+        name = port_name(port.service, port.container_port, taken)
+        out.append(NamedPort(name, port.container_port, port.host_port, port.listen_addr, port.span))
+    return tuple(out)
+
+
+def environ(env: Environment) -> tuple[tuple[str, str], ...]:
+    """``runtime.environ`` pairs, checked; ``PATH`` is left to the image (as envd does).
+
+    Raises:
+        CompileError: a variable name Kubernetes or Docker would reject.
+    """
+    return tuple(
+        (_checks.env_name(k), v) for k, v in env.runtime.environ if k != "PATH"
+    )
+
+
+def gpu_count(env: Environment) -> int:
+    """GPUs to attach: ``config.gpu`` if given, else 1 with ``install.cuda``, else 0."""
+    if env.runtime.gpu is not None:
+        return max(env.runtime.gpu, 0)
+    return 1 if env.build.cuda is not None else 0
+
+
+def shm_mb(env: Environment) -> int:
+    """``/dev/shm`` size in MiB (``config.shm_size``, default 2048 as envd)."""
+    return env.runtime.shm_size_mb or DEFAULT_SHM_SIZE_MB
+
+
+def owner(env: Environment) -> tuple[int, int]:
+    """UID and GID of the image's ``envd`` user (``config.owner``/``--owner``, else 1000)."""
+    if env.build.owner is not None:
+        return env.build.owner.uid, env.build.owner.gid
+    return DEFAULT_UID, DEFAULT_UID

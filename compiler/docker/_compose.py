@@ -1,0 +1,75 @@
+"""The container-create body → the equivalent Compose file (``--format compose``).
+
+Built from the create body rather than from the environment, so the two formats cannot
+disagree. Compose interpolates ``$`` in values, so literal dollars are doubled; the
+authorized keys come from the invoking shell's ``DSL_AUTHORIZED_KEYS`` (required).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from compiler._names import AUTHORIZED_KEYS_ENV
+from compiler.docker._create import AUTHORIZED_KEYS_PLACEHOLDER
+
+_KEYS_FROM_SHELL = "${%s:?set %s to your SSH public key}" % (AUTHORIZED_KEYS_ENV, AUTHORIZED_KEYS_ENV)
+
+
+def _escape(value: str) -> str:
+    return value.replace("$", "$$")
+
+
+def compose_file(service: str, body: dict[str, Any]) -> dict[str, Any]:
+    """A Compose document with one service equivalent to the create body.
+
+    Args:
+        service: the service name (the container name).
+        body: the result of ``compile_container``.
+
+    Returns:
+        The Compose document (``services`` and, for named volumes, ``volumes``) as data.
+    """
+    host = body["HostConfig"]
+    environment: dict[str, str] = {}
+    for item in body["Env"]:
+        key, _, value = item.partition("=")
+        environment[key] = _KEYS_FROM_SHELL if value == AUTHORIZED_KEYS_PLACEHOLDER else _escape(value)
+    svc: dict[str, Any] = {
+        "image": body["Image"],
+        "container_name": service,
+        "hostname": body["Hostname"],
+        "restart": host["RestartPolicy"]["Name"],
+        "shm_size": host["ShmSize"],
+        "labels": {k: _escape(v) for k, v in body["Labels"].items()},
+    }
+    if environment:
+        svc["environment"] = environment
+    if "WorkingDir" in body:
+        svc["working_dir"] = body["WorkingDir"]
+    ports = []
+    for key, bindings in host["PortBindings"].items():
+        number, _, protocol = key.partition("/")
+        for b in bindings:
+            port: dict[str, Any] = {"target": int(number), "host_ip": b["HostIp"], "protocol": protocol}
+            if b["HostPort"]:
+                port["published"] = b["HostPort"]
+            ports.append(port)
+    if ports:
+        svc["ports"] = ports
+    volumes: dict[str, Any] = {}
+    mounts = []
+    for m in host["Mounts"]:
+        mounts.append({"type": m["Type"], "source": m["Source"], "target": m["Target"],
+                       "read_only": m["ReadOnly"]})
+        if m["Type"] == "volume":
+            volumes[m["Source"]] = {"name": m["Source"]}  # no project-name prefix
+    if mounts:
+        svc["volumes"] = mounts
+    if "DeviceRequests" in host:
+        devices = [{"driver": d["Driver"], "count": d["Count"], "capabilities": d["Capabilities"][0]}
+                   for d in host["DeviceRequests"]]
+        svc["deploy"] = {"resources": {"reservations": {"devices": devices}}}
+    doc: dict[str, Any] = {"services": {service: svc}}
+    if volumes:
+        doc["volumes"] = volumes
+    return doc

@@ -1,0 +1,58 @@
+"""What the Kubernetes compiler needs besides the Environment (mostly command-line options)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from dsl.errors import UsageError
+
+DEFAULT_PVC_SIZE = "10Gi"
+SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+
+
+@dataclass(frozen=True, slots=True)
+class K8sOptions:
+    """Inputs of ``compile_k8s`` that do not come from the build file.
+
+    Attributes:
+        image: the image reference the Pod runs (already validated).
+        namespace: ``metadata.namespace`` of every object; "" = none (kubectl/kustomize decide).
+        ssh_secret: the Secret holding ``authorized_keys``; "" = ``<name>-ssh``.
+        ssh_public_key: public key text to emit that Secret with; "" = reference it only.
+        host_key_secret: a Secret with key ``ssh_host_key`` mounted read-only; "" = none.
+        service_account: ``serviceAccountName``; "" = the namespace default, token not mounted.
+        image_pull_secrets: ``imagePullSecrets`` names.
+        ephemeral_workdir: an emptyDir instead of a PVC for the project directory.
+    """
+
+    image: str
+    namespace: str = ""
+    ssh_secret: str = ""
+    ssh_public_key: str = ""
+    host_key_secret: str = ""
+    service_account: str = ""
+    image_pull_secrets: tuple[str, ...] = ()
+    ephemeral_workdir: bool = False
+
+    def check(self) -> None:
+        """Reject option values Kubernetes would refuse.
+
+        Raises:
+            UsageError: naming the option and the rule it breaks.
+        """
+        if self.namespace and (not _LABEL.match(self.namespace) or len(self.namespace) > 63):
+            raise UsageError(
+                f"--namespace {self.namespace!r} is not a valid namespace name",
+                hint="lowercase letters, digits and '-', at most 63 characters",
+            )
+        named = [("--ssh-secret", self.ssh_secret), ("--host-key-secret", self.host_key_secret),
+                 ("--service-account", self.service_account)]
+        named += [("--image-pull-secret", s) for s in self.image_pull_secrets]
+        for option, value in named:
+            if value and (not SUBDOMAIN.match(value) or len(value) > 253):
+                raise UsageError(
+                    f"{option} {value!r} is not a valid Kubernetes object name",
+                    hint="lowercase letters, digits, '-' and '.', starting and ending alphanumeric",
+                )

@@ -1,0 +1,145 @@
+"""``dsl compile --target k8s|docker``: run the runtime compilers and write their output.
+
+Everything that touches the machine (reading the public key file, resolving ``~`` and the
+build directory, writing ``-o DIR``) happens here, so ``compiler.k8s``/``compiler.docker``
+stay pure. Imports only the standard library, PyYAML, click and our own modules: no
+``kubernetes``, ``docker``, ``grpc`` or ``jinja2`` (``dsl compile`` must start fast).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from compiler import _runtime
+from compiler._names import default_image_ref, validate_image_ref
+from dsl.cli import _gitops
+from dsl.errors import UsageError
+from dsl.ir import Environment
+
+COMPOSE_FILE = "compose.yaml"
+
+
+def emit(target: str, env: Environment, opts: dict[str, Any]) -> None:
+    """Compile ``env`` for ``target`` (``k8s`` or ``docker``) and print or write the result.
+
+    Args:
+        target: ``k8s`` or ``docker``.
+        env: the evaluated environment.
+        opts: the remaining ``dsl compile`` options (image, namespace, out, check, fmt, ...).
+
+    Raises:
+        UsageError: conflicting or invalid options.
+        CompileError: the environment cannot be expressed for the target.
+        OutputConflict: ``-o DIR`` holds a file envdsl did not generate.
+        SystemExit: ``--check`` found a difference (exit 1).
+    """
+    if opts.get("check") and not opts.get("out"):
+        raise UsageError("--check needs --output DIR", hint="dsl compile --target k8s -o DIR --check")
+    image = opts.get("image") or _default_image(env)
+    validate_image_ref(image)
+    if target == "k8s":
+        _emit_k8s(env, image, opts)
+    else:
+        _emit_docker(env, image, opts)
+
+
+def _default_image(env: Environment) -> str:
+    ref = default_image_ref(env.name)
+    click.echo(
+        f"warning: no --image given; using {ref}, the tag `dsl build` gives. "
+        "For GitOps, pin the image you built: --image REF@sha256:<digest>",
+        err=True,
+    )
+    return ref
+
+
+def k8s_options(env: Environment, image: str, opts: dict[str, Any]):
+    """The ``K8sOptions`` for the command-line options (reads ``--ssh-public-key``).
+
+    Raises:
+        UsageError: the public key file cannot be read or is not a public key.
+    """
+    from compiler.k8s import K8sOptions, check_public_key
+
+    public_key = ""
+    if opts.get("ssh_public_key"):
+        try:
+            text = Path(opts["ssh_public_key"]).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise UsageError(f"cannot read --ssh-public-key {opts['ssh_public_key']}: {exc}") from exc
+        public_key = check_public_key(text)
+    return K8sOptions(
+        image=image,
+        namespace=opts.get("namespace") or "",
+        ssh_secret=opts.get("ssh_secret") or "",
+        ssh_public_key=public_key,
+        host_key_secret=opts.get("host_key_secret") or "",
+        service_account=opts.get("service_account") or "",
+        image_pull_secrets=tuple(opts.get("image_pull_secrets") or ()),
+        ephemeral_workdir=bool(opts.get("ephemeral_workdir")),
+    )
+
+
+def _emit_k8s(env: Environment, image: str, opts: dict[str, Any]) -> None:
+    from compiler.k8s import compile_k8s, synth_files, synth_json, synth_yaml
+
+    fmt = opts.get("fmt") or "yaml"
+    if fmt == "compose":
+        raise UsageError("--format compose is for --target docker", hint="use yaml or json for k8s")
+    objects = compile_k8s(env, k8s_options(env, image, opts))
+    if opts.get("out"):
+        if fmt != "yaml":
+            raise UsageError("--output writes YAML files; drop --format json")
+        _write_tree(env, "k8s", synth_files(objects), opts)
+        return
+    click.echo(synth_json(objects) if fmt == "json" else synth_yaml(objects), nl=False)
+
+
+def docker_options(env: Environment, image: str):
+    """The ``DockerOptions``: build directory (of ``env.source``) and home directory."""
+    from compiler.docker import DockerOptions
+
+    source_dir = os.path.dirname(env.source) if env.source else "."
+    return DockerOptions(image=image, build_dir=os.path.abspath(source_dir),
+                         home=os.path.expanduser("~"))
+
+
+def _emit_docker(env: Environment, image: str, opts: dict[str, Any]) -> None:
+    from compiler.docker import compile_container, compose_file
+    from compiler.k8s import dump_yaml
+
+    fmt = opts.get("fmt") or ("compose" if opts.get("out") else "json")
+    body = compile_container(env, docker_options(env, image))
+    if fmt == "yaml":
+        raise UsageError("--target docker prints json (the create body) or compose")
+    if opts.get("out"):
+        if fmt != "compose":
+            raise UsageError("--output writes a compose file; drop --format json")
+        compose = dump_yaml(compose_file(_runtime.instance_name(env), body))
+        _write_tree(env, "docker", {COMPOSE_FILE: compose}, opts)
+        return
+    if fmt == "compose":
+        click.echo(dump_yaml(compose_file(_runtime.instance_name(env), body)), nl=False)
+    else:
+        click.echo(json.dumps(body, indent=2, sort_keys=True, ensure_ascii=False))
+
+
+def _write_tree(env: Environment, target: str, files: dict[str, str], opts: dict[str, Any]) -> None:
+    instance = _runtime.instance_name(env)
+    head = _gitops.header(instance, target)
+    out_dir = Path(opts["out"])
+    plan = _gitops.plan(out_dir, instance, {n: head + t for n, t in files.items()})
+    if opts.get("check"):
+        text = _gitops.diff(out_dir, plan)
+        if text:
+            click.echo(text, nl=False)
+            click.echo(f"{out_dir} is out of date; run without --check to update it", err=True)
+            sys.exit(1)
+        return
+    _gitops.apply(out_dir, plan)
