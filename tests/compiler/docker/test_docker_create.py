@@ -1,0 +1,128 @@
+"""compiler.docker on IR built in Python: the container-create body and the compose service."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+
+from compiler.docker import (
+    AUTHORIZED_KEYS_PLACEHOLDER,
+    DockerOptions,
+    compile_container,
+    compose_file,
+    host_path,
+)
+from dsl.errors import CompileError
+from dsl.ir import (
+    BaseImage,
+    BuildGraph,
+    DockerMount,
+    DockerSpec,
+    Environment,
+    Jupyter,
+    Mount,
+    Port,
+    RuntimeSpec,
+    Span,
+)
+
+OPTS = DockerOptions(image="proj:dev", build_dir="/src/proj", home="/home/ada")
+
+
+def env(dev=True, **runtime) -> Environment:
+    return Environment(name="proj", build=BuildGraph(base=BaseImage(dev=dev)),
+                       runtime=RuntimeSpec(**runtime), source="proj/build.envd")
+
+
+def test_dev_body_publishes_on_loopback_and_carries_only_a_key_placeholder():
+    body = compile_container(env(jupyter=Jupyter(host_port=8888)), OPTS)
+    assert body["Image"] == "proj:dev"
+    assert f"DSL_AUTHORIZED_KEYS={AUTHORIZED_KEYS_PLACEHOLDER}" in body["Env"]
+    assert body["ExposedPorts"] == {"2222/tcp": {}, "8888/tcp": {}}
+    binds = body["HostConfig"]["PortBindings"]
+    assert binds["2222/tcp"] == [{"HostIp": "127.0.0.1", "HostPort": ""}]
+    assert binds["8888/tcp"] == [{"HostIp": "127.0.0.1", "HostPort": "8888"}]
+    assert body["WorkingDir"] == "/home/envd/proj"
+    assert body["HostConfig"]["Mounts"][0] == {
+        "Type": "bind", "Source": "/src/proj", "Target": "/home/envd/proj", "ReadOnly": False}
+    assert body["HostConfig"]["ShmSize"] == 2048 * 1024 * 1024
+    assert body["HostConfig"]["RestartPolicy"] == {"Name": "unless-stopped"}
+    assert body["Labels"]["envdsl/name"] == "proj"
+    assert body["Labels"]["envdsl/content-hash"].startswith("sha256:")
+
+
+def test_mounts_resolve_host_paths_and_use_named_volumes():
+    e = env(
+        mounts=(Mount("/home/envd/data", host_path="~/datasets"), Mount("/rel", host_path="./d/../x"),
+                Mount("/cache"), Mount("/scratch", data_name="scratch")),
+        docker=DockerSpec(mounts=(DockerMount("/wheels", source="~/.cache/w", read_only=True),
+                                  DockerMount("/cache", source="/abs"))),
+    )
+    mounts = {m["Target"]: m for m in compile_container(e, OPTS)["HostConfig"]["Mounts"]}
+    assert mounts["/home/envd/data"]["Source"] == "/home/ada/datasets"
+    assert mounts["/rel"]["Source"] == "/src/proj/x"
+    assert mounts["/scratch"] == {"Type": "volume", "Source": "envdsl-data-scratch",
+                                  "Target": "/scratch", "ReadOnly": False}
+    assert mounts["/wheels"] == {"Type": "bind", "Source": "/home/ada/.cache/w",
+                                 "Target": "/wheels", "ReadOnly": True}
+    assert mounts["/cache"]["Source"] == "/abs"  # runtime.docker.mount overrides runtime.mount
+
+
+def test_named_volume_without_host_path():
+    mounts = compile_container(env(mounts=(Mount("/home/envd/.cache"),)), OPTS)["HostConfig"]["Mounts"]
+    assert {"Type": "volume", "Source": "proj-home-envd-cache", "Target": "/home/envd/.cache",
+            "ReadOnly": False} in mounts
+
+
+def test_expose_listen_addr_gpu_and_shm():
+    e = env(ports=(Port(8000, 18000, "web", "0.0.0.0"),), gpu=2, shm_size_mb=512)
+    host = compile_container(e, OPTS)["HostConfig"]
+    assert host["PortBindings"]["8000/tcp"] == [{"HostIp": "0.0.0.0", "HostPort": "18000"}]
+    assert host["DeviceRequests"] == [{"Driver": "nvidia", "Count": 2, "Capabilities": [["gpu"]]}]
+    assert host["ShmSize"] == 512 * 1024 * 1024
+
+
+def test_non_dev_body_has_no_ssh_and_no_workdir():
+    body = compile_container(env(dev=False, ports=(Port(8080, 8080, "http"),)), OPTS)
+    assert body["ExposedPorts"] == {"8080/tcp": {}}
+    assert not any(v.startswith("DSL_AUTHORIZED_KEYS") for v in body["Env"])
+    assert "WorkingDir" not in body and body["HostConfig"]["Mounts"] == []
+
+
+def test_home_tilde_only_at_start():
+    assert host_path("~", OPTS) == "/home/ada"
+    assert host_path("a/~b", OPTS) == "/src/proj/a/~b"
+
+
+def test_compose_service_matches_body_and_escapes_dollars():
+    e = env(ports=(Port(8000, 18000, "web"),), environ=(("PRICE", "$5"),),
+            mounts=(Mount("/cache"), Mount("/d", host_path="/data")), gpu=1)
+    body = compile_container(e, OPTS)
+    doc = yaml.safe_load(yaml.safe_dump(compose_file("proj", body)))
+    svc = doc["services"]["proj"]
+    assert svc["image"] == "proj:dev"
+    assert svc["environment"]["PRICE"] == "$$5"
+    assert svc["environment"]["DSL_AUTHORIZED_KEYS"].startswith("${DSL_AUTHORIZED_KEYS:?")
+    assert {"target": 8000, "host_ip": "127.0.0.1", "protocol": "tcp", "published": "18000"} in svc["ports"]
+    assert {"type": "volume", "source": "proj-cache", "target": "/cache", "read_only": False} in svc["volumes"]
+    assert doc["volumes"] == {"proj-cache": {"name": "proj-cache"}}
+    assert svc["deploy"]["resources"]["reservations"]["devices"][0]["count"] == 1
+    assert svc["shm_size"] == body["HostConfig"]["ShmSize"]
+
+
+def test_body_is_deterministic_json():
+    a = json.dumps(compile_container(env(ports=(Port(9000),)), OPTS), sort_keys=True)
+    b = json.dumps(compile_container(env(ports=(Port(9000),)), OPTS), sort_keys=True)
+    assert a == b
+
+
+@pytest.mark.parametrize("runtime, message", [
+    ({"ports": (Port(0, span=Span("build.envd", 4, 3)),)}, "container port 0 is out of range"),
+    ({"mounts": (Mount("rel/path", span=Span("build.envd", 4, 3)),)}, "not an absolute"),
+])
+def test_bad_input_points_at_the_build_file(runtime, message):
+    with pytest.raises(CompileError) as err:
+        compile_container(env(**runtime), OPTS)
+    assert err.value.headline().startswith("build.envd:4:3: ") and message in err.value.message
