@@ -267,3 +267,47 @@ class _Job:
         if type(mapped) is EngineError:
             return SolveFailed(rpc_details(exc))
         return mapped
+
+
+@dataclass(frozen=True, slots=True)
+class Caps:
+    """What a builder can do, as reported by ``LLBBridge.Ping``."""
+
+    llb: frozenset[str]
+    frontend: frozenset[str]
+    platforms: tuple[str, ...]
+
+    @property
+    def parallel(self) -> bool:
+        """True when the builder merges and diffs (the parallel graph shape works)."""
+        return {"mergeop", "diffop"} <= self.llb
+
+
+def probe_caps(builder: Builder, *, timeout: float = PING_TIMEOUT) -> Caps:
+    """Ask the builder for its caps: an empty gateway build, Ping, then Return(error).
+
+    There is no caps RPC on BuildKit v0.8 outside a build, so this registers a build that
+    never solves anything (≈20 ms on dockerd) and cancels it.
+
+    Raises:
+        EngineUnavailable / EngineTimeout / EngineError: as mapped from gRPC.
+    """
+    import grpc
+
+    job = _Job(builder, ProgressTracker(), None, timeout)
+    job.start(control.ControlSolveRequest(Ref=job.ref))
+    try:
+        pong = job.bridge("Ping", gateway.PingRequest(), gateway.PongResponse, timeout)
+    except grpc.RpcError as exc:
+        raise map_rpc_error(exc, builder=builder.url, remedy=builder.address.remedy, what="ping") from exc
+    finally:
+        job.abort("capability probe", returned=False)
+        job.finish()
+    platforms = tuple(
+        "/".join(x for x in (p.OS, p.Architecture, p.Variant) if x) for w in pong.Workers for p in w.platforms
+    )
+    return Caps(
+        llb=frozenset(c.ID for c in pong.LLBCaps if c.Enabled),
+        frontend=frozenset(c.ID for c in pong.FrontendAPICaps if c.Enabled),
+        platforms=platforms,
+    )
