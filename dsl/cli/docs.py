@@ -18,9 +18,9 @@ def reference() -> None:
     Generated from the docstrings in stdlib/*.star; the repository's docs/reference.md is
     this output.
     """
-    from dsl.docs import read_stdlib, render_reference
+    from dsl.docs import read_family_docs, read_stdlib, render_reference
 
-    click.echo(render_reference(read_stdlib()), nl=False)
+    click.echo(render_reference(read_stdlib(), read_family_docs()), nl=False)
 
 
 @click.command()

@@ -7,21 +7,12 @@ from collections.abc import Iterable
 from dsl.docs._star import FAMILIES, BuiltinDoc
 from dsl.docs._types import param_type
 
-_TITLES = {
-    "": "Global builtins",
-    "install": "`install`: toolchains and packages",
-    "config": "`config`: image and tool settings",
-    "io": "`io`: files into the image",
-    "runtime": "`runtime`: how the environment runs",
-    "data": "`data`: data sets",
-}
-
-
-def render_reference(builtins: Iterable[BuiltinDoc]) -> str:
+def render_reference(builtins: Iterable[BuiltinDoc], family_docs: dict[str, str] | None = None) -> str:
     """The whole reference as Markdown: a contents list, then one section per family.
 
     Args:
         builtins: The builtins, as ``read_stdlib`` returns them.
+        family_docs: Intro text per family, as ``read_family_docs`` returns it.
 
     Returns:
         Markdown text ending in a newline; the same input always gives the same bytes.
@@ -39,10 +30,14 @@ def render_reference(builtins: Iterable[BuiltinDoc]) -> str:
         "`if`/`for`, no reassignment of globals. See `dsl stubs` for editor support.",
         "",
     ]
-    for family in (f for f in order if f in by_family):
-        out.append(f"- [{_plain(_TITLES.get(family, family))}](#{_anchor(_TITLES.get(family, family))})")
-    for family in (f for f in order if f in by_family):
-        out += ["", f"## {_TITLES.get(family, f'`{family}`')}"]
+    families = [f for f in order if f in by_family]
+    for family in families:
+        out.append(f"- [{_title(family).replace('`', '')}](#{_anchor(_title(family))})")
+    for family in families:
+        out += ["", f"## {_title(family)}"]
+        intro = (family_docs or {}).get(family)
+        if intro:
+            out += ["", intro]
         for b in sorted(by_family[family], key=lambda d: d.name):
             out += ["", *_render_builtin(b)]
     return "\n".join(out) + "\n"
@@ -75,8 +70,8 @@ def _render_builtin(b: BuiltinDoc) -> list[str]:
     return lines
 
 
-def _plain(title: str) -> str:
-    return title.replace("`", "")
+def _title(family: str) -> str:
+    return f"`{family}`" if family else "Global builtins"
 
 
 def _anchor(title: str) -> str:

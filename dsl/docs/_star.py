@@ -45,6 +45,7 @@ class BuiltinDoc:
     doc: Docstring
     source: str  # "stdlib/install.star:12" - where to fix the docs
     value: str | None = None
+    returns_value: bool = False  # the def has ``return <expr>`` (include(), data.envd())
 
     @property
     def family(self) -> str:
@@ -96,15 +97,35 @@ def read_stdlib(directory: Path | None = None) -> tuple[BuiltinDoc, ...]:
     return tuple(sorted(seen.values(), key=lambda d: (d.family != "", d.name)))
 
 
-def _read_file(path: Path, dirname: str) -> list[BuiltinDoc]:
-    source = path.read_text(encoding="utf-8")
+def read_family_docs(directory: Path | None = None) -> dict[str, str]:
+    """The module docstring of each family (``""`` = the global builtins), for section intros.
+
+    Args:
+        directory: Where the ``.star`` files are (default: the shipped stdlib).
+
+    Returns:
+        Family name to text; several files of one family have their texts joined.
+    """
+    directory = directory or stdlib_dir()
+    out: dict[str, list[str]] = {}
+    for path in sorted(directory.glob("*.star")):
+        tree = _parse(path, path.read_text(encoding="utf-8"))
+        text = ast.get_docstring(tree)
+        if text:
+            family = next((r for r in _roots(tree)), "" if path.stem not in FAMILIES else path.stem)
+            out.setdefault(family, []).append(text)
+    return {k: "\n\n".join(v) for k, v in out.items()}
+
+
+def _parse(path: Path, source: str) -> ast.Module:
     try:
-        tree = ast.parse(source, filename=str(path))
+        return ast.parse(source, filename=str(path))
     except SyntaxError as exc:
         raise ValueError(f"{path}:{exc.lineno}: cannot read builtin docs: {exc.msg}") from exc
-    label = f"{dirname}/{path.name}"
-    defs = {n.name: n for n in tree.body if isinstance(n, ast.FunctionDef)}
-    structs = {
+
+
+def _structs(tree: ast.Module) -> dict[str, ast.Call]:
+    return {
         n.targets[0].id: n.value
         for n in tree.body
         if isinstance(n, ast.Assign)
@@ -112,6 +133,11 @@ def _read_file(path: Path, dirname: str) -> list[BuiltinDoc]:
         and isinstance(n.targets[0], ast.Name)
         and _is_struct(n.value)
     }
+
+
+def _roots(tree: ast.Module) -> list[str]:
+    """Struct assignments no other struct refers to: the names a file exports."""
+    structs = _structs(tree)
     referenced = {
         kw.value.id
         for call in structs.values()
@@ -120,8 +146,17 @@ def _read_file(path: Path, dirname: str) -> list[BuiltinDoc]:
         for kw in node.keywords
         if isinstance(kw.value, ast.Name)
     }
+    return [name for name in structs if name not in referenced and not name.startswith("_")]
+
+
+def _read_file(path: Path, dirname: str) -> list[BuiltinDoc]:
+    source = path.read_text(encoding="utf-8")
+    tree = _parse(path, source)
+    label = f"{dirname}/{path.name}"
+    defs = {n.name: n for n in tree.body if isinstance(n, ast.FunctionDef)}
+    structs = _structs(tree)
     out: list[BuiltinDoc] = []
-    roots = [name for name in structs if name not in referenced and not name.startswith("_")]
+    roots = _roots(tree)
     for root in roots:
         out.extend(_walk_struct(root, structs[root], defs, structs, source, label))
     if not roots:
@@ -171,8 +206,11 @@ def _from_def(name: str, node: ast.FunctionDef, source: str, label: str) -> Buil
     params += [Param(p.arg, _text(source, d), keyword_only=True) for p, d in zip(a.kwonlyargs, a.kw_defaults)]
     if a.kwarg:
         params.append(Param(a.kwarg.arg, None, variadic="**"))
+    # Private parameters (``**_legacy`` catch-alls for old envd spellings) are not API.
+    params = [p for p in params if not p.name.startswith("_")]
     doc = parse_docstring(ast.get_docstring(node, clean=False))
-    return BuiltinDoc(name, tuple(params), doc, f"{label}:{node.lineno}")
+    returns = any(isinstance(n, ast.Return) and n.value is not None for n in ast.walk(node))
+    return BuiltinDoc(name, tuple(params), doc, f"{label}:{node.lineno}", returns_value=returns)
 
 
 def _text(source: str, node: ast.expr | None) -> str | None:

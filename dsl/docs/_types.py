@@ -63,9 +63,11 @@ def type_of_literal(default: str | None) -> str:
         return "Any"
     if value is None:
         return "Any | None"
+    # An empty container says nothing about its items (runtime.daemon takes lists of lists),
+    # and a wrong guess would make editors flag correct build files.
     if isinstance(value, list):
         inner = {type(v) for v in value}
-        return f"list[{_LITERAL_TYPES.get(inner.pop(), 'Any')}]" if len(inner) == 1 else "list[str]"
+        return f"list[{_LITERAL_TYPES.get(inner.pop(), 'Any')}]" if len(inner) == 1 else "list[Any]"
     if isinstance(value, dict):
-        return "dict[str, str]"
+        return "dict[str, Any]"
     return _LITERAL_TYPES.get(type(value), "Any")
