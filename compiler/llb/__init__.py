@@ -13,6 +13,7 @@ Compiler::
     res = compile_environment(env, caps=frozenset({"mergeop", "diffop"}))
 """
 
+from compiler.llb._compile import LLBResult, LocalSource, base_image_ref, compile_environment
 from compiler.llb._marshal import MODERN_CAPS, Marshalled, marshal
 from compiler.llb._ops import (
     BindMount,
@@ -31,7 +32,7 @@ from compiler.llb._refs import normalize_image_ref
 from compiler.llb._state import State, diff, http, image, local, merge, scratch
 
 __all__ = [
-    "MODERN_CAPS", "BindMount", "CacheMount", "CacheSharing", "CopyFrom", "Marshalled",
+    "MODERN_CAPS", "BindMount", "LLBResult", "LocalSource", "base_image_ref", "compile_environment", "CacheMount", "CacheSharing", "CopyFrom", "Marshalled",
     "Mkdir", "Mkfile", "Owner", "Platform", "Rm", "SecretMount", "State", "TmpfsMount",
     "diff", "http", "image", "local", "marshal", "merge", "normalize_image_ref", "scratch",
 ]

@@ -1,0 +1,79 @@
+"""What every stage of one compilation shares: the environment, platform, options, caches.
+
+``Stage`` helpers add the CA-bundle secret mount to every exec step and name vertices, so the
+stage modules only say what to run.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from compiler.llb._layout import CA_BUNDLE_PATH, CA_SECRET_ID, CONTEXT_NAME, build_env
+from compiler.llb._ops import BindMount, CacheMount, CacheSharing, MountSpec, Platform, SecretMount
+from compiler.llb._refs import normalize_image_ref
+from compiler.llb._script import bash
+from compiler.llb._state import State, local
+from dsl.ir import Environment, Span
+
+_CA_ENV = ("PIP_CERT", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "CONDA_SSL_VERIFY")
+CONTEXT_MOUNT = "/run/dsl/context"
+
+
+@dataclass
+class Context:
+    """Per-compilation settings and the build-context source (made once, shared by steps)."""
+
+    env: Environment
+    platform: Platform
+    base_ref: str
+    ca_bundle: bool
+    context_paths: tuple[str, ...] = ()  # include patterns of local://context; () = whole dir
+    _local: State | None = field(default=None, repr=False)
+
+    @property
+    def arch(self) -> str:
+        return self.platform.architecture + (f"-{self.platform.variant}" if self.platform.variant else "")
+
+    def cache_key(self) -> str:
+        """``<distro>-<arch>``: caches are shared by every project on the same base distro."""
+        ref = normalize_image_ref(self.base_ref).split("@")[0]
+        name = ref.rsplit("/", 1)[-1].replace(":", "-")
+        return re.sub(r"[^a-z0-9._-]+", "-", name.lower()) + f"-{self.arch}"
+
+    def apt_caches(self) -> tuple[MountSpec, ...]:
+        key = self.cache_key()
+        return (CacheMount("/var/cache/apt", f"dsl-apt-cache-{key}", CacheSharing.LOCKED),
+                CacheMount("/var/lib/apt", f"dsl-apt-lists-{key}", CacheSharing.LOCKED))
+
+    def pip_cache(self) -> MountSpec:
+        return CacheMount("/root/.cache/pip", f"dsl-pip-cache-{self.arch}", CacheSharing.SHARED)
+
+    def conda_cache(self, prefix: str) -> MountSpec:
+        return CacheMount(f"{prefix}/pkgs", f"dsl-conda-pkgs-{self.arch}", CacheSharing.LOCKED)
+
+    def context(self) -> State:
+        """``local://context``: the build directory, served by the client session."""
+        if self._local is None:
+            self._local = local(CONTEXT_NAME, include=self.context_paths,
+                                shared_key_hint=CONTEXT_NAME, platform=self.platform,
+                                vertex_name="load build context")
+        return self._local
+
+    def context_mount(self) -> MountSpec:
+        return BindMount(CONTEXT_MOUNT, self.context().output)
+
+    def start(self, state: State) -> State:
+        """Give a fresh state the build environment (and CA variables when a bundle is used)."""
+        for k, v in build_env(self.env):
+            state = state.with_env(k, v)
+        if self.ca_bundle:
+            for k in _CA_ENV:
+                state = state.with_env(k, CA_BUNDLE_PATH)
+        return state
+
+    def run(self, state: State, lines: list[str] | tuple[str, ...], *, name: str,
+            span: Span | None, mounts: tuple[MountSpec, ...] = (), shell: str = "bash") -> State:
+        """One build step running ``lines`` as a strict bash script."""
+        extra = (SecretMount(CA_BUNDLE_PATH, CA_SECRET_ID, mode=0o444),) if self.ca_bundle else ()
+        return state.run(bash(*lines, shell=shell), mounts=mounts + extra, name=name, span=span)

@@ -1,0 +1,153 @@
+"""The dev runtime layer (``base(dev=True)``): user ``envd``, OpenSSH, the entrypoint.
+
+sshd runs as the unprivileged dev user on port 2222 with its own configuration (no PAM, keys
+only, host key and pid file in the user's state directory), so the image works in a Pod that
+runs as non-root with every capability dropped. No key is baked in: the entrypoint reads it at
+start (see templates/entrypoint.sh.j2 for the contract).
+"""
+
+from __future__ import annotations
+
+import shlex
+from functools import cache
+
+import jinja2
+
+from compiler.llb._context import Context
+from compiler.llb._layout import (
+    CONDA_ROOT,
+    DEFAULT_UID,
+    DEV_HOME,
+    DEV_USER,
+    ENTRYPOINT,
+    LOG_DIR,
+    SSHD_CONFIG,
+    VENV,
+    python_kind,
+    workdir,
+)
+from compiler.llb._ops import Mkdir, Mkfile, Owner
+from compiler.llb._script import install_packages
+from compiler.llb._state import State
+from dsl.errors import CompileError
+from dsl.ir import JUPYTER_PORT, RSTUDIO_PORT, SSH_PORT, Environment
+
+DEV_PACKAGES = {
+    "apt": ("openssh-server", "bash", "ca-certificates", "sudo", "git", "curl", "procps", "less"),
+    "apk": ("openssh-server", "openssh-keygen", "bash", "ca-certificates", "sudo", "git", "curl",
+            "procps", "shadow"),
+    "dnf": ("openssh-server", "openssh-clients", "bash", "ca-certificates", "sudo", "git", "curl",
+            "procps-ng", "shadow-utils"),
+}
+
+
+def owner(env: Environment) -> Owner:
+    """UID/GID of the dev user: ``build.owner`` (config.owner or --owner), else 1000:1000."""
+    o = env.build.owner
+    if o is None:
+        return Owner(DEFAULT_UID, DEFAULT_UID)
+    if not (0 <= o.uid <= 65535 and 0 <= o.gid <= 65535):
+        raise CompileError(f"owner {o.uid}:{o.gid} is out of range", span=o.span,
+                           hint="config.owner(uid, gid) takes numbers 0..65535")
+    return Owner(o.uid, o.gid)
+
+
+def prepare(ctx: Context, state: State) -> State:
+    """Stable, cache-friendly first steps: sshd and basic tools, then the user."""
+    span = ctx.env.build.base.span
+    state = ctx.run(state, [install_packages(DEV_PACKAGES, "the dev layer (OpenSSH server)",
+                                             ca_bundle=ctx.ca_bundle)],
+                    name="dev: install OpenSSH server and basic tools", span=span,
+                    mounts=ctx.apt_caches())
+    o = owner(ctx.env)
+    return ctx.run(state, _user_script(o), name=f"dev: user {DEV_USER} ({o.uid}:{o.gid})", span=span)
+
+
+def _user_script(o: Owner) -> list[str]:
+    if o.uid == 0:  # envd's root mode: stay root, but keep the usual home
+        return [f"mkdir -p {DEV_HOME}"]
+    u, g = o.uid, o.gid
+    return [
+        f"uid={u} gid={g} name={DEV_USER} home={DEV_HOME}",
+        # reuse (rename) an existing user/group with our ids, e.g. ubuntu:24.04's "ubuntu"
+        "group=$(awk -F: -v id=\"$gid\" '$3 == id {print $1; exit}' /etc/group)",
+        "user=$(awk -F: -v id=\"$uid\" '$3 == id {print $1; exit}' /etc/passwd)",
+        "if command -v useradd >/dev/null 2>&1; then",
+        "  if [ -z \"$group\" ]; then groupadd -g \"$gid\" \"$name\";"
+        " elif [ \"$group\" != \"$name\" ]; then groupmod -n \"$name\" \"$group\"; fi",
+        "  if [ -z \"$user\" ]; then useradd -m -d \"$home\" -s /bin/bash -u \"$uid\" -g \"$gid\" \"$name\";"
+        " elif [ \"$user\" != \"$name\" ]; then usermod -l \"$name\" -d \"$home\" -m -g \"$gid\" -s /bin/bash \"$user\"; fi",
+        "else",
+        "  [ -n \"$group\" ] || addgroup -g \"$gid\" \"$name\"",
+        "  [ -n \"$user\" ] || adduser -D -h \"$home\" -s /bin/bash -u \"$uid\" -G \"$name\" \"$name\"",
+        "fi",
+        "mkdir -p \"$home\" && chown \"$uid:$gid\" \"$home\"",
+        "if [ -d /etc/sudoers.d ]; then",
+        "  echo \"$name ALL=(ALL) NOPASSWD:ALL\" > /etc/sudoers.d/\"$name\" && chmod 440 /etc/sudoers.d/\"$name\"",
+        "fi",
+    ]
+
+
+def finish(ctx: Context, state: State) -> State:
+    """Hand the toolchains to the user and add sshd config, entrypoint and directories."""
+    env, o = ctx.env, owner(ctx.env)
+    span = env.build.base.span
+    owned = {"venv": VENV, "conda": CONDA_ROOT}.get(python_kind(env))
+    if owned and o.uid != 0:
+        # one recursive chown (as envd does) so `pip install` works for the user at run time
+        state = ctx.run(state, [f"chown -R {o.uid}:{o.gid} {owned}"],
+                        name=f"dev: give {owned} to {DEV_USER}", span=span)
+    files = [
+        Mkdir("/etc/dsl/sshd", 0o755),
+        Mkfile(SSHD_CONFIG, render_sshd_config().encode(), 0o644),
+        Mkfile(ENTRYPOINT, render_entrypoint(env).encode(), 0o755),
+        Mkdir(LOG_DIR, 0o755, owner=o),
+        Mkdir(workdir(env), 0o755, owner=o),
+    ]
+    gc = env.build.git_config
+    if gc is not None and (gc.name or gc.email or gc.editor):
+        files.append(Mkfile(f"{DEV_HOME}/.gitconfig", _gitconfig(gc.name, gc.email, gc.editor), 0o644, owner=o))
+    return state.file(*files, name="dev: sshd config, entrypoint, work directory", span=span)
+
+
+def _gitconfig(name: str, email: str, editor: str) -> bytes:
+    def val(v: str) -> str:  # git-config quoting: wrap, escape backslash and quote
+        return '"' + v.replace("\\", "\\\\").replace('"', '\\"').replace("\n", " ") + '"'
+    lines = ["[user]"]
+    lines += [f"\tname = {val(name)}"] if name else []
+    lines += [f"\temail = {val(email)}"] if email else []
+    if editor:
+        lines += ["[core]", f"\teditor = {val(editor)}"]
+    return ("\n".join(lines) + "\n").encode()
+
+
+@cache
+def _templates() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.PackageLoader("compiler.llb", "templates"),
+        autoescape=False, undefined=jinja2.StrictUndefined,
+        trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
+    )
+
+
+def render_sshd_config() -> str:
+    """The sshd configuration (same for every image)."""
+    return _templates().get_template("sshd_config.j2").render(port=SSH_PORT)
+
+
+def render_entrypoint(env: Environment) -> str:
+    """The entrypoint script for ``env`` (init commands, daemons, Jupyter/RStudio, sshd).
+
+    Every value from the build file is passed through ``shlex.quote``.
+    """
+    rt = env.runtime
+    q = shlex.quote
+    init = [q("\n".join(("set -euo pipefail", *s.commands))) for s in rt.init]
+    daemons = [{"name": q(f"daemon-{i}"), "argv": " ".join(q(a) for a in d.args)}
+               for i, d in enumerate(rt.daemons, 1) if d.args]
+    jupyter = None if rt.jupyter is None else {"port": JUPYTER_PORT, "token": q(rt.jupyter.token)}
+    return _templates().get_template("entrypoint.sh.j2").render(
+        home=DEV_HOME, log_dir=q(LOG_DIR), workdir=q(workdir(env)), init_scripts=init,
+        daemons=daemons, jupyter=jupyter, rstudio=rt.rstudio, rstudio_port=RSTUDIO_PORT,
+        sshd_config=q(SSHD_CONFIG),
+    )

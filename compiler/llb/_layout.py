@@ -1,0 +1,87 @@
+"""Where things live in the images we build, and the environment every step and the image get.
+
+One module so the LLB compiler, the dev layer and the image config agree on paths and PATH.
+"""
+
+from __future__ import annotations
+
+from dsl.ir import (
+    CondaInstall,
+    Environment,
+    GoInstall,
+    JuliaInstall,
+    NodejsInstall,
+    PipPackages,
+    PipRequirements,
+    PipWheel,
+    PythonInstall,
+    RustInstall,
+)
+
+DEV_USER = "envd"
+DEV_HOME = "/home/envd"
+DEFAULT_UID = 1000
+VENV = "/opt/dsl/python"  # the venv on top of the system python3 (PEP 668 safe)
+CONDA_ROOT = "/opt/conda"
+CONDA_ENV = "/opt/conda/envs/envd"
+ENTRYPOINT = "/usr/local/bin/dsl-entrypoint"
+SSHD_CONFIG = "/etc/dsl/sshd/sshd_config"
+LOG_DIR = "/var/log/dsl"
+CA_BUNDLE_PATH = "/run/dsl/ca-bundle.crt"
+CA_SECRET_ID = "dsl-ca-bundle"
+CONTEXT_NAME = "context"
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+LABEL_PREFIX = "dev.envdsl"
+_TOOL_BIN = {GoInstall: "/usr/local/go/bin", NodejsInstall: "/opt/nodejs/bin",
+             JuliaInstall: "/opt/julia/bin", RustInstall: "/opt/rust/bin"}
+
+
+def workdir(env: Environment) -> str:
+    """The project directory of a dev image: ``/home/envd/<env name>`` (as envd)."""
+    return f"{DEV_HOME}/{env.name}"
+
+
+def python_kind(env: Environment) -> str:
+    """Which Python the pip steps use: ``conda`` (install.python / install.conda), ``venv``
+    (a venv at ``VENV`` made from the image's python3) or ``none`` (no pip step at all)."""
+    build = env.build
+    if build.steps_of(PythonInstall) or build.steps_of(CondaInstall):
+        return "conda"
+    if (build.steps_of(PipPackages) or build.steps_of(PipRequirements)
+            or build.steps_of(PipWheel) or env.runtime.jupyter is not None):
+        return "venv"
+    return "none"
+
+
+def path_entries(env: Environment) -> tuple[str, ...]:
+    """PATH directories our installs add, highest priority first (before the base PATH)."""
+    out: list[str] = [*env.runtime.extra_path]
+    kind = python_kind(env)
+    if kind == "conda":
+        out += [f"{CONDA_ENV}/bin", f"{CONDA_ROOT}/bin"]
+    elif kind == "venv":
+        out.append(f"{VENV}/bin")
+    out += [_TOOL_BIN[type(s)] for s in env.build.steps if type(s) in _TOOL_BIN]
+    if env.build.base.dev:
+        out.append(f"{DEV_HOME}/.local/bin")
+    if env.build.cuda is not None:
+        out += ["/usr/local/nvidia/bin", "/usr/local/cuda/bin"]
+    return tuple(dict.fromkeys(out))
+
+
+def join_path(first: tuple[str, ...], base_path: str = DEFAULT_PATH) -> str:
+    """``first`` entries, then the base image's PATH, without duplicates."""
+    parts = [*first, *base_path.split(":")]
+    return ":".join(p for p in dict.fromkeys(parts) if p)
+
+
+def build_env(env: Environment) -> tuple[tuple[str, str], ...]:
+    """The environment of every build step (root steps and the dev user's ``run()`` steps)."""
+    return (
+        ("PATH", join_path(path_entries(env))),
+        ("DEBIAN_FRONTEND", "noninteractive"),
+        ("LANG", "C.UTF-8"),
+        ("LC_ALL", "C.UTF-8"),
+        ("PIP_DISABLE_PIP_VERSION_CHECK", "1"),
+        ("PIP_ROOT_USER_ACTION", "ignore"),
+    )

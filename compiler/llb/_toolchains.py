@@ -1,0 +1,125 @@
+"""Language toolchains other than Python: downloaded archives unpacked under /opt or /usr/local.
+
+Each is independent of apt (no dpkg database writes), so the parallel shape builds them
+side by side with the system packages. R comes from apt and is part of the system stage.
+"""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass
+
+from compiler.llb import _validate as check
+from compiler.llb._context import Context
+from compiler.llb._ops import BindMount
+from compiler.llb._state import State, http
+from dsl.errors import CompileError
+from dsl.ir import (
+    CodexInstall,
+    GoInstall,
+    JuliaInstall,
+    JuliaPackages,
+    NodejsInstall,
+    PixiInstall,
+    RLangInstall,
+    RPackages,
+    RustInstall,
+    UvInstall,
+    VscodeExtensions,
+)
+
+_GNU = {"amd64": "x86_64", "arm64": "aarch64"}
+_NODE = {"amd64": "x64", "arm64": "arm64"}
+CRAN_DEFAULT = "https://cran.rstudio.com"
+JULIA_VERSION = "1.10.10"
+UV_VERSION = "0.9.22"
+PIXI_VERSION = "0.62.2"
+
+
+@dataclass(frozen=True, slots=True)
+class _Archive:
+    url: str
+    unpack: str  # shell line; the archive is at $A
+
+
+def _archive(step: object, arch: str) -> _Archive | None:
+    gnu = _GNU.get(arch, arch)
+    if isinstance(step, GoInstall):
+        v = check.version(step.version, "go", step.span)
+        return _Archive(f"https://go.dev/dl/go{v}.linux-{arch}.tar.gz",
+                        "rm -rf /usr/local/go && tar -C /usr/local -xzf \"$A\"")
+    if isinstance(step, NodejsInstall):
+        v = check.version(step.version, "nodejs", step.span)
+        n = _NODE.get(arch, arch)
+        return _Archive(f"https://nodejs.org/dist/v{v}/node-v{v}-linux-{n}.tar.xz",
+                        "mkdir -p /opt/nodejs && tar -C /opt/nodejs --strip-components=1 -xJf \"$A\"")
+    if isinstance(step, JuliaInstall):
+        minor = JULIA_VERSION.rsplit(".", 1)[0]
+        jarch = {"amd64": "x64", "arm64": "aarch64"}.get(arch, arch)
+        return _Archive(f"https://julialang-s3.julialang.org/bin/linux/{jarch}/{minor}/"
+                        f"julia-{JULIA_VERSION}-linux-{gnu}.tar.gz",
+                        "mkdir -p /opt/julia && tar -C /opt/julia --strip-components=1 -xzf \"$A\"")
+    if isinstance(step, UvInstall):
+        return _Archive(f"https://github.com/astral-sh/uv/releases/download/{UV_VERSION}/"
+                        f"uv-{gnu}-unknown-linux-gnu.tar.gz",
+                        "tar -C /usr/local/bin --strip-components=1 -xzf \"$A\"")
+    if isinstance(step, PixiInstall):
+        return _Archive(f"https://github.com/prefix-dev/pixi/releases/download/v{PIXI_VERSION}/"
+                        f"pixi-{gnu}-unknown-linux-musl.tar.gz",
+                        "tar -C /usr/local/bin -xzf \"$A\"")
+    if isinstance(step, RustInstall):
+        version = check.version(step.version, "rust", step.span) if step.version else "stable"
+        return _Archive(f"https://static.rust-lang.org/rustup/dist/{gnu}-unknown-linux-gnu/rustup-init",
+                        "cp \"$A\" /tmp/rustup-init && chmod +x /tmp/rustup-init && "
+                        "CARGO_HOME=/opt/rust RUSTUP_HOME=/opt/rust /tmp/rustup-init -y --no-modify-path "
+                        f"--default-toolchain {shlex.quote(version)} && rm /tmp/rustup-init")
+    return None
+
+
+def toolchains(ctx: Context) -> list[tuple[str, object]]:
+    """``(name, step)`` for every downloaded toolchain, in declaration order."""
+    out = []
+    for step in ctx.env.build.steps:
+        if isinstance(step, CodexInstall | VscodeExtensions):
+            what = "install.codex" if isinstance(step, CodexInstall) else "install.vscode_extensions"
+            raise CompileError(f"{what} is not supported by the image builder yet", span=step.span,
+                               hint="install it with run([...]) for now")
+        if _archive(step, ctx.platform.architecture) is not None:
+            out.append((type(step).__name__, step))
+    return out
+
+
+def install(ctx: Context, state: State, step: object) -> State:
+    """One toolchain: the archive is an http source mounted read-only, unpacked by a step."""
+    a = _archive(step, ctx.platform.architecture)
+    assert a is not None
+    span = getattr(step, "span", None)
+    fname = a.url.rsplit("/", 1)[-1]
+    dl = http(a.url, filename=fname, platform=ctx.platform, name=f"download {fname}", span=span)
+    label = {"GoInstall": "install.go", "NodejsInstall": "install.nodejs", "JuliaInstall": "install.julia",
+             "UvInstall": "install.uv", "PixiInstall": "install.pixi", "RustInstall": "install.rust"}
+    return ctx.run(state, [f"A=/run/dsl/download/{shlex.quote(fname)}", a.unpack],
+                   name=label[type(step).__name__], span=span,
+                   mounts=(BindMount("/run/dsl/download", dl.output),))
+
+
+def r_apt_packages(ctx: Context) -> tuple[str, ...]:
+    """Debian packages ``install.r_lang`` needs (installed in the system stage)."""
+    return ("r-base",) if ctx.env.build.steps_of(RLangInstall) else ()
+
+
+def language_packages(ctx: Context, state: State) -> State:
+    """R and Julia packages, one step per call."""
+    cran = ctx.env.build.cran_mirror.value if ctx.env.build.cran_mirror else CRAN_DEFAULT
+    for step in ctx.env.build.steps_of(RPackages):
+        names = [check.r_package(p, step.span) for p in step.packages]
+        repo = check.url(cran, step.span)
+        expr = f'install.packages(c({", ".join(repr(n) for n in names)}), repos={repo!r})'
+        state = ctx.run(state, [f"Rscript -e {shlex.quote(expr)}"],
+                        name=f"install.r_packages {' '.join(names)}", span=step.span)
+    for step in ctx.env.build.steps_of(JuliaPackages):
+        names = [check.julia_package(p, step.span).removesuffix(".jl") for p in step.packages]
+        expr = f'using Pkg; Pkg.add([{", ".join(chr(34) + n + chr(34) for n in names)}])'
+        state = ctx.run(state, [f"JULIA_DEPOT_PATH=/opt/julia/user_packages julia -e {shlex.quote(expr)}"],
+                        name=f"install.julia_packages {' '.join(names)}", span=step.span)
+    return state
