@@ -14,6 +14,7 @@ Compiler::
 """
 
 from compiler.llb._compile import LLBResult, LocalSource, base_image_ref, compile_environment
+from compiler.llb._dump import describe_definition
 from compiler.llb._marshal import MODERN_CAPS, Marshalled, marshal
 from compiler.llb._ops import (
     BindMount,
@@ -34,5 +35,5 @@ from compiler.llb._state import State, diff, http, image, local, merge, scratch
 __all__ = [
     "MODERN_CAPS", "BindMount", "LLBResult", "LocalSource", "base_image_ref", "compile_environment", "CacheMount", "CacheSharing", "CopyFrom", "Marshalled",
     "Mkdir", "Mkfile", "Owner", "Platform", "Rm", "SecretMount", "State", "TmpfsMount",
-    "diff", "http", "image", "local", "marshal", "merge", "normalize_image_ref", "scratch",
+    "describe_definition", "diff", "http", "image", "local", "marshal", "merge", "normalize_image_ref", "scratch",
 ]

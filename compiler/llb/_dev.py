@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import shlex
 from functools import cache
-
-import jinja2
+from typing import TYPE_CHECKING
 
 from compiler.llb._context import Context
 from compiler.llb._layout import (
@@ -31,6 +30,9 @@ from compiler.llb._script import install_packages
 from compiler.llb._state import State
 from dsl.errors import CompileError
 from dsl.ir import JUPYTER_PORT, RSTUDIO_PORT, SSH_PORT, Environment
+
+if TYPE_CHECKING:
+    import jinja2
 
 DEV_PACKAGES = {
     "apt": ("openssh-server", "bash", "ca-certificates", "sudo", "git", "curl", "procps", "less"),
@@ -123,6 +125,8 @@ def _gitconfig(name: str, email: str, editor: str) -> bytes:
 
 @cache
 def _templates() -> jinja2.Environment:
+    import jinja2  # only dev images need it; keeps `dsl compile` of other images fast
+
     return jinja2.Environment(
         loader=jinja2.PackageLoader("compiler.llb", "templates"),
         autoescape=False, undefined=jinja2.StrictUndefined,

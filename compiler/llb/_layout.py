@@ -5,6 +5,8 @@ One module so the LLB compiler, the dev layer and the image config agree on path
 
 from __future__ import annotations
 
+from compiler._names import DEFAULT_UID, DEV_HOME
+from compiler._runtime import workdir
 from dsl.ir import (
     CondaInstall,
     Environment,
@@ -18,9 +20,8 @@ from dsl.ir import (
     RustInstall,
 )
 
+
 DEV_USER = "envd"
-DEV_HOME = "/home/envd"
-DEFAULT_UID = 1000
 VENV = "/opt/dsl/python"  # the venv on top of the system python3 (PEP 668 safe)
 CONDA_ROOT = "/opt/conda"
 CONDA_ENV = "/opt/conda/envs/envd"
@@ -34,11 +35,6 @@ DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 LABEL_PREFIX = "dev.envdsl"
 _TOOL_BIN = {GoInstall: "/usr/local/go/bin", NodejsInstall: "/opt/nodejs/bin",
              JuliaInstall: "/opt/julia/bin", RustInstall: "/opt/rust/bin"}
-
-
-def workdir(env: Environment) -> str:
-    """The project directory of a dev image: ``/home/envd/<env name>`` (as envd)."""
-    return f"{DEV_HOME}/{env.name}"
 
 
 def python_kind(env: Environment) -> str:
