@@ -1,0 +1,73 @@
+"""``dsl context``: named builder/runner pairs (``create``, ``ls``, ``use``, ``rm``)."""
+
+from __future__ import annotations
+
+import click
+
+
+@click.group("context")
+def context() -> None:
+    """Manage contexts: which BuildKit builds and where environments run."""
+
+
+@context.command("create")
+@click.argument("name")
+@click.option("--builder", default="docker", show_default=True,
+              help="docker, docker://HOST, unix:///path/buildkitd.sock, tcp://HOST:PORT or docker-container://NAME.")
+@click.option("--runner", default="docker", show_default=True,
+              help="docker, a Docker host (unix://, tcp://), or kubernetes[://KUBECONTEXT].")
+@click.option("--description", default="", help="A note shown by `dsl context ls`.")
+@click.option("--use", "use_it", is_flag=True, help="Make it the current context.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing context of that name.")
+def create(name: str, builder: str, runner: str, description: str, use_it: bool, overwrite: bool) -> None:
+    """Create context NAME."""
+    from dsl.contexts import Context, create_context, use_context
+
+    create_context(Context(name=name, builder=builder, runner=runner, description=description), overwrite=overwrite)
+    if use_it:
+        use_context(name)
+    click.echo(name)
+
+
+@context.command("ls")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+def ls(fmt: str) -> None:
+    """List contexts; the current one is marked with *."""
+    import json
+
+    from dsl.contexts import DEFAULT_NAME, Context, list_contexts
+
+    items, current = list_contexts()
+    items = [Context(name=DEFAULT_NAME), *items]
+    current = current or DEFAULT_NAME
+    if fmt == "json":
+        rows = [{"name": c.name, "builder": c.builder, "runner": c.runner, "description": c.description,
+                 "current": c.name == current} for c in items]
+        click.echo(json.dumps(rows, indent=2))
+        return
+    rows = [("NAME", "BUILDER", "RUNNER", "DESCRIPTION")]
+    rows += [(c.name + (" *" if c.name == current else ""), c.builder, c.runner, c.description) for c in items]
+    widths = [max(len(r[i]) for r in rows) for i in range(3)]
+    for r in rows:
+        click.echo("  ".join(r[i].ljust(widths[i]) for i in range(3)) + "  " + r[3])
+
+
+@context.command("use")
+@click.argument("name")
+def use(name: str) -> None:
+    """Make NAME the current context (``default`` = docker builder, docker runner)."""
+    from dsl.contexts import use_context
+
+    use_context(name)
+    click.echo(name)
+
+
+@context.command("rm")
+@click.argument("names", nargs=-1, required=True)
+def rm(names: tuple[str, ...]) -> None:
+    """Remove contexts."""
+    from dsl.contexts import remove_context
+
+    for name in names:
+        remove_context(name)
+        click.echo(name)
