@@ -1,0 +1,57 @@
+"""Evaluate the build file a command names: the one place the CLI turns PATH/-f into an IR.
+
+Hermetic by design: envd also executes ``~/.config/envd/config.envd`` before the build file;
+we do not, because a per-user file would make the same build file produce different
+environments (and content hashes) on different machines.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import sys
+
+from dsl.errors import UsageError
+from dsl.ir import Environment, Owner
+
+
+def parse_owner(text: str) -> Owner:
+    """``UID[:GID]`` (GID defaults to UID), each 0..65535.
+
+    Raises:
+        UsageError: malformed or out of range.
+    """
+    m = re.fullmatch(r"(\d+)(?::(\d+))?", text.strip())
+    if not m:
+        raise UsageError(f"invalid --owner {text!r}: expected UID[:GID], e.g. 1000 or 1000:1000")
+    uid = int(m.group(1))
+    gid = int(m.group(2)) if m.group(2) is not None else uid
+    if uid > 65535 or gid > 65535:
+        raise UsageError(f"invalid --owner {text!r}: uid and gid must be in 0..65535")
+    return Owner(uid=uid, gid=gid)
+
+
+def load_environment(path: str = ".", from_: str | None = None, *, owner: str | None = None) -> Environment:
+    """Evaluate ``path``'s build file (``from_`` = ``FILE:FUNC``) into an :class:`Environment`.
+
+    Deprecation warnings and ``print()`` output go to stderr.
+
+    Args:
+        path: build context directory or build file.
+        from_: ``FILE:FUNC`` selection (default ``build.envd:build``).
+        owner: ``UID[:GID]`` overriding ``config.owner``.
+
+    Raises:
+        UsageError: bad path, ``--from`` or ``--owner``.
+        BuildFileError: a mistake in the build file.
+    """
+    from dsl.lang import evaluate_file
+
+    override = parse_owner(owner) if owner else None
+    result = evaluate_file(path, from_)
+    for line in (*result.messages, *result.warnings):
+        print(line, file=sys.stderr)
+    env = result.environment
+    if override is not None:
+        env = dataclasses.replace(env, build=dataclasses.replace(env.build, owner=override))
+    return env

@@ -1,0 +1,116 @@
+"""Primitives behind ``config.*``: mirrors, services, GPUs, ownership."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dsl.ir import Jupyter, Owner, PipIndex, PipPackages, Repo, TextSetting
+from dsl.lang._recorder import Recorder
+from dsl.lang._registry import primitive
+from dsl.lang._unpack import (
+    Bool,
+    Call,
+    HostPort,
+    HttpUrl,
+    NonEmptyStr,
+    OptStr,
+    OwnerId,
+    Str,
+    int_range,
+    list_of,
+)
+
+
+def _opt_url(value: Any) -> str:
+    return "" if value in (None, "") else HttpUrl(value)
+
+
+def _text_setting(field: str, arg: str, *, required: bool, unpack: Any = None) -> Any:
+    def handler(rec: Recorder, call: Call, **args: Any) -> None:
+        value = call.arg(arg, args[arg], unpack or (NonEmptyStr if required else OptStr))
+        if field == "conda_channel" and not rec.conda_enabled:
+            call.fail("requires install.conda() earlier", "call install.conda() before config.conda_channel()")
+        call.check()
+        rec.settings[field] = TextSetting(value=value, span=call.span)
+
+    return handler
+
+
+primitive("config.apt_source")(_text_setting("apt_source", "source", required=True))
+primitive("config.conda_channel")(_text_setting("conda_channel", "channel", required=True))
+primitive("config.cran_mirror")(_text_setting("cran_mirror", "url", required=True, unpack=HttpUrl))
+primitive("config.julia_pkg_server")(_text_setting("julia_pkg_server", "url", required=True, unpack=HttpUrl))
+
+
+@primitive("config.pip_index")
+def pip_index(rec: Recorder, call: Call, url: Any, extra_url: Any, trust: Any) -> None:
+    url = call.arg("url", url, HttpUrl)
+    extra = call.arg("extra_url", extra_url, _opt_url)
+    trust = call.arg("trust", trust, Bool)
+    call.check()
+    rec.settings["pip_index"] = PipIndex(url=url, extra_url=extra, trust=trust, span=call.span)
+
+
+@primitive("config.jupyter")
+def jupyter(rec: Recorder, call: Call, token: Any, port: Any, legacy: dict[str, Any]) -> None:
+    if "password" in legacy:
+        rec.warn(call.span, "config.jupyter(password=...) is deprecated; use token=...")
+        if token in ("", None):
+            token = legacy.pop("password")
+        else:
+            legacy.pop("password")
+    for name in sorted(legacy):
+        call.fail(f"unexpected argument '{name}'", "config.jupyter takes token and port")
+    token = call.arg("token", token, OptStr)
+    port = call.arg("port", 0 if port is None else port, HostPort)
+    call.check()
+    rec.runtime["jupyter"] = Jupyter(token=token, host_port=port, span=call.span)
+    # envd adds one extra pip group "jupyter"; keep a single one at the first call's place
+    if not any(isinstance(s, PipPackages) and s.packages == ("jupyter",) for s in rec.steps):
+        rec.add_step(PipPackages(packages=("jupyter",), span=call.span))
+
+
+@primitive("config.gpu")
+def gpu(rec: Recorder, call: Call, count: Any) -> None:
+    count = call.arg("count", count, int_range(0, 1024, "GPU count"))
+    call.check()
+    rec.runtime["gpu"] = count
+
+
+@primitive("config.shm_size")
+def shm_size(rec: Recorder, call: Call, size: Any) -> None:
+    size = call.arg("size", size, int_range(1, 1 << 20, "size in MB"))
+    call.check()
+    rec.runtime["shm_size_mb"] = size
+
+
+@primitive("config.rstudio_server")
+def rstudio_server(rec: Recorder, call: Call) -> None:
+    rec.runtime["rstudio"] = True
+
+
+@primitive("config.entrypoint")
+def entrypoint(rec: Recorder, call: Call, args: Any) -> None:
+    args = call.arg("args", args, list_of(Str))
+    if args == ():
+        call.fail("argument 'args': expected at least one item")
+    call.check()
+    rec.settings["entrypoint"] = args
+    rec.entrypoint_span = call.span
+
+
+@primitive("config.repo")
+def repo(rec: Recorder, call: Call, url: Any, description: Any) -> None:
+    url = call.arg("url", url, NonEmptyStr)
+    description = call.arg("description", description, OptStr)
+    call.check()
+    rec.settings["repo"] = Repo(url=url, description=description, span=call.span)
+
+
+@primitive("config.owner")
+def owner(rec: Recorder, call: Call, uid: Any, gid: Any) -> None:
+    uid = call.arg("uid", uid, OwnerId)
+    gid = call.arg("gid", gid, OwnerId)
+    call.check()
+    rec.settings["owner"] = Owner(uid=uid, gid=gid, span=call.span)
+

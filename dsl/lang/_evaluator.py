@@ -1,0 +1,301 @@
+"""Evaluate a build file: modules, the prelude, load(), include(), limits, the entry function.
+
+One :class:`Evaluation` per build file run. It owns the :class:`Recorder`, caches loaded
+modules by absolute path, detects load cycles and turns every ``StarlarkError`` (and the
+rare interpreter panic) into one ``BuildFileError`` pointing at the user's file.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import starlark
+
+from dsl.errors import BuildFileError
+from dsl.ir import Environment, Span
+from dsl.lang import _include
+from dsl.lang._catalog import prelude_names, public_names
+from dsl.lang._dialect import check_header, check_reassignment, include_urls
+from dsl.lang._recorder import Recorder, bind, unbind
+from dsl.lang._registry import PrimitiveFailed
+from dsl.lang._spans import translate
+from dsl.lang._stdlib import STDLIB_PREFIX, dialect, stdlib_globals, stdlib_module, user_globals
+
+DEFAULT_TIMEOUT_S = 10.0
+DEFAULT_MAX_DEPTH = 400
+Reader = Callable[[str], bytes | None]  # absolute path -> contents, or None when missing
+_INCLUDE_PREFIX = "@include/"
+
+
+@dataclass(frozen=True)
+class EvalResult:
+    """What one evaluation produced: the environment plus diagnostics for stderr."""
+
+    environment: Environment
+    warnings: tuple[str, ...] = ()
+    messages: tuple[str, ...] = ()  # print() output
+
+
+def read_file(path: str) -> bytes | None:
+    """The default :data:`Reader`: the file's bytes, or ``None`` if it is not a file."""
+    try:
+        with open(path, "rb") as handle:
+            return handle.read()
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+        return None
+
+
+@functools.lru_cache(maxsize=64)
+def _prelude(urls: tuple[str, ...], included: tuple[bool, ...]) -> starlark.AstModule:
+    """The hidden first chunk of every user module: loads the builtins (and include targets)."""
+    lines = []
+    for file, names in prelude_names().items():
+        symbols = ", ".join(f'"{n}"' for n in names if not (urls and n == "include"))
+        extra = ', _std_include = "include"' if urls and file == "universe.star" else ""
+        lines.append(f'load("{STDLIB_PREFIX}{file}", {symbols}{extra})')
+    if urls:
+        for index, ok in enumerate(included):
+            if ok:
+                lines.append(f'load("{_INCLUDE_PREFIX}{urls[index]}", _include_{index} = "lib")')
+        lines.append('def include(git = ""):')
+        for index, ok in enumerate(included):
+            if ok:
+                lines.append(f'    if git == "{urls[index]}":\n        return _include_{index}')
+        lines.append("    return _std_include(git = git)")
+    return starlark.parse("@prelude", "\n".join(lines) + "\n", dialect())
+
+
+def defined_functions(lines: list[str]) -> list[str]:
+    """Names of the top-level functions of a file (for "no function X" messages)."""
+    return [m.group(1) for line in lines if (m := re.match(r"def\s+([A-Za-z_]\w*)\s*\(", line))]
+
+
+def decode(raw: bytes, display: str) -> str:
+    """UTF-8 text of a build file, or a ``BuildFileError`` at the first invalid byte."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        before = raw[: exc.start]
+        line = before.count(b"\n") + 1
+        col = len(before) - (before.rfind(b"\n") + 1) + 1
+        raise BuildFileError(
+            f"the file is not valid UTF-8 (byte 0x{raw[exc.start]:02x})",
+            span=Span(display, line, col),
+            hint="save the build file as UTF-8",
+        ) from None
+
+
+class Evaluation:
+    """One run of a build file and everything it loads.
+
+    Args:
+        cwd: directory that display names are relative to (and load()'s fallback).
+        context_dir: the build context (``_build_context_dir``).
+        reader: how files are read (the file system, or an in-memory dict in tests).
+        timeout: evaluation time limit in seconds.
+        max_depth: Starlark call-depth limit.
+    """
+
+    def __init__(self, *, cwd: str, context_dir: str, reader: Reader = read_file,
+                 timeout: float = DEFAULT_TIMEOUT_S, max_depth: int = DEFAULT_MAX_DEPTH) -> None:
+        self.cwd = cwd
+        self.context_dir = context_dir
+        self.reader = reader
+        self.timeout = timeout
+        self.rec = Recorder()
+        self.frozen: dict[str, starlark.FrozenModule] = {}
+        self.loading: list[str] = []
+        self.deadline = time.monotonic() + timeout
+        self.options = starlark.EvalOptions(check_cancelled=self._cancelled, max_callstack_size=max_depth)
+
+    def _cancelled(self) -> bool:
+        return time.monotonic() > self.deadline
+
+    def display(self, path: str) -> str:
+        """A path as shown in messages: relative to the working directory when under it."""
+        rel = os.path.relpath(path, self.cwd)
+        return path if rel.startswith("..") else rel
+
+    # ---- running -----------------------------------------------------------------------
+
+    def run(self, path: str, function: str, name: str) -> EvalResult:
+        """Evaluate ``path`` (absolute), call ``function()`` and freeze the result.
+
+        Raises:
+            BuildFileError: any mistake in the build file or what it loads.
+        """
+        token = bind(self.rec)
+        display = self.display(path)
+        try:
+            module = self._guard(lambda: self._module(path), Span(display, 1, 1))
+            self._guard(lambda: self._call(module, function, display), self._def_span(display, function))
+            env = self.rec.finish(name=name, source=display, function=function)
+        finally:
+            unbind(token)
+        return EvalResult(env, tuple(self.rec.warnings), tuple(self.rec.messages))
+
+    def _guard(self, body: Callable[[], object], fallback: Span) -> object:
+        try:
+            return body()
+        except starlark.StarlarkError as exc:
+            raise self._translate(str(exc), fallback) from None
+        except BaseException as exc:  # a Rust panic surfaces as pyo3's PanicException
+            if type(exc).__name__ != "PanicException":
+                raise
+            raise BuildFileError(
+                f"evaluation aborted by the interpreter: {exc}",
+                span=fallback,
+                hint="a value grew too large (e.g. a huge list or string repetition)",
+            ) from None
+
+    def _translate(self, text: str, fallback: Span) -> BuildFileError:
+        err, self.rec.pending = self.rec.pending, None
+        located = translate(text, self.rec.sources, public_names(), fallback)
+        if err is None:
+            return located
+        if err.span is None:
+            err.span = located.span
+        return err
+
+    def _call(self, module: starlark.FrozenModule, function: str, display: str) -> None:
+        try:
+            module.call_with(self.options, function)
+        except starlark.StarlarkError as exc:
+            text = str(exc)
+            if "Module has no symbol" in text:
+                defs = ", ".join(defined_functions(self.rec.sources[display])) or "none"
+                raise BuildFileError(
+                    f"{display} has no function '{function}' (functions defined: {defs})",
+                    span=Span(display, 1, 1),
+                    hint=f"define 'def {function}():' or pick another with -f {display}:NAME",
+                ) from None
+            if "Operation `call()` not supported" in text and "* " not in text:
+                raise BuildFileError(f"'{function}' is not a function", span=self._def_span(display, function),
+                                     hint=f"-f {display}:NAME must name a function defined with def") from None
+            if "for call to" in text and "* " not in text:
+                raise BuildFileError(f"{function}() must take no arguments: {translate(text, {}, {}, None).message}",
+                                     span=self._def_span(display, function)) from None
+            raise
+
+    def _def_span(self, display: str, function: str) -> Span:
+        for number, line in enumerate(self.rec.sources.get(display, ()), 1):
+            if re.match(rf"def\s+{re.escape(function)}\s*\(", line):
+                return Span(display, number, 1)
+        return Span(display, 1, 1)
+
+    # ---- modules -----------------------------------------------------------------------
+
+    def _module(self, path: str) -> starlark.FrozenModule:
+        if path in self.frozen:
+            return self.frozen[path]
+        display = self.display(path)
+        if path in self.loading:
+            cycle = " -> ".join(self.display(p) for p in self.loading[self.loading.index(path):] + [path])
+            raise BuildFileError(f"load cycle: {cycle}", hint="move the shared definitions into a file that both load")
+        raw = self.reader(path)
+        if raw is None:
+            raise BuildFileError(f"cannot read {display}")
+        source = decode(raw, display)
+        self.rec.sources[display] = source.splitlines()
+        check_header(source, display)
+        self.loading.append(path)
+        try:
+            frozen = self._evaluate(source, display, path)
+        finally:
+            self.loading.pop()
+        self.frozen[path] = frozen
+        return frozen
+
+    def _evaluate(self, source: str, display: str, path: str) -> starlark.FrozenModule:
+        # the trailing "pass" keeps a final expression (e.g. a lambda) from being returned;
+        # when the file does not parse, report the error of the file as written
+        try:
+            ast = starlark.parse(display, source + "\npass\n", dialect())
+        except starlark.StarlarkError:
+            ast = starlark.parse(display, source, dialect())
+        check_reassignment(ast)
+        urls = include_urls(source)
+        included = tuple(self._fetch_include(url) for url in urls)
+        module = starlark.Module()
+        module["_build_context_dir"] = self.context_dir
+        loader = starlark.FileLoader(lambda module_id: self._load(module_id, path))
+        starlark.eval(module, _prelude(urls, included), user_globals(), loader)
+        starlark.eval_with(self.options, module, ast, user_globals(), loader)
+        return module.freeze()
+
+    def _load(self, module_id: str, importer: str) -> starlark.FrozenModule:
+        """The ``FileLoader`` callback; errors are parked on the recorder (see dispatch)."""
+        try:
+            if module_id.startswith(STDLIB_PREFIX):
+                return stdlib_module(module_id[len(STDLIB_PREFIX):])
+            if module_id.startswith(_INCLUDE_PREFIX):
+                return self._include_module(module_id[len(_INCLUDE_PREFIX):])
+            if module_id.startswith("git@"):
+                raise BuildFileError(f"load({module_id!r}): remote modules are loaded with include(git=URL)",
+                                     hint='write lib = include("https://...") and call lib.NAME()')
+            return self._module(self._resolve(module_id, importer))
+        except BuildFileError as err:
+            self.rec.pending = self.rec.pending or err
+        except starlark.StarlarkError as exc:  # a nested module failed: keep its own location
+            self.rec.pending = self._translate(str(exc), Span(self.display(importer), 1, 1))
+        raise PrimitiveFailed(self.rec.pending.message)
+
+    def _resolve(self, module_id: str, importer: str) -> str:
+        """load("x.star"): next to the importing file, then (envd compatibility) the working dir."""
+        candidates = [os.path.normpath(os.path.join(os.path.dirname(importer), module_id)),
+                      os.path.normpath(os.path.join(self.cwd, module_id))]
+        for candidate in candidates:
+            if self.reader(candidate) is not None:
+                return candidate
+        raise BuildFileError(
+            f"load: cannot find {module_id!r}",
+            hint=f"looked next to {self.display(importer)} and in the working directory",
+        )
+
+    # ---- include() -----------------------------------------------------------------------
+
+    def _fetch_include(self, url: str) -> bool:
+        """Fetch ``url`` before evaluation; a failure is reported when include() is called."""
+        if url in self.rec.include_errors:
+            return False
+        started = time.monotonic()
+        try:
+            root, warning = _include.fetch(url)
+        except _include.IncludeFailed as exc:
+            self.rec.include_errors[url] = (f"cannot fetch {url}: {exc.message}", exc.hint)
+            return False
+        finally:
+            self.deadline += time.monotonic() - started  # network time is not evaluation time
+        if warning:
+            self.rec.warn(None, warning)
+        self._include_roots = {**getattr(self, "_include_roots", {}), url: root}
+        return True
+
+    def _include_module(self, url: str) -> starlark.FrozenModule:
+        key = _INCLUDE_PREFIX + url
+        if key in self.frozen:
+            return self.frozen[key]
+        root = self._include_roots[url]
+        owners: dict[str, str] = {}
+        lines = []
+        for file in _include.envd_files(root):
+            rel = file.relative_to(root).as_posix()
+            names = _include.top_level_names(decode(self.reader(str(file)) or b"", rel))
+            for name in names:
+                if name in owners:
+                    raise BuildFileError(f"include({url!r}): found duplicated object name '{name}' in {owners[name]} and {rel}")
+                owners[name] = rel
+            if names:
+                lines.append(f'load("{file}", ' + ", ".join(f'"{n}"' for n in names) + ")")
+        fields = ", ".join(f"{n} = {n}" for n in owners)
+        lines.append(f"lib = struct({fields})")
+        module = starlark.Module()
+        ast = starlark.parse(key, "\n".join(lines) + "\n", dialect())
+        starlark.eval(module, ast, stdlib_globals(), starlark.FileLoader(lambda m: self._load(m, str(root / "x"))))
+        self.frozen[key] = module.freeze()
+        return self.frozen[key]

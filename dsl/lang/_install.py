@@ -1,0 +1,200 @@
+"""Primitives behind ``install.*``: toolchains and packages."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dsl.ir import (
+    AptPackages,
+    CodexInstall,
+    CondaInstall,
+    CondaPackages,
+    Cuda,
+    GoInstall,
+    JuliaInstall,
+    JuliaPackages,
+    NodejsInstall,
+    PipPackages,
+    PipRequirements,
+    PipWheel,
+    PixiInstall,
+    PythonInstall,
+    RLangInstall,
+    RPackages,
+    RustInstall,
+    UvInstall,
+    VscodeExtensions,
+)
+from dsl.lang._recorder import Recorder
+from dsl.lang._registry import primitive
+from dsl.lang._unpack import (
+    AptPackage,
+    Bool,
+    Call,
+    CondaPackage,
+    HttpUrl,
+    Invalid,
+    OptStr,
+    PackageName,
+    PythonVersion,
+    Requirement,
+    VscodeExtension,
+    list_of,
+    matching,
+)
+
+_Version = matching(r"[A-Za-z0-9][A-Za-z0-9._+-]*", "a version like '1.2.3'")
+
+
+def _opt_version(value: Any) -> str:
+    return "" if value in (None, "") else _Version(value)
+
+
+def _opt_url(value: Any) -> str:
+    return "" if value in (None, "") else HttpUrl(value)
+
+
+def _relative_file(value: Any) -> str:
+    text = OptStr(value)
+    if text.startswith("/") or ".." in text.split("/"):
+        raise Invalid(f"expected a path inside the build context, got {text!r}", "use a path relative to the build context")
+    return text
+
+
+def _non_empty(unpack: Any) -> Any:
+    def check(value: Any) -> Any:
+        items = unpack(value)
+        if not items:
+            raise Invalid("expected at least one package")
+        return items
+
+    return check
+
+
+@primitive("install.python")
+def python(rec: Recorder, call: Call, version: Any) -> None:
+    version = call.arg("version", version, PythonVersion)
+    call.check()
+    rec.add_step(PythonInstall(version=version, span=call.span))
+
+
+@primitive("install.conda")
+def conda(rec: Recorder, call: Call, use_mamba: Any) -> None:
+    use_mamba = call.arg("use_mamba", use_mamba, Bool)
+    call.check()
+    rec.conda_enabled = True
+    rec.add_step(CondaInstall(use_mamba=use_mamba, span=call.span))
+
+
+@primitive("install.uv")
+def uv(rec: Recorder, call: Call, python_version: Any) -> None:
+    version = call.arg("python_version", python_version, PythonVersion)
+    call.check()
+    rec.add_step(UvInstall(python_version=version, span=call.span))
+
+
+@primitive("install.pixi")
+def pixi(rec: Recorder, call: Call, use_pixi_mirror: Any, pypi_index: Any) -> None:
+    mirror = call.arg("use_pixi_mirror", use_pixi_mirror, Bool)
+    index = call.arg("pypi_index", pypi_index, _opt_url)
+    call.check()
+    rec.add_step(PixiInstall(use_pixi_mirror=mirror, pypi_index=index, span=call.span))
+
+
+@primitive("install.r_lang")
+def r_lang(rec: Recorder, call: Call) -> None:
+    rec.add_step(RLangInstall(span=call.span))
+
+
+@primitive("install.julia")
+def julia(rec: Recorder, call: Call) -> None:
+    rec.add_step(JuliaInstall(span=call.span))
+
+
+def _versioned(kind: type, default: str) -> Any:
+    def handler(rec: Recorder, call: Call, version: Any) -> None:
+        version = call.arg("version", version, _opt_version)
+        call.check()
+        rec.add_step(kind(version=version or default, span=call.span))
+
+    return handler
+
+
+primitive("install.rust")(_versioned(RustInstall, ""))
+primitive("install.go")(_versioned(GoInstall, "1.25.3"))
+primitive("install.nodejs")(_versioned(NodejsInstall, "25.1.0"))
+primitive("install.codex")(_versioned(CodexInstall, ""))
+
+
+@primitive("install.apt_packages")
+def apt_packages(rec: Recorder, call: Call, name: Any) -> None:
+    packages = call.arg("name", name, list_of(AptPackage, "Debian package names"))
+    call.check()
+    if packages:
+        rec.add_step(AptPackages(packages=packages, span=call.span))
+
+
+@primitive("install.system_packages")
+def system_packages(rec: Recorder, call: Call, name: Any) -> None:
+    rec.warn(call.span, "install.system_packages is deprecated; use install.apt_packages")
+    call.builtin = "install.system_packages"
+    apt_packages(rec, call, name)
+
+
+@primitive("install.python_packages")
+def python_packages(rec: Recorder, call: Call, name: Any, requirements: Any, local_wheels: Any) -> None:
+    packages = call.arg("name", name, list_of(Requirement, "strings"))
+    req = call.arg("requirements", requirements, _relative_file)
+    wheels = call.arg("local_wheels", local_wheels, list_of(_relative_file, "strings"))
+    call.check()
+    if packages:
+        rec.add_step(PipPackages(packages=packages, span=call.span))
+    if req:  # envd: the last requirements file wins
+        rec.replace_step(PipRequirements, PipRequirements(path=req, span=call.span))
+    for wheel in wheels or ():
+        rec.add_step(PipWheel(path=wheel, span=call.span))
+
+
+@primitive("install.conda_packages")
+def conda_packages(rec: Recorder, call: Call, name: Any, channel: Any, env_file: Any) -> None:
+    packages = call.arg("name", name, list_of(CondaPackage, "conda package specs"))
+    channels = call.arg("channel", channel, list_of(PackageName, "channel names"))
+    env_file = call.arg("env_file", env_file, _relative_file)
+    if env_file and (packages or channels):
+        call.fail("env_file cannot be combined with name or channel", "use either an environment file or package names")
+    if not rec.conda_enabled:
+        call.fail("cannot install conda packages when conda is not installed", "call install.conda() before install.conda_packages()")
+    call.check()
+    rec.clear_conda_env_file()
+    if packages or channels or env_file:
+        rec.add_step(CondaPackages(packages=packages, channels=channels, env_file=env_file, span=call.span))
+
+
+def _packages(kind: type, what: str) -> Any:
+    def handler(rec: Recorder, call: Call, name: Any) -> None:
+        packages = call.arg("name", name, _non_empty(list_of(PackageName, what)))
+        call.check()
+        rec.add_step(kind(packages=packages, span=call.span))
+
+    return handler
+
+
+primitive("install.r_packages")(_packages(RPackages, "R package names"))
+primitive("install.julia_packages")(_packages(JuliaPackages, "Julia package names"))
+
+
+@primitive("install.vscode_extensions")
+def vscode_extensions(rec: Recorder, call: Call, name: Any) -> None:
+    extensions = call.arg("name", name, list_of(VscodeExtension, "extension ids"))
+    call.check()
+    if extensions:
+        rec.add_step(VscodeExtensions(extensions=extensions, span=call.span))
+
+
+@primitive("install.cuda")
+def cuda(rec: Recorder, call: Call, version: Any, cudnn: Any) -> None:
+    version = call.arg("version", version, _Version)
+    cudnn = call.arg("cudnn", cudnn, lambda v: _Version(str(v)) if isinstance(v, int) and not isinstance(v, bool) else _Version(v))
+    call.check()
+    rec.settings["cuda"] = Cuda(version=version, cudnn=cudnn, span=call.span)
+

@@ -1,0 +1,125 @@
+"""Source locations: the user's call site from a Starlark call stack, and error translation.
+
+starlark-pyo3 gives locations only as text: ``call_stack()`` lists one ``* FILE:LINE, in
+FUNC`` frame per call and a ``StarlarkError`` ends with `` --> FILE:LINE:COL``. Files whose
+name starts with ``@`` are ours (the stdlib and the prelude); a location inside them is mapped
+back to the innermost user frame, so every message points at the user's build file.
+"""
+
+from __future__ import annotations
+
+import re
+
+from dsl.errors import BuildFileError
+from dsl.ir import Span
+
+_FRAME = re.compile(r"^  \* (?P<file>.+?):(?P<line>\d+), in (?P<func>.+)$", re.M)
+_ARROW = re.compile(r"^ *--> (?P<file>.+?):(?P<line>\d+):(?P<col>\d+)", re.M)
+_ERROR = re.compile(r"^error: (?P<msg>.*?)(?=\n *--> |\n\s*\Z|\Z)", re.M | re.S)
+INTERNAL_PREFIX = "@"
+
+
+def is_internal(file: str) -> bool:
+    """True for our own Starlark files (stdlib, prelude, include aggregators)."""
+    return file.startswith(INTERNAL_PREFIX)
+
+
+def _frames(text: str) -> list[tuple[str, int, str]]:
+    return [(m["file"], int(m["line"]), m["func"]) for m in _FRAME.finditer(text)]
+
+
+def column_of(lines: list[str] | None, line: int, callee: str) -> int:
+    """1-based column of ``callee``'s call on ``line`` (the first non-blank if not found)."""
+    if not lines or not 1 <= line <= len(lines):
+        return 1
+    text = lines[line - 1]
+    short = callee.rsplit(".", 1)[-1]
+    for needle in (callee + "(", callee, "." + short + "(", short + "("):
+        index = text.find(needle)
+        if index < 0:
+            continue
+        if needle.startswith("."):  # an alias: back up over the receiver's name
+            while index > 0 and (text[index - 1].isalnum() or text[index - 1] in "_."):
+                index -= 1
+        return index + 1
+    return len(text) - len(text.lstrip()) + 1
+
+
+def call_site(stack: str, callee: str, sources: dict[str, list[str]]) -> Span | None:
+    """The innermost user frame of ``stack`` as a span pointing at ``callee``'s call."""
+    for file, line, _func in reversed(_frames(stack)):
+        if not is_internal(file):
+            return Span(file, line, column_of(sources.get(file), line, callee))
+    return None
+
+
+def _internal_callee(text: str, public_names: dict[tuple[str, str], str]) -> str:
+    """The public builtin name of the innermost stdlib frame (for the column search)."""
+    for file, _line, func in reversed(_frames(text)):
+        if is_internal(file):
+            name = public_names.get((file, func))
+            if name:
+                return name
+    return ""
+
+
+def _clean(message: str, public_names: dict[tuple[str, str], str]) -> str:
+    message = message.strip()
+    message = re.sub(r"^(ValueError|TypeError|PrimitiveFailed): ", "", message)
+    # "for call to `@stdlib/install.star.cuda`" -> "for call to `install.cuda`"
+    def public(m: re.Match[str]) -> str:
+        file, _, func = m.group(1).rpartition(".")
+        name = public_names.get((file, func))
+        if name:
+            return f"`{name}`"
+        return f"`{func}`" if file else m.group(0)
+
+    message = re.sub(r"`?(@[^`\s]+\.star\.[A-Za-z_]\w*)`?", public, message)
+    message = re.sub(r"`([^`@\s]+\.(?:envd|star)\.([A-Za-z_]\w*))`", r"`\2`", message)
+    return message
+
+
+_HINTS = (
+    ("cannot use reserved keyword `while`", "envd's dialect has no 'while'; use 'for x in range(n)' inside a function, or recursion"),
+    ("Variable `set` not found", "envd's dialect has no set(); use a dict's keys or a list"),
+    ("outside `def`", "top-level 'if'/'for' are not allowed in envd's dialect; put the logic inside a function"),
+    ("f-strings", "use '%s' % value or str.format() instead of f-strings"),
+    ("Starlark call stack overflow", "a function calls itself without end; check the recursion's base case"),
+    ("Evaluation cancelled", "evaluation ran past its time limit; look for a runaway loop or comprehension"),
+    ("not found", "envd's builtins are base, shell, run, git_config, include, install.*, config.*, io.*, runtime.*, data.*"),
+    ("Missing parameter", "see `dsl reference` for each builtin's parameters"),
+    ("extra positional", "see `dsl reference` for each builtin's parameters"),
+    ("Parse error", "check brackets, quotes and indentation around this position"),
+)
+
+
+def hint_for(message: str) -> str | None:
+    """A one-line remedy for well-known Starlark error messages."""
+    for needle, hint in _HINTS:
+        if needle in message:
+            return hint
+    return None
+
+
+def translate(text: str, sources: dict[str, list[str]], public_names: dict[tuple[str, str], str], fallback: Span | None) -> BuildFileError:
+    """Turn a ``StarlarkError``'s text into one ``BuildFileError`` at the user's location.
+
+    Args:
+        text: the error text (traceback, ``error:`` line, `` --> `` location).
+        sources: display name -> source lines of the user files evaluated so far.
+        public_names: ``(stdlib file, function)`` -> public builtin name.
+        fallback: the span to use when the text has no user location at all.
+    """
+    found = _ERROR.search(text)
+    message = _clean(found["msg"] if found else text.strip().splitlines()[-1] if text.strip() else "evaluation failed", public_names)
+    span = None
+    arrows = list(_ARROW.finditer(text))
+    if arrows and not is_internal(arrows[-1]["file"]):
+        last = arrows[-1]
+        span = Span(last["file"], int(last["line"]), int(last["col"]))
+        lines = sources.get(span.file)
+        if "unexpected end of file" in message and lines:  # starlark reports 1:1; point at the end
+            span = Span(span.file, len(lines), len(lines[-1]) + 1)
+    else:
+        span = call_site(text, _internal_callee(text, public_names), sources) or fallback
+    return BuildFileError(message, span=span, hint=hint_for(message))
