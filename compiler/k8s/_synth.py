@@ -20,18 +20,55 @@ KUSTOMIZATION = "kustomization.yaml"
 # libyaml's emitter when present (several times faster); both emitters give the same bytes
 # for what we emit: block style, no line folding, plain or quoted scalars.
 _BaseDumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+_STR, _INT, _BOOL = "tag:yaml.org,2002:str", "tag:yaml.org,2002:int", "tag:yaml.org,2002:bool"
+_MAP, _SEQ = "tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"
+_RESOLVED: dict[tuple[str, tuple[bool, bool]], str] = {}
 
 
 class _Dumper(_BaseDumper):  # type: ignore[misc, valid-type]
-    pass
+    """PyYAML's safe dumper with a memo for implicit-tag resolution.
+
+    Deciding whether a string must be quoted (``"yes"``, ``"0777"``, ``"2"``) runs a list of
+    regexes per scalar; manifests repeat the same keys and values, so the answer is cached.
+    """
+
+    def descend_resolver(self, current_node, current_index):  # type: ignore[no-untyped-def]
+        pass  # no path-dependent resolvers are registered; skip the per-node bookkeeping
+
+    def ascend_resolver(self):  # type: ignore[no-untyped-def]
+        pass
+
+    def resolve(self, kind, value, implicit):  # type: ignore[no-untyped-def]
+        if kind is not yaml.ScalarNode:
+            return super().resolve(kind, value, implicit)
+        key = (value, implicit)
+        tag = _RESOLVED.get(key)
+        if tag is None:
+            if len(_RESOLVED) > 100_000:
+                _RESOLVED.clear()
+            tag = _RESOLVED[key] = super().resolve(kind, value, implicit)
+        return tag
 
 
-def _str(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
-    style = "|" if "\n" in value else None
-    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+def _node(value: Any) -> yaml.Node:
+    """A YAML node for plain data (str, bool, int, dict, list); mapping keys sorted.
 
-
-_Dumper.add_representer(str, _str)
+    Building nodes directly skips PyYAML's generic representer (type dispatch, alias
+    tracking); the bytes are the same as ``yaml.safe_dump(value)``.
+    """
+    kind = type(value)
+    if kind is str:
+        return yaml.ScalarNode(_STR, value, style="|" if "\n" in value else None)
+    if kind is dict:
+        return yaml.MappingNode(_MAP, [(yaml.ScalarNode(_STR, k), _node(value[k])) for k in sorted(value)],
+                                flow_style=False)
+    if kind is list or kind is tuple:
+        return yaml.SequenceNode(_SEQ, [_node(v) for v in value], flow_style=False)
+    if kind is bool:
+        return yaml.ScalarNode(_BOOL, "true" if value else "false")
+    if kind is int:
+        return yaml.ScalarNode(_INT, str(value))
+    raise TypeError(f"cannot emit {kind.__name__} in a manifest")
 
 
 def ordered(obj: dict[str, Any]) -> dict[str, Any]:
@@ -50,15 +87,18 @@ def _sorted(value: Any) -> Any:
 
 
 def in_kind_order(objects: tuple[dict[str, Any], ...]) -> list[dict[str, Any]]:
-    """The objects sorted by kind (stable within a kind), keys ordered."""
+    """The objects sorted by kind (stable within a kind)."""
     rank = {kind: i for i, kind in enumerate(KIND_ORDER)}
-    return [ordered(o) for o in sorted(objects, key=lambda o: rank.get(o["kind"], len(rank)))]
+    return sorted(objects, key=lambda o: rank.get(o["kind"], len(rank)))
 
 
-def dump_yaml(obj: Any) -> str:
-    """One YAML document (no ``---``), block style, keys in the given order."""
-    return yaml.dump(obj, Dumper=_Dumper, sort_keys=False, default_flow_style=False,
-                     allow_unicode=True, width=1 << 16)
+def dump_yaml(obj: dict[str, Any]) -> str:
+    """One YAML document (no ``---``), block style, ``apiVersion, kind, metadata, spec`` first
+    and every other key sorted."""
+    head = [k for k in _FIRST_KEYS if k in obj]
+    pairs = [(k, obj[k]) for k in head] + [(k, obj[k]) for k in sorted(obj) if k not in head]
+    root = yaml.MappingNode(_MAP, [(yaml.ScalarNode(_STR, k), _node(v)) for k, v in pairs], flow_style=False)
+    return yaml.serialize(root, Dumper=_Dumper, allow_unicode=True, width=1 << 16)
 
 
 def synth_yaml(objects: tuple[dict[str, Any], ...]) -> str:
@@ -75,7 +115,7 @@ def synth_yaml(objects: tuple[dict[str, Any], ...]) -> str:
 
 def synth_json(objects: tuple[dict[str, Any], ...]) -> str:
     """A ``v1 List`` of the objects as indented JSON (``--format json``)."""
-    doc = {"apiVersion": "v1", "kind": "List", "items": in_kind_order(objects)}
+    doc = {"apiVersion": "v1", "kind": "List", "items": [ordered(o) for o in in_kind_order(objects)]}
     return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import difflib
 import os
 import re
+import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -102,7 +103,13 @@ def plan(out_dir: Path, instance: str, files: dict[str, str]) -> Plan:
 
 
 def apply(out_dir: Path, p: Plan) -> None:
-    """Carry out a plan: atomic writes, then removal of stale generated files."""
+    """Carry out a plan: atomic writes, then removal of stale generated files.
+
+    A directory that does not exist yet is filled under a temporary name and renamed into
+    place, so a new tree appears whole or not at all (and costs one rename, not one a file).
+    """
+    if not out_dir.exists() and _write_new_dir(out_dir, p.write):
+        return
     out_dir.mkdir(parents=True, exist_ok=True)
     for name, text in p.write.items():
         _write_atomic(out_dir / name, text)
@@ -124,16 +131,37 @@ def diff(out_dir: Path, p: Plan) -> str:
     return "".join(c if c.endswith("\n") else c + "\n\\ No newline at end of file\n" for c in chunks)
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _write_new_dir(out_dir: Path, files: dict[str, str]) -> bool:
+    """Create ``out_dir`` atomically with ``files``; False if it appeared meanwhile."""
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.", suffix=".tmp"))
+    try:
+        for name, text in files.items():
+            (tmp / name).write_text(text, encoding="utf-8", newline="\n")
+        os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes 0700; the tree is an ordinary one
+        os.rename(tmp, out_dir)
+    except OSError:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if out_dir.exists():
+            return False
+        raise
+    return True
+
+
 def _write_atomic(path: Path, text: str) -> None:
+    # No fsync: rename already guarantees readers see the old or the new file, and a
+    # GitOps tree is regenerated, not precious (git, the usual reader, does the same).
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
             f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; generated files are ordinary
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; generated files are ordinary
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -256,3 +256,17 @@ def test_undnsable_name_points_at_base():
 def test_bad_options_are_usage_errors(opts):
     with pytest.raises(UsageError):
         compile_k8s(dev_env(), K8sOptions(image="proj:dev", **opts))
+
+
+def test_yaml_quoting_matches_pyyaml_for_ambiguous_strings():
+    from compiler.k8s import dump_yaml
+
+    tricky = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x"}, "data": {
+        "a": "yes", "b": "0777", "c": "2", "d": "1e3", "e": "null", "f": "~", "g": "two\nlines\n",
+        "h": "ünïcode", "i": ": colon", "j": "- dash", "k": "#hash", "l": "", "m": "on"}}
+    text = dump_yaml(tricky)
+    assert yaml.safe_load(text) == tricky
+    assert "  g: |\n    two\n    lines\n" in text  # multi-line strings as literal blocks
+    plain = {k: v for k, v in tricky["data"].items() if k != "g"}
+    ours = dump_yaml({**tricky, "data": plain}).split("\ndata:\n", 1)[1]
+    assert ours == yaml.safe_dump({"data": plain}, allow_unicode=True).split("data:\n", 1)[1]
