@@ -58,7 +58,8 @@ def to_data(node: Any, *, spans: bool = True) -> Any:
                 if spans and value is not None:
                     out["at"] = str(value)
                 continue
-            if f.name in _PAIR_FIELDS:
+            # Only RuntimeSpec's sorted (name, value) pairs; InitScript.commands is a plain list.
+            if f.name in _PAIR_FIELDS and isinstance(node, RuntimeSpec):
                 out[f.name] = {k: v for k, v in value}
                 continue
             out[f.name] = to_data(value, spans=spans)
