@@ -1,0 +1,41 @@
+"""``dsl context``: named builder/runner pairs in the user's config directory."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+
+def _dsl(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "dsl", *args], capture_output=True, text=True, env=env, timeout=60)
+
+
+def test_create_use_ls_rm(tmp_path, monkeypatch):
+    import os
+
+    env = {**os.environ, "XDG_CONFIG_HOME": str(tmp_path)}
+    env.pop("DSL_CONTEXT", None)
+    assert _dsl("context", "create", "gpu", "--builder", "tcp://gpu:1234", "--runner", "kubernetes", env=env).returncode == 0
+    assert _dsl("context", "use", "gpu", env=env).returncode == 0
+    rows = json.loads(_dsl("context", "ls", "--format", "json", env=env).stdout)
+    assert {r["name"]: r["current"] for r in rows} == {"default": False, "gpu": True}
+    stored = json.loads((tmp_path / "envdsl" / "contexts.json").read_text())
+    assert stored["contexts"]["gpu"]["builder"] == "tcp://gpu:1234" and stored["current"] == "gpu"
+    table = _dsl("context", "ls", env=env).stdout
+    assert "gpu *" in table and "tcp://gpu:1234" in table
+
+    # the current context's builder is the one a build would use
+    down = _dsl("du", env=env)
+    assert down.returncode == 1 and "tcp://gpu:1234" in down.stderr and "Traceback" not in down.stderr
+
+    dup = _dsl("context", "create", "gpu", env=env)
+    assert dup.returncode == 2 and "already exists" in dup.stderr
+    bad = _dsl("context", "create", "x", "--builder", "ssh://h", env=env)
+    assert bad.returncode == 2 and "unsupported builder address" in bad.stderr
+
+    assert _dsl("context", "rm", "gpu", env=env).returncode == 0
+    rows = json.loads(_dsl("context", "ls", "--format", "json", env=env).stdout)
+    assert rows == [{"name": "default", "builder": "docker", "runner": "docker", "description": "", "current": True}]
+    missing = _dsl("context", "use", "gpu", env=env)
+    assert missing.returncode == 2 and "does not exist" in missing.stderr
