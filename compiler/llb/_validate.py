@@ -64,7 +64,7 @@ def pip_item(item: str, span: Span | None) -> tuple[str, ...]:
     hint = ("write a requirement such as 'numpy', 'pandas>=2,<3' or 'pkg[extra]==1.0'; "
             "pip options allowed after it: " + ", ".join(sorted(_PIP_FLAGS_WITH_VALUE | _PIP_FLAGS)))
     text = item.strip()
-    if "\n" in text or "\0" in text or not text:
+    if any(c in item for c in "\n\r\0") or not text:
         raise _fail("python package", item, span, hint)
     if _PIP.match(text) or _PIP_URL_REQ.match(text):
         return (text,)
