@@ -1,0 +1,259 @@
+"""The three builders that ``bench/build.py`` times, and the engine they share.
+
+Each peer builds the same environment — the test base ``debian:bookworm`` plus apt ``jq``
+(and ``python3-pip``: the minbase has no pip, and every tool needs one), pip packages, and one
+``run`` — on the same dockerd BuildKit:
+
+* :class:`DslPeer` — our ``dsl build`` (with ``--ca-bundle`` for pip behind the re-signing proxy);
+* :class:`EnvdPeer` — envd itself, installed with pip into a venv under the bench's cache dir;
+* :class:`DockerfilePeer` — an equivalent Dockerfile with cache mounts, built by a Docker
+  20.10-style client with ``DOCKER_BUILDKIT=1``.
+
+A peer that cannot run here carries the exact reason in ``unavailable`` instead of raising, so
+the benchmark still runs the others.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from _build_engine import Engine, run_logged
+
+REPO = Path(__file__).resolve().parent.parent
+MARKER_RUN = "echo envdsl-bench > /tmp/bench-marker"
+APT_PACKAGES = ("jq", "python3-pip")
+
+
+@dataclass
+class BuildResult:
+    """One timed build."""
+
+    seconds: float
+    ok: bool
+    log: Path
+    solve_seconds: float | None = None  # time spent waiting on the builder (dsl only)
+
+
+def _build_envd(base: str, packages: Sequence[str]) -> str:
+    """The build.envd shared by ``dsl build`` and envd (json lists are valid Starlark)."""
+    return textwrap.dedent(
+        f"""\
+        # syntax=v1
+        def build():
+            base(image={json.dumps(base)}, dev=False)
+            install.apt_packages(name={json.dumps(list(APT_PACKAGES))})
+            install.python_packages(name={json.dumps(list(packages))})
+            run(commands={json.dumps([MARKER_RUN])})
+        """
+    )
+
+
+class _Peer:
+    """What every peer shares: a project dir, an image tag, a log per build."""
+
+    name = ""
+
+    def __init__(self, engine: Engine, work: Path) -> None:
+        self.engine = engine
+        self.project = work / self.name / "bench-env"
+        self.project.mkdir(parents=True, exist_ok=True)
+        self.logs = work / "logs"
+        self.logs.mkdir(parents=True, exist_ok=True)
+        self.tag = f"envdsl-bench-{self.name}:dev"
+        self.unavailable = ""
+        self._count = 0
+
+    def _log(self) -> Path:
+        self._count += 1
+        return self.logs / f"{self.name}-{self._count:03d}.log"
+
+    def reset(self) -> None:
+        """Remove the built image (the harness prunes the shared build cache itself)."""
+        self.engine.remove_image(self.tag)
+
+    def _timed(self, argv: Sequence[str], env: dict[str, str]) -> BuildResult:
+        log = self._log()
+        start = time.perf_counter()
+        code = run_logged(argv, log, env=env, cwd=self.project)
+        return BuildResult(time.perf_counter() - start, code == 0, log)
+
+
+class DockerfilePeer(_Peer):
+    """An equivalent Dockerfile: apt and pip cache mounts, the CA bundle as a build secret."""
+
+    name = "dockerfile"
+
+    def write(self, packages: Sequence[str]) -> None:
+        """Write the Dockerfile for these pip packages."""
+        # No `# syntax=` line: it would pull a frontend image from Docker Hub, unreachable here;
+        # dockerd 20.10's built-in frontend already knows RUN --mount.
+        text = textwrap.dedent(
+            f"""\
+            FROM {self.engine.base_image}
+            ENV PIP_BREAK_SYSTEM_PACKAGES=1
+            RUN --mount=type=cache,target=/var/cache/apt,sharing=locked \\
+                --mount=type=cache,target=/var/lib/apt/lists,sharing=locked \\
+                apt-get update && apt-get install -y --no-install-recommends {" ".join(APT_PACKAGES)}
+            RUN --mount=type=cache,target=/root/.cache/pip \\
+                --mount=type=secret,id=ca,target=/run/secrets/ca.crt \\
+                PIP_CERT=/run/secrets/ca.crt python3 -m pip install {" ".join(packages)}
+            RUN {MARKER_RUN}
+            """
+        )
+        (self.project / "Dockerfile").write_text(text)
+
+    def build(self) -> BuildResult:
+        """``docker build`` with BuildKit; the CA bundle never lands in a layer."""
+        argv = [*self.engine.docker_cli, "build", "--progress", "plain",
+                "--secret", f"id=ca,src={self.engine.ca_bundle}", "-t", self.tag, "."]
+        return self._timed(argv, {**self.engine.env(), "DOCKER_BUILDKIT": "1"})
+
+
+class EnvdPeer(_Peer):
+    """envd, installed privately, reading its base from the loopback registry.
+
+    envd reads the base image config from a registry (never from dockerd), runs
+    ``python -m pip``, and has no build-time CA option; so its base is ``debian:bookworm``
+    plus a ``python`` on PATH, pip allowed over Debian's Python (``break-system-packages``,
+    what ``PIP_BREAK_SYSTEM_PACKAGES=1`` does) and the host CA bundle, pushed to the registry. envd runs with a private ``HOME`` under the bench cache: its contexts and
+    caches stay there, and the registry is marked insecure in that HOME's
+    ``.config/containers/registries.conf`` (the per-user file containers/image reads before
+    ``/etc/containers/registries.conf``), so no system file is touched.
+    """
+
+    name = "envd"
+
+    def __init__(self, engine: Engine, work: Path, cache: Path) -> None:
+        super().__init__(engine, work)
+        self.venv = cache / "envd-venv"
+        self.home = cache / "envd-home"
+        self.base = f"{engine.registry}/envdsl-bench/envd-base:1"
+        self.version = ""
+        try:
+            self._install()
+            self._configure_home()
+            self._push_base(work / "envd-base")
+        except _SetupFailed as exc:
+            self.unavailable = str(exc)
+
+    @property
+    def binary(self) -> Path:
+        return self.venv / "bin" / "envd"
+
+    def _install(self) -> None:
+        if not self.binary.exists():
+            if not (self.venv / "bin" / "python").exists():
+                _check([sys.executable, "-m", "venv", str(self.venv)], "python -m venv")
+            _check([str(self.venv / "bin" / "pip"), "install", "-q", "envd"], "pip install envd")
+        out = _check([str(self.binary), "version", "--short"], "envd version")
+        found = re.search(r"v\d+\.\d+\.\d+", out)
+        self.version = found.group(0) if found else out.strip()
+
+    def _configure_home(self) -> None:
+        conf = self.home / ".config" / "containers" / "registries.conf"
+        conf.parent.mkdir(parents=True, exist_ok=True)
+        conf.write_text(f'[[registry]]\nlocation = "{self.engine.registry}"\ninsecure = true\n')
+
+    def _push_base(self, context: Path) -> None:
+        context.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(self.engine.ca_bundle, context / "host-ca.crt")
+        # Settings go in files, not ENV: with extra ENV in the base, envd 1.3.6 emitted a
+        # different LLB for the same build.envd on every run (its apt step never hit the
+        # cache), which would measure that bug instead of the build. /etc/pip.conf allows
+        # installing over Debian's Python (PEP 668); the CA bundle replaces the system one
+        # (and sits where update-ca-certificates keeps it).
+        ca = "/usr/local/share/ca-certificates/envdsl-bench-host.crt"
+        (context / "Dockerfile").write_text(
+            f"FROM {self.engine.base_image}\n"
+            f"COPY host-ca.crt {ca}\n"
+            f"RUN ln -sf /usr/bin/python3 /usr/local/bin/python && cp {ca} /etc/ssl/certs/ca-certificates.crt"
+            " && printf '[global]\\nbreak-system-packages = true\\n' > /etc/pip.conf\n"
+        )
+        env = {**self.engine.env(), "DOCKER_BUILDKIT": "1"}
+        _check([*self.engine.docker_cli, "build", "-q", "-t", self.base, str(context)],
+               "building envd's base image", env=env)
+        _check([*self.engine.docker_cli, "push", self.base],
+               f"pushing envd's base image to {self.engine.registry}", env=env)
+
+    def _env(self) -> dict[str, str]:
+        return {**self.engine.env(), "HOME": str(self.home), "XDG_CONFIG_HOME": "",
+                "XDG_CACHE_HOME": "", "XDG_DATA_HOME": ""}
+
+    def write(self, packages: Sequence[str]) -> None:
+        """Write build.envd for these pip packages, on envd's registry base."""
+        (self.project / "build.envd").write_text(_build_envd(self.base, packages))
+
+    def build(self) -> BuildResult:
+        """``envd build`` on the engine's dockerd (its default moby-worker builder)."""
+        argv = [str(self.binary), "--analytics-enabled=false", "build",
+                "--path", str(self.project), "-t", self.tag]
+        return self._timed(argv, self._env())
+
+    def reset(self) -> None:
+        """Remove envd's image and its own caches (``envd prune --all``)."""
+        super().reset()
+        run_logged([str(self.binary), "--analytics-enabled=false", "prune", "--all"],
+                   self._log(), env=self._env(), cwd=self.project)
+
+
+class DslPeer(_Peer):
+    """Our ``dsl build``, run as a user runs it (``python -m dsl``).
+
+    Each build runs through ``bench/_build_dsl_timed.py``, which wraps the engine's solve entry
+    point with a clock and writes how long the process waited on the builder, so the harness
+    can report the client-side share of wall time. The wrapper costs one function call.
+    """
+
+    name = "dsl"
+
+    def __init__(self, engine: Engine, work: Path) -> None:
+        super().__init__(engine, work)
+        probe = subprocess.run([sys.executable, "-m", "dsl", "build", "--help"], cwd=REPO,
+                               capture_output=True, text=True, env=engine.env())
+        if probe.returncode != 0 or "Usage" not in probe.stdout:
+            self.unavailable = ("`dsl build` is not available yet (`python -m dsl build --help` "
+                                f"exited {probe.returncode}): the command is still being written")
+        self._timing = work / "dsl-timing.json"
+
+    def write(self, packages: Sequence[str]) -> None:
+        """Write build.envd for these pip packages, on the plain test base."""
+        (self.project / "build.envd").write_text(_build_envd(self.engine.base_image, packages))
+
+    def build(self) -> BuildResult:
+        """``dsl build DIR -t TAG --ca-bundle CA``; also reads the solve time it recorded."""
+        self._timing.unlink(missing_ok=True)
+        argv = [sys.executable, str(REPO / "bench" / "_build_dsl_timed.py"), str(self._timing),
+                "build", str(self.project), "-t", self.tag,
+                "--ca-bundle", self.engine.ca_bundle, "--progress", "plain"]
+        result = self._timed(argv, {**self.engine.env(), "PYTHONPATH": str(REPO)})
+        if self._timing.exists():
+            result.solve_seconds = json.loads(self._timing.read_text()).get("solve_seconds")
+        return result
+
+
+class _SetupFailed(Exception):
+    """A peer's set-up step failed; the message says which and why."""
+
+
+def _check(argv: Sequence[str], what: str, env: dict[str, str] | None = None) -> str:
+    """Run a set-up command; raise :class:`_SetupFailed` with its last output lines."""
+    try:
+        proc = subprocess.run(list(argv), capture_output=True, text=True,
+                              env=env if env is not None else dict(os.environ))
+    except OSError as exc:
+        raise _SetupFailed(f"{what}: {exc}") from exc
+    if proc.returncode != 0:
+        tail = " | ".join((proc.stderr or proc.stdout).strip().splitlines()[-3:])
+        raise _SetupFailed(f"{what} failed (exit {proc.returncode}): {tail}")
+    return proc.stdout
+

@@ -1,0 +1,192 @@
+"""Build benchmark: ``dsl build`` against envd and a Dockerfile, on one dockerd BuildKit.
+
+    python bench/build.py [--rounds N] [--docker-host URL] [--only dsl,envd,dockerfile] [--json FILE]
+
+The same environment — the test base ``debian:bookworm`` + apt ``jq`` (and ``python3-pip``) +
+pip ``six idna`` + one ``run`` — is built three ways (see ``_build_peers.py``) in three
+scenarios:
+
+* **cold** — after ``docker builder prune -af`` (cache mounts included), the tool's own cache
+  (``envd prune --all``) and the built image are gone;
+* **warm no-op** — the same file rebuilt unchanged;
+* **add one package** — one pip package added (a different one each round, so it is never in
+  any cache), rebuilt; the image is then checked to really contain it, so a tool that skips a
+  changed build is reported as wrong, not fast.
+
+Rounds alternate the tools' order; the table shows medians (and min–max), our ratio to the
+better peer (target ≤ 1.0) and the client-side share of ``dsl build``'s wall time (target
+≤ 5 %). It prints figures and never asserts. A tool that cannot run here is reported with the
+reason and the others still run. Needs root (dockerd, a bridge) like ``scripts/engines``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _build_engine import Engine, engine, log_tail  # noqa: E402
+from _build_peers import BuildResult, DockerfilePeer, DslPeer, EnvdPeer  # noqa: E402
+
+BASE_PACKAGES = ("six", "idna")
+# Small pure-Python wheels; round r adds ADDED[r], never seen by any cache before.
+ADDED = ("packaging", "iniconfig", "tomli", "pluggy", "toml", "wcwidth", "zipp", "pyparsing",
+         "attrs", "certifi")
+SCENARIOS = (("cold", "cold"), ("noop", "warm no-op"), ("add", "add one package"))
+PEER_ORDER = ("dsl", "envd", "dockerfile")
+TITLES = {"dsl": "dsl build", "envd": "envd", "dockerfile": "Dockerfile"}
+
+
+def _cache_dir() -> Path:
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return base / "envdsl" / "bench" / "build"
+
+
+def _say(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+def _image_has(eng: Engine, tag: str, package: str) -> bool:
+    """True when ``pip show package`` succeeds inside the built image."""
+    proc = eng.docker("run", "--rm", "--entrypoint", "python3", tag, "-m", "pip", "show", "-q", package,
+                      check=False)
+    return proc.returncode == 0
+
+
+def _run_peer(peer, eng: Engine, round_no: int, results: dict[tuple[str, str], list[BuildResult]]) -> None:
+    """One round for one tool: cold, warm no-op, add one package."""
+    peer.reset()
+    eng.prune()
+    peer.write(BASE_PACKAGES)
+    added = ADDED[round_no % len(ADDED)]
+    for scenario, label in SCENARIOS:
+        if scenario == "add":
+            peer.write((*BASE_PACKAGES, added))
+        result = peer.build()
+        if result.ok and scenario == "add" and not _image_has(eng, peer.tag, added):
+            result.ok = False
+            _say(f"  {peer.name} {label}: the image lacks {added}: the changed build was skipped")
+        results.setdefault((scenario, peer.name), []).append(result)
+        status = f"{result.seconds:6.2f} s" if result.ok else "FAILED"
+        _say(f"  round {round_no + 1} {TITLES[peer.name]:<11} {label:<16} {status}  ({result.log})")
+        if not result.ok:
+            _say(log_tail(result.log))
+            return
+
+
+def _median(results: Sequence[BuildResult]) -> float | None:
+    ok = [r.seconds for r in results if r.ok]
+    return statistics.median(ok) if ok and len(ok) == len(results) else None
+
+
+def _cell(results: Sequence[BuildResult]) -> str:
+    if not results:
+        return "—"
+    med = _median(results)
+    if med is None:
+        return f"failed {sum(not r.ok for r in results)}/{len(results)}"
+    times = [r.seconds for r in results]
+    return f"{med:.2f} ({min(times):.2f}–{max(times):.2f})"
+
+
+def _ratio(results: dict[tuple[str, str], list[BuildResult]], scenario: str) -> str:
+    ours = _median(results.get((scenario, "dsl"), []))
+    peers = [m for name in ("envd", "dockerfile") if (m := _median(results.get((scenario, name), []))) is not None]
+    if ours is None or not peers:
+        return "—"
+    ratio = ours / min(peers)
+    return f"{ratio:.2f} {'ok' if ratio <= 1.0 else 'MISSED'}"
+
+
+def _overhead_lines(results: dict[tuple[str, str], list[BuildResult]]) -> list[str]:
+    """Client-side share of wall time: wall minus the time spent inside the engine's solve."""
+    lines = []
+    for scenario, label in SCENARIOS:
+        runs = [r for r in results.get((scenario, "dsl"), []) if r.ok]
+        if not runs:
+            continue
+        solved = [r for r in runs if r.solve_seconds is not None]
+        wall = statistics.median(r.seconds for r in runs)
+        if len(solved) < len(runs):
+            lines.append(f"  {label:<16} {wall * 1000:7.0f} ms wall, no solve in {len(runs) - len(solved)}/{len(runs)} "
+                         "builds (skipped as unchanged): all of it is client time")
+            continue
+        client = statistics.median(r.seconds - r.solve_seconds for r in solved)
+        share = statistics.median((r.seconds - r.solve_seconds) / r.seconds for r in solved)
+        verdict = "ok" if share <= 0.05 else "MISSED"
+        lines.append(f"  {label:<16} {client * 1000:7.0f} ms of {wall:.2f} s wall = {share * 100:5.1f} %  {verdict}")
+    return lines
+
+
+def _report(results: dict[tuple[str, str], list[BuildResult]], peers: dict, eng: Engine, rounds: int) -> str:
+    server = eng.docker("version", "-f", "{{.Server.Version}}", check=False).stdout.strip()
+    envd = peers.get("envd")
+    out = [
+        "",
+        f"Build benchmark: {eng.base_image} + apt {' '.join(('jq', 'python3-pip'))} + pip "
+        f"{' '.join(BASE_PACKAGES)} + one run; {rounds} round(s), seconds, median (min–max)",
+        f"engine: {'private' if eng.private else 'existing'} dockerd {server} ({eng.docker_host}); "
+        f"docker CLI {eng.docker_cli[0]}"
+        + (f"; envd {envd.version}" if envd is not None and not envd.unavailable else ""),
+        "",
+        f"{'scenario':<17}" + "".join(f"{TITLES[n]:<22}" for n in PEER_ORDER) + "dsl / better peer (≤ 1.0)",
+    ]
+    for scenario, label in SCENARIOS:
+        row = f"{label:<17}" + "".join(f"{_cell(results.get((scenario, n), [])):<22}" for n in PEER_ORDER)
+        out.append(row + _ratio(results, scenario))
+    overhead = _overhead_lines(results)
+    if overhead:
+        out += ["", "dsl build client-side overhead (wall − time in the engine's solve) / wall (≤ 5 %):", *overhead]
+    for name in PEER_ORDER:
+        peer = peers.get(name)
+        if peer is not None and peer.unavailable:
+            out.append(f"not run: {TITLES[name]}: {peer.unavailable}")
+    return "\n".join(out)
+
+
+def _as_json(results: dict[tuple[str, str], list[BuildResult]]) -> dict:
+    return {f"{scenario}/{name}": [{"seconds": r.seconds, "ok": r.ok, "solve_seconds": r.solve_seconds}
+                                   for r in runs] for (scenario, name), runs in sorted(results.items())}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the benchmark and print the table."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rounds", type=int, default=3, help="rounds per tool (default 3)")
+    parser.add_argument("--docker-host", help="use this dockerd instead of a private one (its build cache is pruned!)")
+    parser.add_argument("--only", default=",".join(PEER_ORDER), help="comma-separated tools to run")
+    parser.add_argument("--json", type=Path, help="also write the raw timings here")
+    args = parser.parse_args(argv)
+    wanted = [n for n in PEER_ORDER if n in args.only.split(",")]
+    cache = _cache_dir()
+    work = cache / "work"
+    with engine(cache, args.docker_host) as eng:
+        _say(f"engine: {eng.docker_host}, registry {eng.registry}, docker CLI {eng.docker_cli[0]}")
+        factories = {"dsl": lambda: DslPeer(eng, work), "envd": lambda: EnvdPeer(eng, work, cache),
+                     "dockerfile": lambda: DockerfilePeer(eng, work)}
+        peers = {name: factories[name]() for name in wanted}
+        for name, peer in peers.items():
+            if peer.unavailable:
+                _say(f"{TITLES[name]} will not run: {peer.unavailable}")
+        runnable = [p for p in peers.values() if not p.unavailable]
+        results: dict[tuple[str, str], list[BuildResult]] = {}
+        for round_no in range(args.rounds):
+            shift = round_no % max(1, len(runnable))
+            for peer in runnable[shift:] + runnable[:shift]:
+                _run_peer(peer, eng, round_no, results)
+        for peer in runnable:
+            peer.reset()
+        print(_report(results, peers, eng, args.rounds))
+    if args.json:
+        args.json.write_text(json.dumps(_as_json(results), indent=2, sort_keys=True) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
