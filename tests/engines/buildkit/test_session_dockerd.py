@@ -13,6 +13,7 @@ import threading
 import uuid
 from pathlib import Path
 
+import grpc
 import pytest
 
 from compiler.llb import CopyFrom, SecretMount, State, image, local, marshal, scratch
@@ -171,11 +172,25 @@ def test_health_checks_keep_the_session_through_a_slow_build(docker_host, base_i
     assert (out / "done").read_text() == f"{nonce}\n"
 
 
-def test_closing_leaves_no_thread_socket_or_temp_dir(docker_host, tmp_path):
+SESSION_THREADS = ("dsl-session", "bridge-", "filesend-")  # names of the threads a session runs
+
+
+@pytest.mark.parametrize("control", [False, True], ids=["session-hijack", "control-session"])
+def test_closing_leaves_no_thread_socket_or_temp_dir(docker_host, tmp_path, control):
     ctx = project(tmp_path / "ctx")
-    before = {t.ident for t in threading.enumerate()}
-    session = Session(context_dir=ctx, exporter_sink=DirectoryExport(tmp_path / "out"))
-    build(docker_host, context_only(), session)
-    assert session._server is not None and not os.path.exists(session._server.path)
-    leftover = [t.name for t in threading.enumerate() if t.ident not in before and t.is_alive()]
+    definition = marshal(context_only()).definition
+    with connect(f"docker://{docker_host}") as builder:
+        # the builder's own connection (and its forwarder threads) must exist before we count
+        grpc.channel_ready_future(builder.channel).result(timeout=30)
+        before = {t.ident for t in threading.enumerate()}
+        with Session(context_dir=ctx, exporter_sink=DirectoryExport(tmp_path / "out")) as session:
+            session.attach_control(builder.channel) if control else session.attach(builder)
+            solve(builder, lambda caps: Plan(definition), exporter=Exporter("local"),
+                  session_id=session.id, timeout=300)
+            socket_dir = os.path.dirname(session._server.path)
+            assert os.path.exists(socket_dir)
+        leftover = [t.name for t in threading.enumerate()
+                    if t.ident not in before and t.name.startswith(SESSION_THREADS) and t.is_alive()]
     assert leftover == []
+    assert not os.path.exists(socket_dir)
+    assert (tmp_path / "out/README.md").exists()
