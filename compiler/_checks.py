@@ -1,14 +1,13 @@
 """Checks of runtime values that both runtime compilers need, with the build-file span.
 
 The language validates most values at evaluation; these re-check what a compiler relies on
-(an IR built in Python skips the language), and parse Kubernetes quantities for Docker.
+(an IR built in Python skips the language).
 """
 
 from __future__ import annotations
 
 import posixpath
 import re
-from fractions import Fraction
 
 from dsl.errors import CompileError
 from dsl.ir import Port, Span
@@ -17,14 +16,11 @@ _QUANTITY = re.compile(
     r"^(?P<number>[0-9]+(?:\.[0-9]*)?|\.[0-9]+)"
     r"(?P<suffix>Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E|[eE][+-]?[0-9]+)?$"
 )
-_BINARY = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
-_DECIMAL = {"n": Fraction(1, 10**9), "u": Fraction(1, 10**6), "m": Fraction(1, 1000),
-            "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15, "E": 10**18}
 _ENV_NAME = re.compile(r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")
 
 
-def quantity(text: str, *, what: str, span: Span | None, example: str = "10Gi") -> Fraction:
-    """Parse a positive Kubernetes quantity (``"10Gi"``, ``"500m"``, ``"2"``, ``"1e3"``).
+def quantity(text: str, *, what: str, span: Span | None, example: str = "10Gi") -> str:
+    """Check a positive Kubernetes quantity (``"10Gi"``, ``"500m"``, ``"2"``, ``"1e3"``).
 
     Args:
         text: the quantity as written in the build file.
@@ -33,27 +29,19 @@ def quantity(text: str, *, what: str, span: Span | None, example: str = "10Gi") 
         example: a valid value to show in the hint.
 
     Returns:
-        The exact value (bytes or cores).
+        The quantity without surrounding whitespace.
 
     Raises:
         CompileError: not a quantity, or not positive.
     """
     match = _QUANTITY.match(text.strip()) if isinstance(text, str) else None
-    if not match or Fraction(match["number"]) == 0:
+    if not match or not match["number"].strip("0."):
         raise CompileError(
             f"{what} {text!r} is not a positive Kubernetes quantity",
             span=span,
             hint=f"write a number with an optional unit, e.g. {example!r} (units Ki Mi Gi Ti, k M G, m)",
         )
-    value = Fraction(match["number"])
-    suffix = match["suffix"] or ""
-    if suffix in _BINARY:
-        return value * _BINARY[suffix]
-    if suffix in _DECIMAL:
-        return value * _DECIMAL[suffix]
-    if suffix:
-        return value * Fraction(10) ** int(suffix[1:])
-    return value
+    return match[0]
 
 
 def absolute_path(path: str, *, what: str, span: Span | None) -> str:

@@ -112,11 +112,9 @@ def _resources(env: Environment) -> dict[str, Any]:
     res = env.runtime.kubernetes.resources
     if res is not None:
         if res.cpu:
-            _checks.quantity(res.cpu, what="CPU", span=res.span, example="2")
-            limits["cpu"] = res.cpu.strip()
+            limits["cpu"] = _checks.quantity(res.cpu, what="CPU", span=res.span, example="2")
         if res.memory:
-            _checks.quantity(res.memory, what="memory", span=res.span, example="8Gi")
-            limits["memory"] = res.memory.strip()
+            limits["memory"] = _checks.quantity(res.memory, what="memory", span=res.span, example="8Gi")
         if res.gpu < 0:
             raise CompileError(f"GPU count {res.gpu} is negative", span=res.span, hint="use 0 or more")
     gpus = res.gpu if res is not None and res.gpu else _runtime.gpu_count(env)

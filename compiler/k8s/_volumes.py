@@ -114,7 +114,7 @@ def _add_kubernetes_mounts(by_path: dict[str, Volume], mounts: tuple[KubernetesM
             )
         names.add(label)
         paths.add(path)
-        _checks.quantity(mount.size, what="PVC size", span=mount.span)
+        size = _checks.quantity(mount.size, what="PVC size", span=mount.span)
         if mount.access_mode not in ACCESS_MODES:
             raise CompileError(
                 f"access mode {mount.access_mode!r} is not one Kubernetes knows",
@@ -125,7 +125,7 @@ def _add_kubernetes_mounts(by_path: dict[str, Volume], mounts: tuple[KubernetesM
                 f"storage class {mount.storage_class!r} is not a valid name",
                 span=mount.span, hint="use the name shown by 'kubectl get storageclass'",
             )
-        claim = Claim(child_name(base, label), mount.size.strip(), mount.access_mode, mount.storage_class)
+        claim = Claim(child_name(base, label), size, mount.access_mode, mount.storage_class)
         by_path[path] = Volume(label, path, _pvc_source(claim), claim, span=mount.span)
 
 

@@ -12,11 +12,8 @@ the first write, so a refused run changes nothing.
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -119,6 +116,8 @@ def apply(out_dir: Path, p: Plan) -> None:
 
 def diff(out_dir: Path, p: Plan) -> str:
     """A unified diff from DIR as it is to DIR as it would be generated ("" = up to date)."""
+    import difflib  # only --check needs it
+
     chunks = []
     for name in sorted([*p.write, *p.remove]):
         old = p.current.get(name, "")
@@ -139,6 +138,9 @@ def _umask() -> int:
 
 def _write_new_dir(out_dir: Path, files: dict[str, str]) -> bool:
     """Create ``out_dir`` atomically with ``files``; False if it appeared meanwhile."""
+    import shutil
+    import tempfile
+
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.", suffix=".tmp"))
     try:
@@ -157,6 +159,8 @@ def _write_new_dir(out_dir: Path, files: dict[str, str]) -> bool:
 def _write_atomic(path: Path, text: str) -> None:
     # No fsync: rename already guarantees readers see the old or the new file, and a
     # GitOps tree is regenerated, not precious (git, the usual reader, does the same).
+    import tempfile
+
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:

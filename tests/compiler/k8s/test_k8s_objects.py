@@ -228,6 +228,8 @@ def test_synth_is_ordered_and_stable():
     ({"mounts": (Mount("data", span=AT),)}, "not an absolute"),
     ({"kubernetes": KubernetesSpec(mounts=(KubernetesMount("m", "/m", size="ten gigs", span=AT),))},
      "PVC size 'ten gigs' is not a positive Kubernetes quantity"),
+    ({"kubernetes": KubernetesSpec(mounts=(KubernetesMount("m", "/m", size="0.0Gi", span=AT),))},
+     "PVC size '0.0Gi' is not a positive"),
     ({"kubernetes": KubernetesSpec(mounts=(KubernetesMount("m", "/m", access_mode="RWX", span=AT),))},
      "access mode 'RWX'"),
     ({"kubernetes": KubernetesSpec(resources=Resources(memory="lots", span=AT))}, "memory 'lots'"),
