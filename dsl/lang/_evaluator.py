@@ -30,6 +30,7 @@ DEFAULT_TIMEOUT_S = 10.0
 DEFAULT_MAX_DEPTH = 400
 Reader = Callable[[str], bytes | None]  # absolute path -> contents, or None when missing
 _INCLUDE_PREFIX = "@include/"
+_INCLUDED_FILE = "@included:"
 
 
 @dataclass(frozen=True)
@@ -190,14 +191,14 @@ class Evaluation:
 
     # ---- modules -----------------------------------------------------------------------
 
-    def _module(self, path: str) -> starlark.FrozenModule:
+    def _module(self, path: str, display: str | None = None, reader: Reader | None = None) -> starlark.FrozenModule:
         if path in self.frozen:
             return self.frozen[path]
-        display = self.display(path)
+        display = display or self.display(path)
         if path in self.loading:
             cycle = " -> ".join(self.display(p) for p in self.loading[self.loading.index(path):] + [path])
             raise BuildFileError(f"load cycle: {cycle}", hint="move the shared definitions into a file that both load")
-        raw = self.reader(path)
+        raw = (reader or self.reader)(path)
         if raw is None:
             raise BuildFileError(f"cannot read {display}")
         source = decode(raw, display)
@@ -233,6 +234,11 @@ class Evaluation:
         try:
             if module_id.startswith(STDLIB_PREFIX):
                 return stdlib_module(module_id[len(STDLIB_PREFIX):])
+            if module_id.startswith(_INCLUDED_FILE):
+                # "@included:URL|REL": named "@include/URL/REL" so spans map to the user's call
+                url, _, rel = module_id[len(_INCLUDED_FILE):].partition("|")
+                # included files always come from the clone on disk, even for in-memory evaluations
+                return self._module(str(self._include_roots[url] / rel), f"{_INCLUDE_PREFIX}{url}/{rel}", read_file)
             if module_id.startswith(_INCLUDE_PREFIX):
                 return self._include_module(module_id[len(_INCLUDE_PREFIX):])
             if module_id.startswith("git@"):
@@ -285,13 +291,13 @@ class Evaluation:
         lines = []
         for file in _include.envd_files(root):
             rel = file.relative_to(root).as_posix()
-            names = _include.top_level_names(decode(self.reader(str(file)) or b"", rel))
+            names = _include.top_level_names(decode(read_file(str(file)) or b"", rel))
             for name in names:
                 if name in owners:
                     raise BuildFileError(f"include({url!r}): found duplicated object name '{name}' in {owners[name]} and {rel}")
                 owners[name] = rel
             if names:
-                lines.append(f'load("{file}", ' + ", ".join(f'"{n}"' for n in names) + ")")
+                lines.append(f'load("{_INCLUDED_FILE}{url}|{rel}", ' + ", ".join(f'"{n}"' for n in names) + ")")
         fields = ", ".join(f"{n} = {n}" for n in owners)
         lines.append(f"lib = struct({fields})")
         module = starlark.Module()

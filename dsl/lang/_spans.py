@@ -65,7 +65,7 @@ def _internal_callee(text: str, public_names: dict[tuple[str, str], str]) -> str
 
 def _clean(message: str, public_names: dict[tuple[str, str], str]) -> str:
     message = message.strip()
-    message = re.sub(r"^(ValueError|TypeError|PrimitiveFailed): ", "", message)
+    message = re.sub(r"^(ValueError|TypeError|PrimitiveFailed|StarlarkError): ", "", message)
     # "for call to `@stdlib/install.star.cuda`" -> "for call to `install.cuda`"
     def public(m: re.Match[str]) -> str:
         file, _, func = m.group(1).rpartition(".")
@@ -87,7 +87,9 @@ _HINTS = (
     ("Starlark call stack overflow", "a function calls itself without end; check the recursion's base case"),
     ("Evaluation cancelled", "evaluation ran past its time limit; look for a runaway loop or comprehension"),
     ("not found", "envd's builtins are base, shell, run, git_config, include, install.*, config.*, io.*, runtime.*, data.*"),
+    ("has no builtin", "see `dsl reference` for every builtin"),
     ("Missing parameter", "see `dsl reference` for each builtin's parameters"),
+    ("extra named parameter", "see `dsl reference` for each builtin's parameters"),
     ("extra positional", "see `dsl reference` for each builtin's parameters"),
     ("Parse error", "check brackets, quotes and indentation around this position"),
 )
@@ -122,4 +124,21 @@ def translate(text: str, sources: dict[str, list[str]], public_names: dict[tuple
             span = Span(span.file, len(lines), len(lines[-1]) + 1)
     else:
         span = call_site(text, _internal_callee(text, public_names), sources) or fallback
+    message = _explain(message, span, sources, _internal_callee(text, public_names))
     return BuildFileError(message, span=span, hint=hint_for(message))
+
+
+def _explain(message: str, span: Span | None, sources: dict[str, list[str]], callee: str) -> str:
+    """Reword interpreter messages that name implementation details (struct, serde)."""
+    m = re.match(r"Object of type `struct` has no attribute `(\w+)`(.*)", message)
+    if m and span:
+        lines = sources.get(span.file) or []
+        line = lines[span.line - 1] if 0 < span.line <= len(lines) else ""
+        receiver = re.match(r"[\w.]+", line[span.col - 1:])
+        owner = receiver.group(0).rsplit("." + m.group(1), 1)[0] if receiver else "module"
+        return f"{owner} has no builtin '{m.group(1)}'{m.group(2).replace('`', chr(39))}"
+    m = re.search(r"serde::serialize` not supported on type `(\w+)`", message)
+    if m:
+        prefix = f"{callee}: " if callee else ""
+        return f"{prefix}an argument is a {m.group(1)}; builtins take strings, numbers, bools, lists and dicts"
+    return message
