@@ -12,7 +12,7 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -21,6 +21,10 @@ from compiler._names import default_image_ref, validate_image_ref
 from dsl.cli import _gitops
 from dsl.errors import UsageError
 from dsl.ir import Environment
+
+if TYPE_CHECKING:
+    from compiler.docker import DockerOptions
+    from compiler.k8s import K8sOptions
 
 COMPOSE_FILE = "compose.yaml"
 
@@ -59,7 +63,7 @@ def _default_image(env: Environment) -> str:
     return ref
 
 
-def k8s_options(env: Environment, image: str, opts: dict[str, Any]):
+def k8s_options(image: str, opts: dict[str, Any]) -> K8sOptions:
     """The ``K8sOptions`` for the command-line options (reads ``--ssh-public-key``).
 
     Raises:
@@ -92,7 +96,7 @@ def _emit_k8s(env: Environment, image: str, opts: dict[str, Any]) -> None:
     fmt = opts.get("fmt") or "yaml"
     if fmt == "compose":
         raise UsageError("--format compose is for --target docker", hint="use yaml or json for k8s")
-    objects = compile_k8s(env, k8s_options(env, image, opts))
+    objects = compile_k8s(env, k8s_options(image, opts))
     if opts.get("out"):
         if fmt != "yaml":
             raise UsageError("--output writes YAML files; drop --format json")
@@ -101,7 +105,7 @@ def _emit_k8s(env: Environment, image: str, opts: dict[str, Any]) -> None:
     click.echo(synth_json(objects) if fmt == "json" else synth_yaml(objects), nl=False)
 
 
-def docker_options(env: Environment, image: str):
+def docker_options(env: Environment, image: str) -> DockerOptions:
     """The ``DockerOptions``: build directory (of ``env.source``) and home directory."""
     from compiler.docker import DockerOptions
 

@@ -48,7 +48,7 @@ def test_example_compiles_to_valid_objects(example, function, tmp_path, valid_ob
     env = load_environment(str(REPO / "examples" / example), f":{function}")
     key = tmp_path / "id.pub"
     key.write_text(KEY)
-    opts = k8s_options(env, PINNED.format(name=example), {
+    opts = k8s_options(PINNED.format(name=example), {
         "ssh_public_key": str(key), "host_key_secret": f"{example}-hostkey", "namespace": "envs",
         "image_pull_secrets": ("regcred",),
     })
