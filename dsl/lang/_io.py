@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import posixpath
 from typing import Any
 
 from dsl.ir import Copy, HttpDownload
 from dsl.lang._recorder import Recorder
 from dsl.lang._registry import primitive
-from dsl.lang._unpack import Call, Checksum, HttpUrl, Invalid, NonEmptyStr, OptStr, matching
+from dsl.lang._unpack import Call, Checksum, HttpUrl, ImageRef, Invalid, NonEmptyStr, matching
 
 _FileName = matching(r"[A-Za-z0-9._+-][A-Za-z0-9._+@-]*", "a plain file name (no '/')")
 
@@ -16,6 +17,13 @@ def _target(value: Any) -> str:
     text = NonEmptyStr(value)
     if "\x00" in text or "\n" in text:
         raise Invalid("path contains a NUL or newline character")
+    return text
+
+
+def _context_path(value: Any) -> str:
+    text = _target(value)
+    if posixpath.normpath(text.lstrip("/")).split("/")[0] == "..":
+        raise Invalid(f"expected a path inside the build context, got {text!r}", "io.copy copies from the build context; it cannot reach outside it")
     return text
 
 
@@ -28,9 +36,9 @@ def copy(rec: Recorder, call: Call, source: Any, target: Any, image: Any, legacy
         target = legacy.pop("envd_path", target)
     for name in sorted(legacy):
         call.fail(f"unexpected argument '{name}'", "io.copy takes source, target and image")
-    source = call.arg("source", source, _target)
+    source = call.arg("source", source, _context_path)
     target = call.arg("target", target, _target)
-    image = call.arg("image", image, OptStr)
+    image = call.arg("image", image, lambda v: "" if v in ("", None) else ImageRef(v))
     call.check()
     rec.add_step(Copy(source=source, target=target, image=image, span=call.span))
 

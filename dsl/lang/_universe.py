@@ -8,7 +8,7 @@ from typing import Any
 from dsl.ir import BaseImage, GitConfig, Run
 from dsl.lang._recorder import Recorder
 from dsl.lang._registry import primitive
-from dsl.lang._unpack import Bool, Call, NonEmptyStr, OptStr, Str, list_of
+from dsl.lang._unpack import Bool, Call, ImageRef, NonEmptyStr, OptStr, Str, list_of
 
 _V0_LANGUAGE = re.compile(r"(python|r|julia)(\d+(\.\d+)*)?", re.I)
 
@@ -35,7 +35,7 @@ def base(rec: Recorder, call: Call, image: Any, dev: Any, legacy: dict[str, Any]
         )
     for name in sorted(legacy):
         call.fail(f"unexpected argument '{name}'", "base takes image and dev")
-    image = call.arg("image", image, OptStr)
+    image = call.arg("image", image, lambda v: "" if v in ("", None) else ImageRef(v))
     dev = call.arg("dev", dev, Bool)
     call.check()
     rec.base = BaseImage(image=image or rec.base.image, dev=dev, span=call.span)

@@ -202,6 +202,12 @@ Quantity = matching(
     "a Kubernetes quantity like '10Gi', '500Mi' or '2'",
     "see https://kubernetes.io/docs/reference/kubernetes-api/common-definitions/quantity/",
 )
+_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+ImageRef = matching(
+    rf"(?:[A-Za-z0-9.-]+(?::[0-9]+)?/)?{_COMPONENT}(?:/{_COMPONENT})*(?::[\w][\w.-]{{0,127}})?(?:@sha256:[0-9a-f]{{64}})?",
+    "an image reference like 'ubuntu:22.04' or 'registry:5000/team/img@sha256:...'",
+    "repository names are lower-case; a tag follows ':' and a digest follows '@'",
+)
 HttpUrl = matching(r"https?://[^\s'\"`$;|&<>\\]+", "an http(s) URL")
 
 

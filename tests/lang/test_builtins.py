@@ -231,3 +231,22 @@ def test_every_builtin_is_documented_and_registered() -> None:
         for p in b.params:
             if not p.name.startswith("_"):
                 assert f"\n    {p.name}: " in "\n" + b.doc.split("Args:", 1)[1].replace("\n    ", "\n    ") or f"{p.name}:" in b.doc, f"{b.name}: {p.name} undocumented"
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        ('base(image="Ubuntu:22.04")', "base: argument 'image': expected an image reference"),
+        ('base(image="ubuntu:22.04; rm -rf /")', "expected an image reference"),
+        ('io.copy("../../etc/passwd", "/x")', "io.copy: argument 'source': expected a path inside the build context"),
+        ('io.copy("a", "/x", image="BAD IMAGE")', "argument 'image': expected an image reference"),
+    ],
+)
+def test_image_references_and_context_escape(error, call: str, message: str) -> None:
+    assert message in str(error(call))
+
+
+def test_image_references_accepted(env) -> None:
+    digest = "a" * 64
+    for ref in ("ubuntu:22.04", "python:3.11-slim", "localhost:5000/team/img:v1", f"ghcr.io/a/b@sha256:{digest}", "nvidia/cuda:12.2.2-cudnn8-devel-ubuntu22.04"):
+        assert env(f'base(image="{ref}")').build.base.image == ref
