@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import click
 
+from dsl.cli._gitops import _write_atomic
 from dsl.errors import OutputConflict, UsageError
 
 
@@ -44,7 +43,7 @@ def stubs(directory: Path, force: bool) -> None:
             hint="move it away, or pass --force to replace it",
         )
     directory.mkdir(parents=True, exist_ok=True)
-    _write_atomically(target, render_stubs(read_stdlib()))
+    _write_atomic(target, render_stubs(read_stdlib()))
     click.echo(f"wrote {target}")
 
 
@@ -54,15 +53,3 @@ def _generated_by_us(path: Path, marker: str) -> bool:
             return f.readline().startswith(marker)
     except OSError:
         return False
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    """Write via a temporary file in the same directory, so a reader never sees half a file."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
