@@ -42,6 +42,7 @@ class BuildResult:
     ok: bool
     log: Path
     solve_seconds: float | None = None  # time spent waiting on the builder (dsl only)
+    inner_seconds: float | None = None  # from the dsl runner's first line to its exit
 
 
 def _build_envd(base: str, packages: Sequence[str]) -> str:
@@ -167,11 +168,12 @@ class EnvdPeer(_Peer):
     def _push_base(self, context: Path) -> None:
         context.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(self.engine.ca_bundle, context / "host-ca.crt")
-        # Settings go in files, not ENV: with extra ENV in the base, envd 1.3.6 emitted a
-        # different LLB for the same build.envd on every run (its apt step never hit the
-        # cache), which would measure that bug instead of the build. /etc/pip.conf allows
-        # installing over Debian's Python (PEP 668); the CA bundle replaces the system one
-        # (and sits where update-ca-certificates keeps it).
+        # envd 1.3.6 adds the base image's ENV to every step in Go map order (compileBaseImage
+        # ranges over a map), so with two or more ENV entries the same build.envd compiles to
+        # different LLB from run to run and misses the cache at random. Give envd its best
+        # case: settings in files and a base whose config has PATH only. /etc/pip.conf allows
+        # installing over Debian's Python (PEP 668, what PIP_BREAK_SYSTEM_PACKAGES=1 does);
+        # the CA bundle replaces the system one and sits where update-ca-certificates keeps it.
         ca = "/usr/local/share/ca-certificates/envdsl-bench-host.crt"
         (context / "Dockerfile").write_text(
             f"FROM {self.engine.base_image}\n"
@@ -180,10 +182,30 @@ class EnvdPeer(_Peer):
             " && printf '[global]\\nbreak-system-packages = true\\n' > /etc/pip.conf\n"
         )
         env = {**self.engine.env(), "DOCKER_BUILDKIT": "1"}
-        _check([*self.engine.docker_cli, "build", "-q", "-t", self.base, str(context)],
+        staged = "envdsl-bench/envd-base-staged:1"
+        _check([*self.engine.docker_cli, "build", "-q", "-t", staged, str(context)],
                "building envd's base image", env=env)
+        path = _check([*self.engine.docker_cli, "image", "inspect", "-f", "{{json .Config.Env}}", staged],
+                      "reading the staged base's ENV", env=env)
+        path_entry = next(e for e in json.loads(path) if e.startswith("PATH="))
+        self._flatten(staged, path_entry, env)
         _check([*self.engine.docker_cli, "push", self.base],
                f"pushing envd's base image to {self.engine.registry}", env=env)
+
+    def _flatten(self, staged: str, path_entry: str, env: dict[str, str]) -> None:
+        """Re-import the staged image's filesystem with ``ENV PATH`` as its only config."""
+        name = "envdsl-bench-envd-base-export"
+        subprocess.run([*self.engine.docker_cli, "rm", "-f", name], capture_output=True, env=env)
+        _check([*self.engine.docker_cli, "create", "--name", name, staged, "true"],
+               "creating a container from the staged base", env=env)
+        try:
+            export = subprocess.Popen([*self.engine.docker_cli, "export", name], stdout=subprocess.PIPE, env=env)
+            imported = subprocess.run([*self.engine.docker_cli, "import", "--change", f"ENV {path_entry}", "-",
+                                       self.base], stdin=export.stdout, capture_output=True, text=True, env=env)
+            if export.wait() != 0 or imported.returncode != 0:
+                raise _SetupFailed(f"flattening envd's base image failed: {imported.stderr.strip()}")
+        finally:
+            subprocess.run([*self.engine.docker_cli, "rm", "-f", name], capture_output=True, env=env)
 
     def _env(self) -> dict[str, str]:
         return {**self.engine.env(), "HOME": str(self.home), "XDG_CONFIG_HOME": "",
@@ -229,15 +251,21 @@ class DslPeer(_Peer):
         """Write build.envd for these pip packages, on the plain test base."""
         (self.project / "build.envd").write_text(_build_envd(self.engine.base_image, packages))
 
-    def build(self) -> BuildResult:
-        """``dsl build DIR -t TAG --ca-bundle CA``; also reads the solve time it recorded."""
+    def build(self, python_flags: Sequence[str] = ()) -> BuildResult:
+        """``dsl build DIR -t TAG --ca-bundle CA``; also reads the times it recorded.
+
+        Args:
+            python_flags: interpreter options, e.g. ``-X importtime`` for the breakdown.
+        """
         self._timing.unlink(missing_ok=True)
-        argv = [sys.executable, str(REPO / "bench" / "_build_dsl_timed.py"), str(self._timing),
+        argv = [sys.executable, *python_flags, str(REPO / "bench" / "_build_dsl_timed.py"), str(self._timing),
                 "build", str(self.project), "-t", self.tag,
                 "--ca-bundle", self.engine.ca_bundle, "--progress", "plain"]
         result = self._timed(argv, {**self.engine.env(), "PYTHONPATH": str(REPO)})
         if self._timing.exists():
-            result.solve_seconds = json.loads(self._timing.read_text()).get("solve_seconds")
+            timing = json.loads(self._timing.read_text())
+            result.solve_seconds = timing.get("solve_seconds")
+            result.inner_seconds = timing.get("inner_seconds")
         return result
 
 

@@ -24,6 +24,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
+import signal
 import statistics
 import sys
 from collections.abc import Sequence
@@ -124,7 +126,38 @@ def _overhead_lines(results: dict[tuple[str, str], list[BuildResult]]) -> list[s
     return lines
 
 
-def _report(results: dict[tuple[str, str], list[BuildResult]], peers: dict, eng: Engine, rounds: int) -> str:
+def _client_breakdown(peer: DslPeer) -> list[str]:
+    """Where a no-op ``dsl build``'s client time goes: one extra run under ``-X importtime``."""
+    peer.build()  # other tools' rounds pruned the cache since; make the next build a no-op
+    result = peer.build(python_flags=("-X", "importtime"))
+    if not result.ok or result.inner_seconds is None:
+        return [f"  (breakdown run failed; see {result.log})"]
+    top: dict[str, float] = {}
+    started = False  # imports up to `site` run before the runner's clock starts
+    for cum_us, name in re.findall(r"^import time:\s+\d+ \|\s+(\d+) \| (.+)$",
+                                   result.log.read_text(errors="replace"), re.M):
+        if name.startswith(" "):
+            continue  # nested: its top-level parent's cumulative time covers it
+        if started:
+            top[name] = top.get(name, 0.0) + int(cum_us) / 1e6
+        started = started or name == "site"
+    imports = sum(top.values())
+    startup = result.seconds - result.inner_seconds
+    heavy = ", ".join(f"{n} {t * 1000:.0f}" for n, t in sorted(top.items(), key=lambda kv: -kv[1])[:6])
+    waited = result.solve_seconds or 0.0
+    rest = max(0.0, result.inner_seconds - waited - imports)
+    return [
+        f"  breakdown of one warm no-op under -X importtime ({result.seconds * 1000:.0f} ms wall, "
+        f"importtime itself adds a little):",
+        f"    interpreter start + site {startup * 1000:.0f} ms; imports {imports * 1000:.0f} ms "
+        f"(largest top-level, ms: {heavy});",
+        f"    waiting on BuildKit {waited * 1000:.0f} ms; everything else (evaluate, compile, connect, "
+        f"report) {rest * 1000:.0f} ms",
+    ]
+
+
+def _report(results: dict[tuple[str, str], list[BuildResult]], peers: dict, eng: Engine, rounds: int,
+            breakdown: Sequence[str]) -> str:
     server = eng.docker("version", "-f", "{{.Server.Version}}", check=False).stdout.strip()
     envd = peers.get("envd")
     out = [
@@ -142,7 +175,8 @@ def _report(results: dict[tuple[str, str], list[BuildResult]], peers: dict, eng:
         out.append(row + _ratio(results, scenario))
     overhead = _overhead_lines(results)
     if overhead:
-        out += ["", "dsl build client-side overhead (wall − time in the engine's solve) / wall (≤ 5 %):", *overhead]
+        out += ["", "dsl build client-side overhead (wall − time in the engine's solve) / wall (≤ 5 %):", *overhead,
+                *breakdown]
     for name in PEER_ORDER:
         peer = peers.get(name)
         if peer is not None and peer.unavailable:
@@ -163,6 +197,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--only", default=",".join(PEER_ORDER), help="comma-separated tools to run")
     parser.add_argument("--json", type=Path, help="also write the raw timings here")
     args = parser.parse_args(argv)
+    # `kill PID` should stop the private dockerd and remove its bridge like Ctrl-C does.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     wanted = [n for n in PEER_ORDER if n in args.only.split(",")]
     cache = _cache_dir()
     work = cache / "work"
@@ -180,9 +216,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             shift = round_no % max(1, len(runnable))
             for peer in runnable[shift:] + runnable[:shift]:
                 _run_peer(peer, eng, round_no, results)
+        breakdown: list[str] = []
+        dsl = peers.get("dsl")
+        if dsl is not None and not dsl.unavailable and (("noop", "dsl") in results):
+            breakdown = _client_breakdown(dsl)
         for peer in runnable:
             peer.reset()
-        print(_report(results, peers, eng, args.rounds))
+        print(_report(results, peers, eng, args.rounds, breakdown))
     if args.json:
         args.json.write_text(json.dumps(_as_json(results), indent=2, sort_keys=True) + "\n")
     return 0
