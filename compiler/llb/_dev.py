@@ -20,6 +20,9 @@ from compiler.llb._layout import (
     DEV_USER,
     ENTRYPOINT,
     LOG_DIR,
+    LOGIN,
+    PROFILE_HOOK,
+    SFTP_SERVERS,
     SSHD_CONFIG,
     VENV,
     python_kind,
@@ -103,6 +106,9 @@ def finish(ctx: Context, state: State) -> State:
         Mkdir("/etc/dsl/sshd", 0o755),
         Mkfile(SSHD_CONFIG, render_sshd_config().encode(), 0o644),
         Mkfile(ENTRYPOINT, render_entrypoint(env).encode(), 0o755),
+        Mkfile(LOGIN, render_login().encode(), 0o755),
+        Mkdir(PROFILE_HOOK.rsplit("/", 1)[0], 0o755),
+        Mkfile(PROFILE_HOOK, _templates().get_template("profile.sh.j2").render().encode(), 0o644),
         Mkdir(LOG_DIR, 0o755, owner=o),
         Mkdir(workdir(env), 0o755, owner=o),
     ]
@@ -139,6 +145,12 @@ def render_sshd_config() -> str:
     return _templates().get_template("sshd_config.j2").render(port=SSH_PORT)
 
 
+def render_login() -> str:
+    """The script sshd runs for every session (same for every image): it restores the
+    container's environment and working directory, or starts the sftp server."""
+    return _templates().get_template("login.sh.j2").render(sftp_servers=SFTP_SERVERS)
+
+
 def render_entrypoint(env: Environment) -> str:
     """The entrypoint script for ``env`` (init commands, daemons, Jupyter/RStudio, sshd).
 
@@ -153,5 +165,5 @@ def render_entrypoint(env: Environment) -> str:
     return _templates().get_template("entrypoint.sh.j2").render(
         home=DEV_HOME, log_dir=q(LOG_DIR), workdir=q(workdir(env)), init_scripts=init,
         daemons=daemons, jupyter=jupyter, rstudio=rt.rstudio, rstudio_port=RSTUDIO_PORT,
-        sshd_config=q(SSHD_CONFIG),
+        sshd_config=q(SSHD_CONFIG), login=q(LOGIN),
     )

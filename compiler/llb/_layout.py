@@ -26,6 +26,10 @@ VENV = "/opt/dsl/python"  # the venv on top of the system python3 (PEP 668 safe)
 CONDA_ROOT = "/opt/conda"
 CONDA_ENV = "/opt/conda/envs/envd"
 ENTRYPOINT = "/usr/local/bin/dsl-entrypoint"
+LOGIN = "/usr/local/bin/dsl-login"  # sshd's ForceCommand: session environment and directory
+PROFILE_HOOK = "/etc/profile.d/dsl-environment.sh"
+SFTP_SERVERS = ("/usr/lib/openssh/sftp-server", "/usr/libexec/openssh/sftp-server",
+                "/usr/lib/ssh/sftp-server", "/usr/libexec/sftp-server")
 SSHD_CONFIG = "/etc/dsl/sshd/sshd_config"
 LOG_DIR = "/var/log/dsl"
 CA_BUNDLE_PATH = "/run/dsl/ca-bundle.crt"

@@ -78,7 +78,7 @@ def test_entrypoint_values_are_quoted(init: list[str], daemon: list[str], value:
                       RuntimeSpec(init=(InitScript(tuple(init)),), daemons=(Daemon(tuple(daemon)),),
                                   environ=(("K", value),)))
     script = render_entrypoint(env)
-    assert _words_after(script, "\nbash -c ", 1) == ["\n".join(["set -euo pipefail", *init])]
+    assert _words_after(script, "\nrun_init 1 ", 1) == ["\n".join(["set -euo pipefail", *init])]
     assert _words_after(script, "\nsupervise daemon-1 ", len(daemon)) == daemon
     env_list = image_config(env, base_config=None)["config"]["Env"]
     assert f"K={value}" in env_list  # env values go to the image config verbatim, never a script
