@@ -10,9 +10,13 @@ from __future__ import annotations
 import dataclasses
 import re
 import sys
+from typing import TYPE_CHECKING
 
 from dsl.errors import UsageError
 from dsl.ir import Environment, Owner
+
+if TYPE_CHECKING:
+    from dsl.lang import EvalResult
 
 
 def parse_owner(text: str) -> Owner:
@@ -45,6 +49,16 @@ def load_environment(path: str = ".", from_: str | None = None, *, owner: str | 
         UsageError: bad path, ``--from`` or ``--owner``.
         BuildFileError: a mistake in the build file.
     """
+    return load_evaluation(path, from_, owner=owner)[0]
+
+
+def load_evaluation(path: str = ".", from_: str | None = None, *,
+                    owner: str | None = None) -> tuple[Environment, EvalResult]:
+    """:func:`load_environment`, plus the evaluation itself (e.g. the files it read).
+
+    Returns:
+        ``(environment with the owner override applied, the evaluation's result)``.
+    """
     from dsl.lang import evaluate_file
 
     override = parse_owner(owner) if owner else None
@@ -54,4 +68,4 @@ def load_environment(path: str = ".", from_: str | None = None, *, owner: str | 
     env = result.environment
     if override is not None:
         env = dataclasses.replace(env, build=dataclasses.replace(env.build, owner=override))
-    return env
+    return env, result

@@ -43,24 +43,90 @@ def build(path: str, from_: str | None, builder: str | None, tls_ca: str | None,
           tls_key: str | None, tags: tuple[str, ...], output: str | None, progress: str, no_cache: bool,
           ca_bundle: str | None, platform: str | None, owner: str | None, metadata_file: str | None,
           timeout: float) -> None:
-    """Build PATH's environment into an image on a BuildKit."""
+    """Build PATH's environment into an image on a BuildKit.
+
+    An unchanged build (same options, build file, loaded files, served context files, base
+    image, envdsl, and the image still tagged) is not run again: it prints "up to date".
+    """
+    started = time.time_ns()
+    inputs = None if no_cache else _record_inputs(path, from_, builder, tags, output, platform, owner, ca_bundle)
+    if inputs is not None and _print_if_up_to_date(inputs, metadata_file):
+        return
     from compiler._names import default_image_ref, validate_image_ref
-    from dsl.cli._load import load_environment
+    from dsl.cli._load import load_evaluation
     from dsl.engines.buildkit._outputs import parse_output
 
-    env = load_environment(path, from_, owner=owner)
+    env, evaluation = load_evaluation(path, from_, owner=owner)
     for tag in tags:
         validate_image_ref(tag)
     spec = parse_output(output, tags=tags, default_name=default_image_ref(env.name))
     context_dir = path if os.path.isdir(path) else os.path.dirname(os.path.abspath(path))
+    seen: dict[str, Any] = {}
     with connect_from_options(builder, tls_ca, tls_cert, tls_key) as bk:
+        recording = inputs is not None and bk.is_dockerd and spec.type == "docker"
         result = _run(bk, env, spec, context_dir=context_dir, progress=progress, no_cache=no_cache,
-                      ca_bundle=ca_bundle, platform=platform or "linux/amd64", timeout=timeout)
-    _report(result, metadata_file)
+                      ca_bundle=ca_bundle, platform=platform or "linux/amd64", timeout=timeout,
+                      seen=seen if recording else None)
+    report = _report(result, metadata_file)
+    if recording and inputs is not None:
+        _record(inputs, started, evaluation, context_dir, seen, result, report, bk.docker_host or "")
+
+
+def _record_inputs(path: str, from_: str | None, builder: str | None, tags: tuple[str, ...], output: str | None,
+                   platform: str | None, owner: str | None, ca_bundle: str | None) -> dict[str, Any] | None:
+    """The build-record key inputs, or None when this build can never be skipped (a push, a
+    file output, a builder other than dockerd, or a builder we cannot resolve cheaply)."""
+    if output not in (None, "type=docker"):
+        return None
+    from dsl.engines.buildkit._connect import parse_builder_url, resolve_builder_url
+    from dsl.engines.buildkit._uptodate import key_inputs
+
+    try:
+        address = parse_builder_url(resolve_builder_url(builder)[0])
+    except Exception:  # noqa: BLE001 - the real build reports a bad address properly
+        return None
+    if not address.is_dockerd:
+        return None
+    cwd = os.getcwd()
+    return key_inputs(build_file=os.path.join(cwd, path), function=from_ or "", context_dir=cwd,
+                      builder_url=address.url, tags=tags, output=output, platform=platform, owner=owner,
+                      ca_bundle=ca_bundle)
+
+
+def _print_if_up_to_date(inputs: dict[str, Any], metadata_file: str | None) -> bool:
+    from dsl.engines.buildkit._uptodate import up_to_date
+
+    record = up_to_date(inputs, inputs["builder"].removeprefix("docker://"))
+    if record is None:
+        return False
+    report = record["report"]
+    for line in report["stdout"]:
+        click.echo(line)
+    click.echo("up to date: nothing the image depends on changed since it was built (--no-cache rebuilds)", err=True)
+    if metadata_file:
+        _write_metadata(metadata_file, report["metadata"])
+    return True
+
+
+def _record(inputs: dict[str, Any], started: int, evaluation: Any, context_dir: str, seen: dict[str, Any],
+            result: Any, report: dict[str, Any], docker_host: str) -> None:
+    from dsl.engines.buildkit._record import BuildFacts, write_record
+    from dsl.engines.buildkit._uptodate import record_key
+
+    llb = seen.get("llb")
+    if llb is None or not result.digest:
+        return
+    facts = BuildFacts(
+        started_ns=started, files=evaluation.files, includes=evaluation.includes,
+        context_dir=context_dir, local_sources=[(s.name, s.include) for s in llb.local_sources],
+        base_ref=llb.base_image, base_id_before=seen.get("base_id"),
+        images={name: result.digest for name in result.output.names}, report=report,
+    )
+    write_record(record_key(inputs), inputs, facts, docker_host)
 
 
 def _run(bk: Any, env: Any, spec: Any, *, context_dir: str, progress: str, no_cache: bool,
-         ca_bundle: str | None, platform: str, timeout: float) -> Any:
+         ca_bundle: str | None, platform: str, timeout: float, seen: dict[str, Any] | None = None) -> Any:
     from dsl.engines.buildkit import Plan, ProgressTracker, make_renderer
     from dsl.engines.buildkit._build import BuildRequest, build as run_build
     from dsl.engines.buildkit._progress import PlainRenderer, TeeRenderer
@@ -70,6 +136,10 @@ def _run(bk: Any, env: Any, spec: Any, *, context_dir: str, progress: str, no_ca
         from compiler.llb import compile_environment
 
         res = compile_environment(env, caps=caps, platform=platform, ca_bundle=bool(ca_bundle))
+        if seen is not None:  # what the build record needs: the served sources, the base's ID now
+            from dsl.engines.buildkit._uptodate import docker_image_id
+
+            seen.update(llb=res, base_id=docker_image_id(bk.docker_host or "", res.base_image))
         return Plan(res.definition, res.base_image, res.vertex_spans)
 
     def image_config(base: dict[str, Any] | None) -> dict[str, Any]:
@@ -109,18 +179,26 @@ def _log_path(env_name: str) -> str:
     return str(directory / f"build-{env_name}-{stamp}-{os.getpid()}.log")
 
 
-def _report(result: Any, metadata_file: str | None) -> None:
+def _report(result: Any, metadata_file: str | None) -> dict[str, Any]:
+    """Print the result; return what was printed and the metadata (kept in the build record)."""
     out = result.output
+    lines = []
     if out.type in ("docker", "image"):
-        for name in out.names:
-            click.echo(f"image: {name}")
+        lines += [f"image: {name}" for name in out.names]
         if result.digest:
-            click.echo(f"digest: {result.digest}")
-        for ref, digest in result.pushed.items():
-            click.echo(f"pushed: {ref}@{digest}" if digest else f"pushed: {ref}")
+            lines.append(f"digest: {result.digest}")
+        lines += [f"pushed: {ref}@{digest}" if digest else f"pushed: {ref}" for ref, digest in result.pushed.items()]
     else:
-        click.echo(f"wrote: {out.dest} ({out.type})")
+        lines.append(f"wrote: {out.dest} ({out.type})")
+    for line in lines:
+        click.echo(line)
     vertices, cached = result.outcome.vertices, result.outcome.cached
     click.echo(f"steps: {vertices}, cached: {cached}", err=True)
+    metadata = result.metadata()
     if metadata_file:
-        Path(metadata_file).write_text(json.dumps(result.metadata(), indent=2, sort_keys=True) + "\n")
+        _write_metadata(metadata_file, metadata)
+    return {"stdout": lines, "metadata": metadata}
+
+
+def _write_metadata(path: str, metadata: dict[str, Any]) -> None:
+    Path(path).write_text(json.dumps(metadata, indent=2, sort_keys=True) + "\n")

@@ -40,6 +40,8 @@ class EvalResult:
     environment: Environment
     warnings: tuple[str, ...] = ()
     messages: tuple[str, ...] = ()  # print() output
+    files: tuple[str, ...] = ()  # absolute paths of the local files read (build file, load()s)
+    includes: tuple[str, ...] = ()  # include() URLs fetched
 
 
 def read_file(path: str) -> bytes | None:
@@ -138,7 +140,10 @@ class Evaluation:
             env = self.rec.finish(name=name, source=display, function=function)
         finally:
             unbind(token)
-        return EvalResult(env, tuple(self.rec.warnings), tuple(self.rec.messages))
+        roots = getattr(self, "_include_roots", {})
+        clones = tuple(str(root) + os.sep for root in roots.values())
+        files = tuple(p for p in self.frozen if not p.startswith(_INCLUDE_PREFIX) and not p.startswith(clones))
+        return EvalResult(env, tuple(self.rec.warnings), tuple(self.rec.messages), files, tuple(roots))
 
     def _guard(self, body: Callable[[], object], fallback: Span) -> object:
         try:

@@ -1,22 +1,31 @@
 """BuildKit over gRPC: connections, the gateway-forwarder solve, progress, cache.
 
-``grpc`` itself is imported only when a connection is made, so importing this package is
-cheap (protobuf message classes only).
+Names are resolved lazily (PEP 562): ``from dsl.engines.buildkit import connect`` imports
+only the module that defines it, so the up-to-date check of ``dsl build``
+(:mod:`dsl.engines.buildkit._uptodate`) can live in this package without paying for the
+protobuf messages, and ``grpc`` itself is imported only when a connection is made.
 """
 
-from dsl.engines.buildkit._connect import (
-    Builder,
-    BuilderAddress,
-    TlsFiles,
-    connect,
-    parse_builder_url,
-    resolve_builder_url,
-)
-from dsl.engines.buildkit._progress import ProgressTracker, make_renderer
-from dsl.engines.buildkit._solve import Caps, Exporter, Plan, SolveOutcome, probe_caps, solve
+from __future__ import annotations
 
-__all__ = [
-    "Builder", "BuilderAddress", "Caps", "Exporter", "Plan", "ProgressTracker", "SolveOutcome",
-    "TlsFiles", "connect", "make_renderer", "parse_builder_url", "probe_caps",
-    "resolve_builder_url", "solve",
-]
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "Builder": "_connect", "BuilderAddress": "_connect", "TlsFiles": "_connect", "connect": "_connect",
+    "parse_builder_url": "_connect", "resolve_builder_url": "_connect",
+    "ProgressTracker": "_progress", "make_renderer": "_progress",
+    "Caps": "_solve", "Exporter": "_solve", "Plan": "_solve", "SolveOutcome": "_solve",
+    "probe_caps": "_solve", "solve": "_solve",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value

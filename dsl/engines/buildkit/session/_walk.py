@@ -75,6 +75,7 @@ class FileList:
 
     stats: list[fs.Stat] = field(default_factory=list)
     sources: list[str] = field(default_factory=list)
+    directories: list[str] = field(default_factory=list)  # every directory listed ("" = root)
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +132,7 @@ def _scan_dir(
 ) -> None:
     with os.scandir(abs_dir) as it:
         entries = sorted(it, key=lambda e: os.fsencode(e.name))
+    out.directories.append(rel_dir)
     for entry in entries:
         rel = f"{rel_dir}/{entry.name}" if rel_dir else entry.name
         info = entry.stat(follow_symlinks=False)

@@ -1,0 +1,129 @@
+"""Write the build record that lets the next unchanged ``dsl build`` skip (see ``_uptodate.py``).
+
+A record is written only when it is provably true. Every fingerprint is taken after the
+build, and every file, served entry and walked directory must have a ctime older than the
+moment the command started (minus a margin for the kernel's coarse timestamps): then nothing
+was written, added or removed while the build evaluated the file, read the context and
+exported the image, so what the fingerprints describe is exactly what the build used. The
+base image must have had the same ID before and after the build, and every tag must name
+the image the build produced. Otherwise no record is written and the next build is a real one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from dsl.engines.buildkit._uptodate import FORMAT, code_fingerprint, docker_image_id, fingerprint, listing, records_dir
+
+RACY_NS = 100_000_000  # ≥ the kernel's timestamp granularity (one jiffy, ≤ 10 ms)
+CONTEXT = "context"
+IGNORE_FILES = (".dslignore", ".dockerignore")
+
+
+@dataclass(frozen=True, slots=True)
+class BuildFacts:
+    """What a finished build depended on and produced, as the CLI saw it.
+
+    Attributes:
+        started_ns: ``time.time_ns()`` before the build file was evaluated.
+        files: local files the evaluation read (absolute).
+        includes: ``include()`` URLs (remote code: never recorded).
+        context_dir: the build context directory.
+        local_sources: ``(name, include patterns)`` of every ``local://`` source in the LLB.
+        base_ref: the base image reference; ``base_id_before``: its ID when the build began.
+        images: tag → image ID the build reported.
+        report: what ``dsl build`` printed and wrote to ``--metadata-file``.
+    """
+
+    started_ns: int
+    files: Sequence[str]
+    includes: Sequence[str]
+    context_dir: str
+    local_sources: Sequence[tuple[str, Sequence[str]]]
+    base_ref: str
+    base_id_before: str | None
+    images: Mapping[str, str]
+    report: Mapping[str, Any]
+
+
+def write_record(key: str, inputs: Mapping[str, Any], facts: BuildFacts, docker_host: str) -> bool:
+    """Store the record for ``key`` if the build's inputs were stable; return whether it was.
+
+    Never raises for an unreadable file or engine: those just mean "no record".
+    """
+    path = records_dir() / f"{key}.json"
+    try:
+        path.unlink(missing_ok=True)  # a stale record must never outlive a new build
+        record = _record(inputs, facts, docker_host)
+    except OSError:
+        return False
+    if record is None:
+        return False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".record-", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            json.dump(record, out, sort_keys=True)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+    return True
+
+
+def _record(inputs: Mapping[str, Any], facts: BuildFacts, docker_host: str) -> dict[str, Any] | None:
+    if facts.includes or not facts.images or facts.base_id_before is None:
+        return None
+    if any(name != CONTEXT for name, _ in facts.local_sources):
+        return None  # only the build context is served by `dsl build`'s session
+    limit = facts.started_ns - RACY_NS
+    files: dict[str, list[Any]] = {}
+    dirs: dict[str, list[list[Any]]] = {}
+    context_root = os.path.realpath(facts.context_dir)
+    candidates = [*facts.files, *(os.path.join(context_root, name) for name in IGNORE_FILES)]
+    for file in candidates:
+        if os.path.lexists(file):
+            files[file] = fingerprint(file)
+    # load() looks next to the importer first, and -f FILE in the context before the working
+    # directory: a new file in one of those places could change what is evaluated.
+    for directory in sorted({os.path.dirname(f) for f in facts.files} | {context_root}):
+        dirs[directory] = listing(directory)
+    context = None
+    if facts.local_sources:
+        includes = sorted({p for _, patterns in facts.local_sources for p in patterns})
+        context = _context_snapshot(context_root, includes)
+    stamps = [fp[6] for fp in files.values()] + [os.lstat(d).st_ctime_ns for d in dirs]
+    if context is not None:
+        stamps += [fp[6] for fp in context["entries"].values()]
+        stamps += context.pop("dir_ctimes")
+    if any(ctime >= limit for ctime in stamps):
+        return None  # written during (or just before) the build: what was used is unknown
+    if docker_image_id(docker_host, facts.base_ref) != facts.base_id_before:
+        return None
+    if any(docker_image_id(docker_host, tag) != image_id for tag, image_id in facts.images.items()):
+        return None
+    return {
+        "format": FORMAT, "inputs": dict(inputs), "code": code_fingerprint(), "files": files,
+        "listings": dirs, "context": context, "base": {"ref": facts.base_ref, "id": facts.base_id_before},
+        "images": dict(facts.images), "report": dict(facts.report),
+    }
+
+
+def _context_snapshot(root: str, includes: Iterable[str]) -> dict[str, Any]:
+    """What the session serves of ``root`` for these include patterns, walked the same way."""
+    from dsl.engines.buildkit.session import SyncedDir, read_ignore_file
+    from dsl.engines.buildkit.session._filesync import FileSyncService
+    from dsl.engines.buildkit.session._walk import scan
+
+    synced = SyncedDir(root, excludes=tuple(read_ignore_file(root)))
+    meta = {"include-patterns": list(includes)} if includes else {}
+    files = scan(root, FileSyncService._filter(synced, meta))  # the server's own filter
+    entries = {stat.path: fingerprint(source) for stat, source in zip(files.stats, files.sources)}
+    walked = {rel: listing(os.path.join(root, rel) if rel else root) for rel in files.directories}
+    dir_ctimes = [os.lstat(os.path.join(root, rel) if rel else root).st_ctime_ns for rel in files.directories]
+    return {"root": root, "entries": entries, "dirs": walked, "dir_ctimes": dir_ctimes}
