@@ -32,6 +32,9 @@ from _build_engine import Engine, run_logged
 REPO = Path(__file__).resolve().parent.parent
 MARKER_RUN = "echo envdsl-bench > /tmp/bench-marker"
 APT_PACKAGES = ("jq", "python3-pip")
+# The context probe copies this build-context file into the image, then changes it.
+DATA_FILE = "bench-data.txt"
+DATA_TARGET = "/opt/bench/bench-data.txt"
 
 
 @dataclass
@@ -43,10 +46,12 @@ class BuildResult:
     log: Path
     solve_seconds: float | None = None  # time spent waiting on the builder (dsl only)
     inner_seconds: float | None = None  # from the dsl runner's first line to its exit
+    skipped_change: bool = False  # the inputs changed but the image did not
 
 
-def _build_envd(base: str, packages: Sequence[str]) -> str:
+def _build_envd(base: str, packages: Sequence[str], copy_file: bool) -> str:
     """The build.envd shared by ``dsl build`` and envd (json lists are valid Starlark)."""
+    copy = f"    io.copy(source={json.dumps(DATA_FILE)}, target={json.dumps(DATA_TARGET)})\n"
     return textwrap.dedent(
         f"""\
         # syntax=v1
@@ -56,7 +61,7 @@ def _build_envd(base: str, packages: Sequence[str]) -> str:
             install.python_packages(name={json.dumps(list(packages))})
             run(commands={json.dumps([MARKER_RUN])})
         """
-    )
+    ) + (copy if copy_file else "")
 
 
 class _Peer:
@@ -82,6 +87,15 @@ class _Peer:
         """Remove the built image (the harness prunes the shared build cache itself)."""
         self.engine.remove_image(self.tag)
 
+    def write_data(self, text: str) -> None:
+        """Write the build-context file the context probe copies into the image."""
+        (self.project / DATA_FILE).write_text(text)
+
+    def image_data(self) -> str:
+        """The copied file's content in the built image ('' when missing)."""
+        proc = self.engine.docker("run", "--rm", "--entrypoint", "cat", self.tag, DATA_TARGET, check=False)
+        return proc.stdout if proc.returncode == 0 else ""
+
     def _timed(self, argv: Sequence[str], env: dict[str, str]) -> BuildResult:
         log = self._log()
         start = time.perf_counter()
@@ -94,8 +108,8 @@ class DockerfilePeer(_Peer):
 
     name = "dockerfile"
 
-    def write(self, packages: Sequence[str]) -> None:
-        """Write the Dockerfile for these pip packages."""
+    def write(self, packages: Sequence[str], copy_file: bool = False) -> None:
+        """Write the Dockerfile for these pip packages (and the context file's COPY)."""
         # No `# syntax=` line: it would pull a frontend image from Docker Hub, unreachable here;
         # dockerd 20.10's built-in frontend already knows RUN --mount.
         text = textwrap.dedent(
@@ -110,7 +124,7 @@ class DockerfilePeer(_Peer):
                 PIP_CERT=/run/secrets/ca.crt python3 -m pip install {" ".join(packages)}
             RUN {MARKER_RUN}
             """
-        )
+        ) + (f"COPY {DATA_FILE} {DATA_TARGET}\n" if copy_file else "")
         (self.project / "Dockerfile").write_text(text)
 
     def build(self) -> BuildResult:
@@ -211,9 +225,9 @@ class EnvdPeer(_Peer):
         return {**self.engine.env(), "HOME": str(self.home), "XDG_CONFIG_HOME": "",
                 "XDG_CACHE_HOME": "", "XDG_DATA_HOME": ""}
 
-    def write(self, packages: Sequence[str]) -> None:
+    def write(self, packages: Sequence[str], copy_file: bool = False) -> None:
         """Write build.envd for these pip packages, on envd's registry base."""
-        (self.project / "build.envd").write_text(_build_envd(self.base, packages))
+        (self.project / "build.envd").write_text(_build_envd(self.base, packages, copy_file))
 
     def build(self) -> BuildResult:
         """``envd build`` on the engine's dockerd (its default moby-worker builder)."""
@@ -247,9 +261,9 @@ class DslPeer(_Peer):
                                 f"exited {probe.returncode}): the command is still being written")
         self._timing = work / "dsl-timing.json"
 
-    def write(self, packages: Sequence[str]) -> None:
+    def write(self, packages: Sequence[str], copy_file: bool = False) -> None:
         """Write build.envd for these pip packages, on the plain test base."""
-        (self.project / "build.envd").write_text(_build_envd(self.engine.base_image, packages))
+        (self.project / "build.envd").write_text(_build_envd(self.engine.base_image, packages, copy_file))
 
     def build(self, python_flags: Sequence[str] = ()) -> BuildResult:
         """``dsl build DIR -t TAG --ca-bundle CA``; also reads the times it recorded.
