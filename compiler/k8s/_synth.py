@@ -1,4 +1,7 @@
-"""Synthesis: Kubernetes objects → deterministic YAML/JSON text (the only serialising code).
+"""Synthesis: Kubernetes objects → deterministic YAML/JSON text.
+
+YAML documents are written by ``_block_yaml`` (exact PyYAML bytes for simple values) or, for
+the rest, by PyYAML itself (``_pyyaml``, imported only then).
 
 Objects go out in a fixed kind order (Secret, PersistentVolumeClaim, Service, Pod); in each
 object ``apiVersion, kind, metadata, spec`` come first and every other key is sorted, at every
@@ -10,65 +13,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import yaml
+from compiler.k8s._block_yaml import block_yaml
 
 KIND_ORDER = ("Secret", "PersistentVolumeClaim", "Service", "Pod")
 _FIRST_KEYS = ("apiVersion", "kind", "metadata", "spec")
 _FILE_PREFIX = {"Secret": "secret", "PersistentVolumeClaim": "pvc", "Service": "service", "Pod": "pod"}
 KUSTOMIZATION = "kustomization.yaml"
-
-# libyaml's emitter when present (several times faster); both emitters give the same bytes
-# for what we emit: block style, no line folding, plain or quoted scalars.
-_BaseDumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
-_STR, _INT, _BOOL = "tag:yaml.org,2002:str", "tag:yaml.org,2002:int", "tag:yaml.org,2002:bool"
-_MAP, _SEQ = "tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"
-_RESOLVED: dict[tuple[str, tuple[bool, bool]], str] = {}
-
-
-class _Dumper(_BaseDumper):  # type: ignore[misc, valid-type]
-    """PyYAML's safe dumper with a memo for implicit-tag resolution.
-
-    Deciding whether a string must be quoted (``"yes"``, ``"0777"``, ``"2"``) runs a list of
-    regexes per scalar; manifests repeat the same keys and values, so the answer is cached.
-    """
-
-    def descend_resolver(self, current_node, current_index):  # type: ignore[no-untyped-def]
-        pass  # no path-dependent resolvers are registered; skip the per-node bookkeeping
-
-    def ascend_resolver(self):  # type: ignore[no-untyped-def]
-        pass
-
-    def resolve(self, kind, value, implicit):  # type: ignore[no-untyped-def]
-        if kind is not yaml.ScalarNode:
-            return super().resolve(kind, value, implicit)
-        key = (value, implicit)
-        tag = _RESOLVED.get(key)
-        if tag is None:
-            if len(_RESOLVED) > 100_000:
-                _RESOLVED.clear()
-            tag = _RESOLVED[key] = super().resolve(kind, value, implicit)
-        return tag
-
-
-def _node(value: Any) -> yaml.Node:
-    """A YAML node for plain data (str, bool, int, dict, list); mapping keys sorted.
-
-    Building nodes directly skips PyYAML's generic representer (type dispatch, alias
-    tracking); the bytes are the same as ``yaml.safe_dump(value)``.
-    """
-    kind = type(value)
-    if kind is str:
-        return yaml.ScalarNode(_STR, value, style="|" if "\n" in value else None)
-    if kind is dict:
-        return yaml.MappingNode(_MAP, [(yaml.ScalarNode(_STR, k), _node(value[k])) for k in sorted(value)],
-                                flow_style=False)
-    if kind is list or kind is tuple:
-        return yaml.SequenceNode(_SEQ, [_node(v) for v in value], flow_style=False)
-    if kind is bool:
-        return yaml.ScalarNode(_BOOL, "true" if value else "false")
-    if kind is int:
-        return yaml.ScalarNode(_INT, str(value))
-    raise TypeError(f"cannot emit {kind.__name__} in a manifest")
 
 
 def ordered(obj: dict[str, Any]) -> dict[str, Any]:
@@ -92,13 +42,30 @@ def in_kind_order(objects: tuple[dict[str, Any], ...]) -> list[dict[str, Any]]:
     return sorted(objects, key=lambda o: rank.get(o["kind"], len(rank)))
 
 
+def top_level_pairs(obj: dict[str, Any]) -> list[tuple[str, Any]]:
+    """The object's top-level items in output order: ``apiVersion, kind, metadata, spec``
+    first, then the other keys sorted."""
+    head = [k for k in _FIRST_KEYS if k in obj]
+    return [(k, obj[k]) for k in head] + [(k, obj[k]) for k in sorted(obj) if k not in head]
+
+
 def dump_yaml(obj: dict[str, Any]) -> str:
     """One YAML document (no ``---``), block style, ``apiVersion, kind, metadata, spec`` first
-    and every other key sorted."""
-    head = [k for k in _FIRST_KEYS if k in obj]
-    pairs = [(k, obj[k]) for k in head] + [(k, obj[k]) for k in sorted(obj) if k not in head]
-    root = yaml.MappingNode(_MAP, [(yaml.ScalarNode(_STR, k), _node(v)) for k, v in pairs], flow_style=False)
-    return yaml.serialize(root, Dumper=_Dumper, allow_unicode=True, width=1 << 16)
+    and every other key sorted.
+
+    Written by ``_block_yaml`` when every value is simple (nearly always), else by PyYAML;
+    the bytes are the same either way.
+
+    Raises:
+        TypeError: a value is not str, bool, int, dict, list or tuple.
+    """
+    pairs = top_level_pairs(obj)
+    text = block_yaml(pairs)
+    if text is None:
+        from compiler.k8s._pyyaml import pyyaml_document  # imports yaml: only when needed
+
+        text = pyyaml_document(pairs)
+    return text
 
 
 def synth_yaml(objects: tuple[dict[str, Any], ...]) -> str:

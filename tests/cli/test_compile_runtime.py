@@ -237,5 +237,8 @@ def test_dsl_compile_does_not_import_heavy_modules():
     assert done.returncode == 0, done.stderr[-2000:]
     imported = {line.split("|")[-1].strip().split(".")[0]
                 for line in done.stderr.splitlines() if line.startswith("import time:")}
-    assert "yaml" in imported  # the parse worked
-    assert not imported & {"kubernetes", "docker", "grpc", "jinja2"}, sorted(imported & {"kubernetes", "docker", "grpc", "jinja2"})
+    assert {"click", "compiler"} <= imported  # the parse worked
+    # yaml too: the example's manifests are simple enough for the fast writer (PyYAML's
+    # import is a large share of a cold start; it is loaded only for values that need it).
+    heavy = {"kubernetes", "docker", "grpc", "jinja2", "yaml"}
+    assert not imported & heavy, sorted(imported & heavy)
