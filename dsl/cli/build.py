@@ -49,9 +49,9 @@ def build(path: str, from_: str | None, builder: str | None, tls_ca: str | None,
     image, envdsl, and the image still tagged) is not run again: it prints "up to date".
     """
     started = time.time_ns()
-    inputs = None if no_cache else _record_inputs(path, from_, builder, tags, output, platform, owner, ca_bundle)
-    if inputs is not None and _print_if_up_to_date(inputs, metadata_file):
-        return
+    inputs = _record_inputs(path, from_, builder, tags, output, platform, owner, ca_bundle)
+    if inputs is not None and not no_cache and _print_if_up_to_date(inputs, metadata_file):
+        return  # (a --no-cache build is still recorded: its image is a build of these inputs)
     from compiler._names import default_image_ref, validate_image_ref
     from dsl.cli._load import load_evaluation
     from dsl.engines.buildkit._outputs import parse_output
