@@ -57,6 +57,7 @@ class BuildResult:
     digest: str  # image ID on dockerd, manifest/config digest elsewhere; "" for file outputs
     pushed: Mapping[str, str]  # reference → registry digest
     outcome: SolveOutcome
+    dockerd: bool = False
 
     def metadata(self) -> dict[str, Any]:
         """The ``--metadata-file`` document."""
@@ -66,6 +67,8 @@ class BuildResult:
             data["image.name"] = ",".join(self.output.names)
         if self.digest:
             data["containerimage.digest"] = self.digest
+            if self.dockerd:  # dockerd's image ID is the digest of the image config
+                data.setdefault("containerimage.config.digest", self.digest)
         if self.output.dest:
             data["output.dest"] = os.path.abspath(self.output.dest)
         if self.pushed:
@@ -126,7 +129,7 @@ def build(
                 pushed[ref] = _push(builder.docker_host or docker_host_from_env(), ref, credentials)
         elif output.type == "image" and output.push:
             pushed = {ref: digest for ref in output.names}
-    return BuildResult(output=output, digest=digest, pushed=pushed, outcome=outcome)
+    return BuildResult(output=output, digest=digest, pushed=pushed, outcome=outcome, dockerd=builder.is_dockerd)
 
 
 def _without_cache(plan: Callable[[frozenset[str]], Plan]) -> Callable[[frozenset[str]], Plan]:
