@@ -105,6 +105,41 @@ def test_foreign_file_is_never_overwritten(tmp_path):
         run_emit(make_env(), out=str(out), check=True)
 
 
+def test_symlink_named_like_a_generated_file_is_foreign_and_its_target_untouched(tmp_path):
+    out = tmp_path / "deploy"
+    run_emit(make_env(), out=str(out))
+    outside = tmp_path / "elsewhere.yaml"
+    outside.write_text((out / "pod-proj.yaml").read_text())  # even a copy of our own file
+    (out / "pod-proj.yaml").unlink()
+    (out / "pod-proj.yaml").symlink_to(outside)
+    before = tree(out)
+    with pytest.raises(OutputConflict) as err:
+        run_emit(make_env(ports=(Port(8000),)), out=str(out))
+    assert "pod-proj.yaml" in err.value.message
+    assert (out / "pod-proj.yaml").is_symlink() and tree(out) == before  # nothing written
+
+
+def test_regenerating_touches_only_changed_files_and_keeps_ordinary_modes(tmp_path):
+    out = tmp_path / "deploy"
+    umask = os.umask(0o022)
+    try:
+        run_emit(make_env(), out=str(out))
+        assert out.stat().st_mode & 0o777 == 0o755
+        assert {p.stat().st_mode & 0o777 for p in out.iterdir()} == {0o644}
+        before = {p.name: (p.stat().st_ino, p.stat().st_mtime_ns) for p in out.iterdir()}
+        run_emit(make_env(), out=str(out))
+        assert {p.name: (p.stat().st_ino, p.stat().st_mtime_ns) for p in out.iterdir()} == before
+        run_emit(make_env(environ=(("EDITOR", "vim"),)), out=str(out))
+        after = {p.name: (p.stat().st_ino, p.stat().st_mtime_ns) for p in out.iterdir()}
+    finally:
+        os.umask(umask)
+    changed = {n for n in after if after[n] != before.get(n)}
+    assert changed == set(after) - {"kustomization.yaml"}  # every object carries the content hash
+    assert "EDITOR" in (out / "pod-proj.yaml").read_text()
+    assert (out / "pod-proj.yaml").stat().st_mode & 0o777 == 0o644
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no temp files left
+
+
 def test_another_environments_tree_is_not_overwritten(tmp_path):
     out = tmp_path / "deploy"
     run_emit(make_env("alpha"), out=str(out))
