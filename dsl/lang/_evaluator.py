@@ -21,6 +21,8 @@ from dsl.ir import Environment, Span
 from dsl.lang import _include
 from dsl.lang._catalog import prelude_names, public_names
 from dsl.lang._dialect import check_header, check_reassignment, include_urls
+from dsl.lang._limits import check_nesting, check_size
+from dsl.lang._native_stderr import native_stderr_filtered
 from dsl.lang._recorder import Recorder, bind, unbind
 from dsl.lang._registry import PrimitiveFailed
 from dsl.lang._spans import translate
@@ -135,8 +137,9 @@ class Evaluation:
         token = bind(self.rec)
         display = self.display(path)
         try:
-            module = self._guard(lambda: self._module(path), Span(display, 1, 1))
-            self._guard(lambda: self._call(module, function, display), self._def_span(display, function))
+            with native_stderr_filtered():
+                module = self._guard(lambda: self._module(path), Span(display, 1, 1))
+                self._guard(lambda: self._call(module, function, display), self._def_span(display, function))
             env = self.rec.finish(name=name, source=display, function=function)
         finally:
             unbind(token)
@@ -206,9 +209,11 @@ class Evaluation:
         raw = (reader or self.reader)(path)
         if raw is None:
             raise BuildFileError(f"cannot read {display}")
+        check_size(raw, display)
         source = decode(raw, display)
         self.rec.sources[display] = source.splitlines()
         check_header(source, display)
+        check_nesting(source, display)
         self.loading.append(path)
         try:
             frozen = self._evaluate(source, display, path)

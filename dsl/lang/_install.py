@@ -33,14 +33,16 @@ from dsl.lang._unpack import (
     Call,
     CondaPackage,
     HttpUrl,
+    MAX_PATH,
     Invalid,
-    OptStr,
     PackageName,
     PythonVersion,
     Requirement,
+    Str,
     VscodeExtension,
     list_of,
     matching,
+    shown,
 )
 
 _Version = matching(r"[A-Za-z0-9][A-Za-z0-9._+-]*", "a version like '1.2.3'")
@@ -55,9 +57,9 @@ def _opt_url(value: Any) -> str:
 
 
 def _relative_file(value: Any) -> str:
-    text = OptStr(value)
+    text = "" if value is None else Str(value, MAX_PATH)
     if text.startswith("/") or ".." in text.split("/"):
-        raise Invalid(f"expected a path inside the build context, got {text!r}", "use a path relative to the build context")
+        raise Invalid(f"expected a path inside the build context, got {shown(text)}", "use a path relative to the build context")
     return text
 
 

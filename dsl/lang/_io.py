@@ -8,13 +8,15 @@ from typing import Any
 from dsl.ir import Copy, HttpDownload
 from dsl.lang._recorder import Recorder
 from dsl.lang._registry import primitive
-from dsl.lang._unpack import Call, Checksum, HttpUrl, ImageRef, Invalid, NonEmptyStr, matching
+from dsl.lang._unpack import MAX_PATH, Call, Checksum, HttpUrl, ImageRef, Invalid, Str, matching, shown
 
 _FileName = matching(r"[A-Za-z0-9._+-][A-Za-z0-9._+@-]*", "a plain file name (no '/')")
 
 
 def _target(value: Any) -> str:
-    text = NonEmptyStr(value)
+    text = Str(value, MAX_PATH)
+    if not text.strip():
+        raise Invalid("must not be empty")
     if "\x00" in text or "\n" in text:
         raise Invalid("path contains a NUL or newline character")
     return text
@@ -23,7 +25,7 @@ def _target(value: Any) -> str:
 def _context_path(value: Any) -> str:
     text = _target(value)
     if posixpath.normpath(text.lstrip("/")).split("/")[0] == "..":
-        raise Invalid(f"expected a path inside the build context, got {text!r}", "io.copy copies from the build context; it cannot reach outside it")
+        raise Invalid(f"expected a path inside the build context, got {shown(text)}", "io.copy copies from the build context; it cannot reach outside it")
     return text
 
 

@@ -13,6 +13,7 @@ from dsl.lang._unpack import (
     Bool,
     Call,
     EnvName,
+    MAX_PATH,
     HostPort,
     Invalid,
     IPAddress,
@@ -26,6 +27,7 @@ from dsl.lang._unpack import (
     int_range,
     list_of,
     matching,
+    shown,
     type_name,
 )
 
@@ -85,11 +87,11 @@ def environ(rec: Recorder, call: Call, env: Any, extra_path: Any) -> None:
 def _host_path(value: Any) -> str | DataSource:
     if isinstance(value, DataSource):
         return value
-    text = Str(value)
+    text = Str(value, MAX_PATH)
     if not text:
         raise Invalid("expected a host path or data.envd(...), got an empty string")
     if not (text.startswith(("/", "~")) or text.startswith(".")):
-        raise Invalid(f"expected an absolute host path, '~/...' or data.envd(...), got {text!r}")
+        raise Invalid(f"expected an absolute host path, '~/...' or data.envd(...), got {shown(text)}")
     return text
 
 

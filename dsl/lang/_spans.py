@@ -91,6 +91,7 @@ _HINTS = (
     ("Missing parameter", "see `dsl reference` for each builtin's parameters"),
     ("extra named parameter", "see `dsl reference` for each builtin's parameters"),
     ("extra positional", "see `dsl reference` for each builtin's parameters"),
+    ("repeated named argument", "pass each argument once"),
     ("Parse error", "check brackets, quotes and indentation around this position"),
 )
 
@@ -137,8 +138,35 @@ def _explain(message: str, span: Span | None, sources: dict[str, list[str]], cal
         receiver = re.match(r"[\w.]+", line[span.col - 1:])
         owner = receiver.group(0).rsplit("." + m.group(1), 1)[0] if receiver else "module"
         return f"{owner} has no builtin '{m.group(1)}'{m.group(2).replace('`', chr(39))}"
+    if message == "repeated named argument" and span:
+        return _repeated_argument(span, sources.get(span.file) or [])
     m = re.search(r"serde::serialize` not supported on type `(\w+)`", message)
     if m:
         prefix = f"{callee}: " if callee else ""
         return f"{prefix}an argument is a {m.group(1)}; builtins take strings, numbers, bools, lists and dicts"
     return message
+
+
+_CALL_PREFIX = re.compile(
+    r"""(?P<str>"(?:[^"\\\n]|\\.)*"|'(?:[^'\\\n]|\\.)*')|\#[^\n]*"""
+    r"|(?P<callee>[A-Za-z_][\w.]*)\s*\(|(?P<open>[(\[{])|(?P<close>[)\]}])"
+)
+
+
+def _repeated_argument(span: Span, lines: list[str]) -> str:
+    """``f(a=1, a=2)``: name the function being called and the repeated argument."""
+    if not 0 < span.line <= len(lines):
+        return "repeated named argument"
+    argument = re.match(r"\w*", lines[span.line - 1][span.col - 1:])
+    prefix = "\n".join([*lines[: span.line - 1], lines[span.line - 1][: span.col - 1]])
+    stack: list[str] = []
+    for m in _CALL_PREFIX.finditer(prefix):
+        if m["callee"] is not None:
+            stack.append(m["callee"])
+        elif m["open"] is not None:
+            stack.append("")
+        elif m["close"] is not None and stack:
+            stack.pop()
+    callee = stack[-1] if stack else ""  # the innermost open bracket is the call's
+    name = f" '{argument.group()}'" if argument and argument.group() else ""
+    return f"{callee + ': ' if callee else ''}repeated named argument{name}"

@@ -19,6 +19,14 @@ from dsl.ir import Span
 T = TypeVar("T")
 Unpacker = Callable[[Any], T]
 
+# Size caps: a value past them is a mistake (or an attack on the build host), and checking
+# the length first keeps the regular expressions below from scanning megabytes.
+MAX_TEXT = 1 << 20  # commands, scripts, text settings
+MAX_PATH = 4096  # container and host paths (PATH_MAX)
+MAX_URL = 8192
+MAX_NAME = 256  # package names, ids, versions, image references' parts
+MAX_REQUIREMENT = 4096  # a pip item may carry flags and an index URL
+
 
 class Invalid(Exception):
     """A value does not fit its parameter; ``hint`` says how to fix it."""
@@ -91,11 +99,28 @@ class Call:
 # ---- scalar unpackers ------------------------------------------------------------------------
 
 
-def Str(value: Any) -> str:  # noqa: N802 - unpackers read like types
-    """A string."""
+def shown(text: str, limit: int = 80) -> str:
+    """``repr(text)`` for a message, shortened in the middle when long."""
+    if len(text) <= limit:
+        return repr(text)
+    return repr(text[: limit // 2]) + f" ... ({len(text):,} characters) ... " + repr(text[-limit // 4:])
+
+
+def Str(value: Any, limit: int = MAX_TEXT) -> str:  # noqa: N802 - unpackers read like types
+    """A string of at most ``limit`` characters."""
     if not isinstance(value, str):
         raise Invalid(f"expected a string, got {type_name(value)}")
+    if len(value) > limit:
+        raise Invalid(
+            f"a string of {len(value):,} characters is too long (the limit is {limit:,})",
+            "pass a shorter value; large content belongs in a file copied into the build",
+        )
     return value
+
+
+def bounded(limit: int) -> Unpacker[str]:
+    """A string of at most ``limit`` characters."""
+    return lambda value: Str(value, limit)
 
 
 def OptStr(value: Any) -> str:  # noqa: N802
@@ -148,22 +173,25 @@ def choice(*options: str) -> Unpacker[str]:
     """One of a fixed set of strings."""
 
     def unpack(value: Any) -> str:
-        text = Str(value)
+        text = Str(value, MAX_NAME)
         if text not in options:
-            raise Invalid(f"expected one of {', '.join(options)}, got {text!r}")
+            raise Invalid(f"expected one of {', '.join(options)}, got {shown(text)}")
         return text
 
     return unpack
 
 
-def matching(pattern: str, what: str, hint: str | None = None) -> Unpacker[str]:
-    """A string that fully matches ``pattern``; ``what`` names the expected shape."""
+def matching(pattern: str, what: str, hint: str | None = None, limit: int = MAX_NAME) -> Unpacker[str]:
+    """A string of at most ``limit`` characters that fully matches ``pattern``.
+
+    ``what`` names the expected shape in messages.
+    """
     regex = re.compile(pattern)
 
     def unpack(value: Any) -> str:
-        text = Str(value)
+        text = Str(value, limit)
         if not regex.fullmatch(text):
-            raise Invalid(f"expected {what}, got {text!r}", hint)
+            raise Invalid(f"expected {what}, got {shown(text)}", hint)
         return text
 
     return unpack
@@ -171,21 +199,21 @@ def matching(pattern: str, what: str, hint: str | None = None) -> Unpacker[str]:
 
 def IPAddress(value: Any) -> str:  # noqa: N802
     """An IPv4 or IPv6 address (``runtime.expose(listen_addr=...)``)."""
-    text = Str(value)
+    text = Str(value, MAX_NAME)
     try:
         ipaddress.ip_address(text)
     except ValueError:
-        raise Invalid(f"expected an IP address, got {text!r}", "e.g. '127.0.0.1' or '0.0.0.0'") from None
+        raise Invalid(f"expected an IP address, got {shown(text)}", "e.g. '127.0.0.1' or '0.0.0.0'") from None
     return text
 
 
 def AbsPath(value: Any) -> str:  # noqa: N802
     """An absolute path inside the container; ``~`` and ``~/...`` mean ``/home/envd``."""
-    text = Str(value)
+    text = Str(value, MAX_PATH)
     if text == "~" or text.startswith("~/"):
         text = "/home/envd" + text[1:]
     if not text.startswith("/"):
-        raise Invalid(f"expected an absolute path, got {text!r}", "container paths start with '/' (or '~/' for /home/envd)")
+        raise Invalid(f"expected an absolute path, got {shown(text)}", "container paths start with '/' (or '~/' for /home/envd)")
     if "\x00" in text or "\n" in text:
         raise Invalid("path contains a NUL or newline character")
     return text
@@ -207,17 +235,18 @@ ImageRef = matching(
     rf"(?:[A-Za-z0-9.-]+(?::[0-9]+)?/)?{_COMPONENT}(?:/{_COMPONENT})*(?::[\w][\w.-]{{0,127}})?(?:@sha256:[0-9a-f]{{64}})?",
     "an image reference like 'ubuntu:22.04' or 'registry:5000/team/img@sha256:...'",
     "repository names are lower-case; a tag follows ':' and a digest follows '@'",
+    limit=512,  # registry/name (255) + tag (128) + digest (71)
 )
-HttpUrl = matching(r"https?://[^\s'\"`$;|&<>\\]+", "an http(s) URL")
+HttpUrl = matching(r"https?://[^\s'\"`$;|&<>\\]+", "an http(s) URL", limit=MAX_URL)
 
 
 def PythonVersion(value: Any) -> str:  # noqa: N802
     """envd's rule: ``""``/``"3"`` mean the default; otherwise ``3.X`` or ``3.X.Y``."""
-    text = OptStr(value)
+    text = "" if value is None else Str(value, MAX_NAME)
     if text in ("", "3"):
         return "3.11"
     if not re.fullmatch(r"3\.[0-9]+(\.[0-9]+)?", text):
-        raise Invalid(f"envd doesn't support this Python version: {text!r}", "use a Python 3 version such as '3.11'")
+        raise Invalid(f"envd doesn't support this Python version: {shown(text)}", "use a Python 3 version such as '3.11'")
     return text
 
 
@@ -259,7 +288,8 @@ def dict_of(key: Unpacker[str], value: Unpacker[str]) -> Unpacker[tuple[tuple[st
             try:
                 pairs.append((key(k), value(v)))
             except Invalid as exc:
-                raise Invalid(f"key {k!r}: {exc.message}", exc.hint) from None
+                key_text = shown(k) if isinstance(k, str) else repr(k)
+                raise Invalid(f"key {key_text}: {exc.message}", exc.hint) from None
         return tuple(sorted(pairs))
 
     return unpack
@@ -275,10 +305,10 @@ _APT = re.compile(r"[a-z0-9][a-z0-9+.-]+(:[a-z0-9-]+)?(=[A-Za-z0-9.+~:-]+)?")
 
 def AptPackage(value: Any) -> str:  # noqa: N802
     """A Debian package name (policy characters), optionally ``:arch`` and ``=version``."""
-    text = Str(value)
+    text = Str(value, MAX_NAME)
     if not _APT.fullmatch(text):
         raise Invalid(
-            f"expected a Debian package name, got {text!r}",
+            f"expected a Debian package name, got {shown(text)}",
             "package names use a-z, 0-9, '+', '-', '.', optionally followed by '=VERSION'",
         )
     return text
@@ -303,27 +333,27 @@ def Requirement(value: Any) -> str:  # noqa: N802
     requirement (``name[extra]>=1.0``), a flag, a URL, a path, or ``@`` (``name @ URL``);
     shell metacharacters are rejected so nothing is ever pasted raw into a shell line.
     """
-    text = Str(value)
+    text = Str(value, MAX_REQUIREMENT)
     words = text.split()
     if not words:
         raise Invalid("expected a package requirement, got an empty string")
     bad = _UNSAFE.search(text)
     if bad:
         raise Invalid(
-            f"{text!r} contains the shell metacharacter {bad.group()!r}",
+            f"{shown(text)} contains the shell metacharacter {bad.group()!r}",
             "one requirement per list item, e.g. 'numpy>=1.26'; environment markers are not supported",
         )
     for word in words:
         if not (_REQ.fullmatch(word) or _FLAG.fullmatch(word) or _URL.fullmatch(word) or _PATH.fullmatch(word) or word == "@"):
-            raise Invalid(f"expected a pip requirement like 'numpy>=1.26', got {word!r} in {text!r}")
+            raise Invalid(f"expected a pip requirement like 'numpy>=1.26', got {shown(word)} in {shown(text)}")
     return text
 
 
 def CondaPackage(value: Any) -> str:  # noqa: N802
     """A conda match spec such as ``numpy``, ``numpy=1.26``, ``conda-forge::numpy>=1``."""
-    text = Str(value)
+    text = Str(value, MAX_NAME)
     if not re.fullmatch(r"([A-Za-z0-9_.-]+::)?[A-Za-z0-9_.-]+([=<>!~]=?[A-Za-z0-9.*+_,|=<>!-]*)?(\[[^\]\s;&|$`]*\])?", text):
-        raise Invalid(f"expected a conda package spec like 'numpy=1.26', got {text!r}")
+        raise Invalid(f"expected a conda package spec like 'numpy=1.26', got {shown(text)}")
     return text
 
 
