@@ -65,7 +65,8 @@ def _image_has(eng: Engine, tag: str, package: str) -> bool:
     return proc.returncode == 0
 
 
-def _run_peer(peer: DslPeer | EnvdPeer | DockerfilePeer, eng: Engine, round_no: int, results: dict[tuple[str, str], list[BuildResult]]) -> None:
+def _run_peer(peer: DslPeer | EnvdPeer | DockerfilePeer, eng: Engine, round_no: int,
+              results: dict[tuple[str, str], list[BuildResult]]) -> None:
     """One round for one tool: cold, warm no-op, add one package, change a context file."""
     peer.reset()
     eng.prune()
