@@ -105,6 +105,7 @@ def compile_environment(
     platform: str = "linux/amd64",
     ca_bundle: bool = False,
     sequential: bool | None = None,
+    base_path: str | None = None,
 ) -> LLBResult:
     """Compile an environment's build graph to a BuildKit LLB definition.
 
@@ -115,6 +116,8 @@ def compile_environment(
         platform: target platform ``os/arch[/variant]``.
         ca_bundle: mount the build-time CA bundle (secret ``dsl-ca-bundle``) into every step.
         sequential: force the sequential (True) or parallel (False) shape; None = from caps.
+        base_path: the base image's PATH (from its config) to put after ours in every step;
+            None = the default PATH (the image config merges the base PATH either way).
 
     Returns:
         The ``LLBResult``.
@@ -128,7 +131,7 @@ def compile_environment(
         raise CompileError(f"invalid platform {platform!r}", hint="e.g. linux/amd64 or linux/arm64")
     ref = base_image_ref(env)
     include = _context_includes(env)
-    ctx = Context(env, plat, ref, ca_bundle, context_paths=include or ())
+    ctx = Context(env, plat, ref, ca_bundle, context_paths=include or (), base_path=base_path)
     state = _build(ctx, parallel)
     m = marshal(state)
     uses_context = any(n == "load build context" for n in m.names.values())

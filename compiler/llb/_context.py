@@ -29,6 +29,7 @@ class Context:
     base_ref: str
     ca_bundle: bool
     context_paths: tuple[str, ...] = ()  # include patterns of local://context; () = whole dir
+    base_path: str | None = None  # the base image's PATH, when its config is known
     _local: State | None = field(default=None, repr=False)
 
     @property
@@ -65,7 +66,7 @@ class Context:
 
     def start(self, state: State) -> State:
         """Give a fresh state the build environment (and CA variables when a bundle is used)."""
-        for k, v in build_env(self.env):
+        for k, v in build_env(self.env, self.base_path):
             state = state.with_env(k, v)
         if self.ca_bundle:
             for k in _CA_ENV:

@@ -75,10 +75,14 @@ def join_path(first: tuple[str, ...], base_path: str = DEFAULT_PATH) -> str:
     return ":".join(p for p in dict.fromkeys(parts) if p)
 
 
-def build_env(env: Environment) -> tuple[tuple[str, str], ...]:
-    """The environment of every build step (root steps and the dev user's ``run()`` steps)."""
+def build_env(env: Environment, base_path: str | None = None) -> tuple[tuple[str, str], ...]:
+    """The environment of every build step (root steps and the dev user's ``run()`` steps).
+
+    ``base_path`` is the base image's own PATH when the caller knows it (its config), so tools
+    the base image puts on PATH (e.g. ``/opt/conda/bin``) are found by build steps too.
+    """
     return (
-        ("PATH", join_path(path_entries(env))),
+        ("PATH", join_path(path_entries(env), base_path or DEFAULT_PATH)),
         ("DEBIAN_FRONTEND", "noninteractive"),
         ("LANG", "C.UTF-8"),
         ("LC_ALL", "C.UTF-8"),

@@ -81,9 +81,18 @@ def toolchains(ctx: Context) -> list[tuple[str, object]]:
     out = []
     for step in ctx.env.build.steps:
         if isinstance(step, CodexInstall | VscodeExtensions):
-            what = "install.codex" if isinstance(step, CodexInstall) else "install.vscode_extensions"
-            raise CompileError(f"{what} is not supported by the image builder yet", span=step.span,
-                               hint="install it with run([...]) for now")
+            # envd fetches these at build time from GitHub releases / Open VSX without a pinned
+            # checksum; until we can pin them, say so instead of building something unverified.
+            # Only the image needs them: dsl check and the k8s/docker targets still work.
+            if isinstance(step, CodexInstall):
+                what, source = "install.codex", "a GitHub release"
+            else:
+                what, source = "install.vscode_extensions", "Open VSX"
+            raise CompileError(
+                f"{what} is not supported by the image builder yet (it downloads from {source})",
+                span=step.span,
+                hint="remove it from the build file, or download and install it in a run([...]) step; "
+                     "dsl check and dsl compile --target k8s|docker do not need it")
         if _archive(step, ctx.platform.architecture) is not None:
             out.append((type(step).__name__, step))
     return out

@@ -68,6 +68,8 @@ def pip_item(item: str, span: Span | None) -> tuple[str, ...]:
         raise _fail("python package", item, span, hint)
     if _PIP.match(text) or _PIP_URL_REQ.match(text):
         return (text,)
+    if any(c in text for c in "\\'\""):  # shell quoting would silently change the words
+        raise _fail("python package", item, span, hint)
     try:
         words = shlex.split(text)
     except ValueError:

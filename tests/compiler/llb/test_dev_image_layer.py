@@ -1,0 +1,113 @@
+"""The dev layer's files (entrypoint, SSH login script, profile hook) and what build steps see.
+
+The behaviour of these scripts in a running container is tested on the real dockerd in
+tests/engines/buildkit/test_dev_image.py; here: both graph shapes write the same files, the
+scripts parse, the base image's PATH reaches build steps, unsupported installs fail clearly.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from compiler.llb import compile_environment
+from compiler.llb._dev import render_entrypoint, render_login
+from dsl.errors import CompileError
+from dsl.ir import BaseImage, BuildGraph, CodexInstall, Environment, Span, VscodeExtensions
+from tests.compiler.llb._decode import decode
+from tests.compiler.llb._envs import dev_workspace
+
+DEV_FILES = ("/usr/local/bin/dsl-entrypoint", "/usr/local/bin/dsl-login",
+             "/etc/profile.d/dsl-environment.sh", "/etc/dsl/sshd/sshd_config")
+
+
+def _files(caps: frozenset[str]) -> dict[str, tuple[bytes, int]]:
+    dec = decode(compile_environment(dev_workspace(), caps=caps).definition)
+    return {a.mkfile.path: (a.mkfile.data, a.mkfile.mode)
+            for d in dec.digests if dec.ops[d].WhichOneof("op") == "file"
+            for a in dec.ops[d].file.actions if a.HasField("mkfile")}
+
+
+def test_both_graph_shapes_write_the_same_dev_files() -> None:
+    sequential, parallel = _files(frozenset()), _files(frozenset({"mergeop", "diffop"}))
+    assert set(DEV_FILES) <= set(sequential)
+    assert {p: sequential[p] for p in DEV_FILES} == {p: parallel[p] for p in DEV_FILES}
+    assert sequential["/usr/local/bin/dsl-login"][1] == 0o755
+    assert sequential["/etc/profile.d/dsl-environment.sh"][1] == 0o644
+
+
+@pytest.mark.parametrize(("shell", "path"), [
+    ("bash", "/usr/local/bin/dsl-entrypoint"), ("bash", "/usr/local/bin/dsl-login"),
+    ("sh", "/etc/profile.d/dsl-environment.sh"),  # read by any login shell: POSIX only
+])
+def test_dev_scripts_parse(shell: str, path: str, tmp_path: Path) -> None:
+    script = tmp_path / "script"
+    script.write_bytes(_files(frozenset())[path][0])
+    result = subprocess.run([shell, "-n", str(script)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+
+
+def test_sshd_sessions_go_through_the_login_script() -> None:
+    entry = render_entrypoint(dev_workspace())
+    assert '-o "ForceCommand=/usr/local/bin/dsl-login $(printf \'%q\' "$state")"' in entry
+    # stop signals are handled by the script itself, not left to docker's kill timeout
+    assert "trap 'shutdown TERM' TERM" in entry
+    login = render_login()
+    assert 'exec "$shell" -c "$command"' in login and "/usr/lib/openssh/sftp-server" in login
+
+
+def test_session_environment_file_is_posix_quoted(tmp_path: Path) -> None:
+    """The entrypoint's writer and a POSIX sh reader agree on awkward values."""
+    entry = render_entrypoint(dev_workspace())
+    start = entry.index("(\n  umask 077\n  for name in $(compgen -e)")
+    writer = entry[start:entry.index('mv -f "$state/environment.tmp"', start)]
+    value = "it's \"quoted\" $HOME `x` \\ \n second line"
+    env = {"PATH": "/usr/bin:/bin", "AWKWARD": value, "DSL_AUTHORIZED_KEYS": "ssh-ed25519 AAAA"}
+    subprocess.run(["bash", "-c", f'state={tmp_path}\n{writer}'], env=env, check=True)
+    out = subprocess.run(["sh", "-c", f'. {tmp_path}/environment.tmp && printf %s "$AWKWARD"'],
+                         env={"PATH": "/usr/bin:/bin"}, capture_output=True, text=True, check=True).stdout
+    assert out == value
+    assert "DSL_AUTHORIZED_KEYS" not in (tmp_path / "environment.tmp").read_text()
+
+
+def _step_path(**kwargs) -> set[str]:
+    dec = decode(compile_environment(dev_workspace(), **kwargs).definition)
+    return {e.split("=", 1)[1] for _, op in dec.execs() for e in op.exec.meta.env if e.startswith("PATH=")}
+
+
+def test_build_steps_use_the_base_image_path_when_known() -> None:
+    (default,) = _step_path()
+    assert default.endswith(":/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+    (based,) = _step_path(base_path="/opt/base-tool/bin:/usr/bin:/bin")
+    assert based.endswith(":/opt/base-tool/bin:/usr/bin:/bin") and "/usr/sbin" not in based
+    assert based.split(":")[0] == default.split(":")[0]  # our directories still come first
+
+
+@pytest.mark.parametrize(("step", "source"), [
+    (CodexInstall(span=Span("build.envd", 4, 5)), "GitHub"),
+    (VscodeExtensions(("ms-python.python",), span=Span("build.envd", 4, 5)), "Open VSX"),
+])
+def test_unsupported_downloads_are_located_errors(step, source) -> None:
+    env = Environment("x", BuildGraph(base=BaseImage("debian:bookworm", dev=True), steps=(step,)))
+    with pytest.raises(CompileError) as err:
+        compile_environment(env)
+    assert source in str(err.value) and err.value.span == step.span and "run(" in err.value.hint
+
+
+def test_files_with_unsupported_installs_still_check_and_compile_for_k8s(tmp_path: Path) -> None:
+    (tmp_path / "build.envd").write_text(
+        'def build():\n    base(image="debian:bookworm", dev=True)\n'
+        '    install.vscode_extensions(["ms-python.python"])\n    install.codex()\n')
+
+    def dsl(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "dsl", *args], cwd=tmp_path, capture_output=True, text=True)
+
+    assert dsl("check").returncode == 0
+    k8s = dsl("compile", "--target", "k8s")
+    assert k8s.returncode == 0 and "kind: Pod" in k8s.stdout, k8s.stderr
+    llb = dsl("compile", "--target", "llb")
+    assert llb.returncode == 2 and "build.envd:3:5: install.vscode_extensions" in llb.stderr
+    assert "Traceback" not in llb.stderr
