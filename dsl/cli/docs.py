@@ -17,9 +17,10 @@ def reference() -> None:
     Generated from the docstrings in stdlib/*.star; the repository's docs/reference.md is
     this output.
     """
-    from dsl.docs import read_family_docs, read_stdlib, render_reference
+    from dsl.docs import documented, render_reference
+    from dsl.lang import module_docs
 
-    click.echo(render_reference(read_stdlib(), read_family_docs()), nl=False)
+    click.echo(render_reference(documented(), module_docs()), nl=False)
 
 
 @click.command()
@@ -32,7 +33,7 @@ def stubs(directory: Path, force: bool) -> None:
     "files.associations": {"*.envd": "python"}); pyright/Pylance then complete and check
     base(), install.python_packages(), ... in build files.
     """
-    from dsl.docs import MARKER, STUB_NAME, read_stdlib, render_stubs
+    from dsl.docs import MARKER, STUB_NAME, documented, render_stubs
 
     if directory.exists() and not directory.is_dir():
         raise UsageError(f"{directory} is not a directory")
@@ -43,7 +44,7 @@ def stubs(directory: Path, force: bool) -> None:
             hint="move it away, or pass --force to replace it",
         )
     directory.mkdir(parents=True, exist_ok=True)
-    _write_atomic(target, render_stubs(read_stdlib()))
+    _write_atomic(target, render_stubs(documented()))
     click.echo(f"wrote {target}")
 
 

@@ -7,9 +7,11 @@ A docstring is a summary line, optional free text, then sections (``Args:``, ``R
 
 from __future__ import annotations
 
+import functools
 import inspect
 import re
 from dataclasses import dataclass
+from typing import Protocol
 
 _SECTION = re.compile(r"^(?P<name>[A-Z][A-Za-z ]*):\s*$")
 _ARG = re.compile(r"^(?P<name>\*{0,2}\w+)\s*(?:\((?P<type>[^)]*)\))?\s*:\s*(?P<text>.*)$")
@@ -41,6 +43,16 @@ class Docstring:
         return next((a for a in self.args if a.name.lstrip("*") == name), None)
 
 
+class _Documented(Protocol):
+    doc: str
+
+
+def docstring_of(entry: _Documented) -> Docstring:
+    """The parsed docstring of a catalog entry (``dsl.lang.Builtin``)."""
+    return parse_docstring(entry.doc)
+
+
+@functools.lru_cache(maxsize=256)
 def parse_docstring(text: str | None) -> Docstring:
     """Parse a Google-style docstring.
 

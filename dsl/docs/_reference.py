@@ -4,23 +4,27 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from dsl.docs._star import FAMILIES, BuiltinDoc
+from dsl.docs._docstring import docstring_of
 from dsl.docs._types import param_type
+from dsl.lang import Builtin, Constant
 
-def render_reference(builtins: Iterable[BuiltinDoc], family_docs: dict[str, str] | None = None) -> str:
+_FAMILY_ORDER = ("", "install", "config", "io", "runtime", "data")
+
+
+def render_reference(entries: Iterable[Builtin | Constant], family_docs: dict[str, str] | None = None) -> str:
     """The whole reference as Markdown: a contents list, then one section per family.
 
     Args:
-        builtins: The builtins, as ``read_stdlib`` returns them.
-        family_docs: Intro text per family, as ``read_family_docs`` returns it.
+        entries: What to document, as ``dsl.docs.documented()`` returns it.
+        family_docs: Intro text per family, as ``dsl.lang.module_docs()`` returns it.
 
     Returns:
         Markdown text ending in a newline; the same input always gives the same bytes.
     """
-    by_family: dict[str, list[BuiltinDoc]] = {}
-    for b in builtins:
-        by_family.setdefault(b.family, []).append(b)
-    order = ["", *FAMILIES, *sorted(set(by_family) - {"", *FAMILIES})]
+    by_family: dict[str, list[Builtin | Constant]] = {}
+    for entry in entries:
+        by_family.setdefault(entry.family, []).append(entry)
+    order = [*_FAMILY_ORDER, *sorted(set(by_family) - set(_FAMILY_ORDER))]
     out = [
         "# Build file reference",
         "",
@@ -38,34 +42,31 @@ def render_reference(builtins: Iterable[BuiltinDoc], family_docs: dict[str, str]
         intro = (family_docs or {}).get(family)
         if intro:
             out += ["", intro]
-        for b in sorted(by_family[family], key=lambda d: d.name):
-            out += ["", *_render_builtin(b)]
+        for entry in sorted(by_family[family], key=lambda e: e.name):
+            out += ["", *_render(entry)]
     return "\n".join(out) + "\n"
 
 
-def _render_builtin(b: BuiltinDoc) -> list[str]:
-    if b.value is not None:
-        lines = [f"### `{b.name}`", "", f"Constant: `{b.value}`."]
-        return lines + ([b.doc.summary] if b.doc.summary else [])
-    lines = [f"### `{b.name}`", "", "```python", b.signature(), "```"]
-    if b.doc.summary:
-        lines += ["", b.doc.summary]
-    if b.doc.description:
-        lines += ["", b.doc.description]
-    params = [p for p in b.params]
-    if params:
+def _render(entry: Builtin | Constant) -> list[str]:
+    if isinstance(entry, Constant):
+        return [f"### `{entry.name}`", "", f"Constant: `{entry.literal or entry.value}`."]
+    doc = docstring_of(entry)
+    lines = [f"### `{entry.name}`", "", "```python", entry.signature(), "```"]
+    if doc.summary:
+        lines += ["", doc.summary]
+    if doc.description:
+        lines += ["", doc.description]
+    if entry.public_params:
         lines += ["", "**Arguments**", ""]
-        for p in params:
-            documented = b.doc.arg(p.name)
+        for p in entry.public_params:
+            documented = doc.arg(p.name)
             text = documented.text if documented else ""
-            default = "required" if p.default is None and not p.variadic else f"default `{p.default}`"
-            if p.variadic:
-                default = "variadic"
-            lines.append(f"- `{p.name}` (`{param_type(b, p)}`, {default}){': ' + text if text else ''}")
-    if b.doc.returns:
-        kind = f"`{b.doc.returns_type}`: " if b.doc.returns_type else ""
-        lines += ["", f"**Returns** {kind}{b.doc.returns}"]
-    for title, body in b.doc.sections:
+            default = "variadic" if p.variadic else "required" if p.default is None else f"default `{p.default}`"
+            lines.append(f"- `{p.name}` (`{param_type(entry, p)}`, {default}){': ' + text if text else ''}")
+    if doc.returns:
+        kind = f"`{doc.returns_type}`: " if doc.returns_type else ""
+        lines += ["", f"**Returns** {kind}{doc.returns}"]
+    for title, body in doc.sections:
         lines += ["", f"**{title}**", "", body]
     return lines
 

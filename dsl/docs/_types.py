@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import ast
 
-from dsl.docs._star import BuiltinDoc, Param
+from dsl.docs._docstring import docstring_of
+from dsl.lang import Builtin, Param
 
 _LITERAL_TYPES = {str: "str", bool: "bool", int: "int", float: "float"}
 # Starlark docs sometimes say "list of str"/"string"/"dict": map them to annotations.
@@ -27,7 +28,7 @@ _WORDS = {
 }
 
 
-def param_type(builtin: BuiltinDoc, param: Param) -> str:
+def param_type(builtin: Builtin, param: Param) -> str:
     """The annotation for ``param`` of ``builtin`` (``Any`` when nothing tells).
 
     Args:
@@ -37,7 +38,7 @@ def param_type(builtin: BuiltinDoc, param: Param) -> str:
     Returns:
         A Python type annotation as text.
     """
-    documented = builtin.doc.arg(param.name)
+    documented = docstring_of(builtin).arg(param.name)
     if documented and documented.type:
         return annotation(documented.type)
     return type_of_literal(param.default)

@@ -6,6 +6,7 @@ Public API:
     resolve_target(path, from_)     envd's ``-f FILE:FUNC`` selection
     env_name(directory)             envd's environment name rule
     builtins(), catalog()           every public builtin with its signature and docstring
+    LANGUAGE, module_docs()         Starlark's own load/fail; each family's introduction
 """
 
 from __future__ import annotations
@@ -16,16 +17,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from dsl.errors import UsageError
-from dsl.lang._catalog import Builtin, Constant, Param, builtins, catalog
+from dsl.lang._catalog import LANGUAGE, Builtin, Constant, Param, builtins, catalog, module_docs
 from dsl.lang._evaluator import DEFAULT_MAX_DEPTH, DEFAULT_TIMEOUT_S, EvalResult, Evaluation
 
 DEFAULT_FILE = "build.envd"
 DEFAULT_FUNCTION = "build"
 
 __all__ = [
-    "DEFAULT_FILE", "DEFAULT_FUNCTION", "DEFAULT_MAX_DEPTH", "DEFAULT_TIMEOUT_S", "Builtin",
-    "Constant", "EvalResult", "Param", "Target", "builtins", "catalog", "env_name",
-    "evaluate_file", "evaluate_source", "resolve_target",
+    "DEFAULT_FILE", "DEFAULT_FUNCTION", "DEFAULT_MAX_DEPTH", "DEFAULT_TIMEOUT_S", "LANGUAGE",
+    "Builtin", "Constant", "EvalResult", "Param", "Target", "builtins", "catalog", "env_name",
+    "evaluate_file", "evaluate_source", "module_docs", "resolve_target",
 ]
 
 

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from dsl.docs import MARKER, STUB_NAME, parse_docstring, read_stdlib
+from dsl.docs import MARKER, STUB_NAME, docstring_of, parse_docstring
+from dsl.lang import LANGUAGE, Builtin, builtins, catalog
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -29,7 +30,7 @@ def registered_builtins() -> set[str]:
 
 def documented_functions() -> set[str]:
     """Builtins the stdlib documents as functions (constants like data.path.* excluded)."""
-    return {b.name for b in read_stdlib() if b.value is None}
+    return {b.name for b in builtins()}
 
 
 def test_every_registered_builtin_is_documented() -> None:
@@ -43,15 +44,21 @@ def test_every_registered_builtin_is_documented() -> None:
 def test_every_builtin_has_a_summary_and_documents_its_arguments() -> None:
     """A docstring per builtin with a summary line and an ``Args:`` entry per parameter."""
     problems = []
-    for b in read_stdlib():
-        if b.value is not None:
-            continue
-        if not b.doc.summary:
+    for b in (*builtins(), *LANGUAGE):
+        doc = docstring_of(b)
+        if not doc.summary:
             problems.append(f"{b.source}: {b.name} has no docstring summary")
-        for p in b.params:
-            if b.doc.arg(p.name) is None:
+        for p in b.public_params:
+            if doc.arg(p.name) is None:
                 problems.append(f"{b.source}: {b.name}: argument {p.name!r} is not in Args:")
     assert problems == []
+
+
+def test_every_required_argument_has_a_precise_type() -> None:
+    """Stub and reference types come from the docstrings: no required argument is ``Any``."""
+    untyped = [f"{b.source}: {b.name}({p.name})" for b in builtins() for p in b.public_params
+               if p.required and (docstring_of(b).arg(p.name).type or "Any") == "Any"]
+    assert untyped == []
 
 
 def test_committed_reference_is_up_to_date() -> None:
@@ -65,9 +72,9 @@ def test_committed_reference_is_up_to_date() -> None:
 def test_reference_shows_every_builtin_with_its_signature() -> None:
     """Each builtin has a heading and its signature with defaults as written in Starlark."""
     text = dsl("reference").stdout
-    for b in read_stdlib():
+    for b in (*catalog(), *LANGUAGE):
         assert f"### `{b.name}`" in text
-        if b.value is None:
+        if isinstance(b, Builtin):
             assert b.signature() in text
     assert 'install.python_packages(name=' in text
 
@@ -96,7 +103,7 @@ def test_stubs_declare_every_builtin_with_docstrings(tmp_path: Path) -> None:
     assert text.startswith(MARKER)
     tree = ast.parse(text)
     declared = _stub_names(tree)
-    assert {b.name for b in read_stdlib()} <= declared
+    assert {b.name for b in catalog()} <= declared
     assert {"load", "fail"} <= declared  # Starlark's own names Python lacks
     for node in ast.walk(tree):
         if isinstance(node, ast.FunctionDef):
@@ -117,14 +124,15 @@ def test_stub_signatures_match_the_stdlib(tmp_path: Path) -> None:
                 walk(node.body, f"{prefix}{node.name}.")
 
     walk(tree.body, "")
-    for b in read_stdlib():
-        if b.value is not None:
-            continue
+    for b in (*builtins(), *LANGUAGE):
         args = defs[b.name].args
         plain = [a.arg for a in args.args]
-        assert plain + [a.arg for a in args.kwonlyargs] == [p.name for p in b.params if not p.variadic], b.name
+        assert plain + [a.arg for a in args.kwonlyargs] == [p.name for p in b.public_params if not p.variadic], b.name
         required = len(plain) - len(args.defaults)
-        assert plain[:required] == [p.name for p in b.params if p.default is None and not p.variadic and not p.keyword_only]
+        assert plain[:required] == [p.name for p in b.public_params if p.required]
+        for p in b.public_params:  # annotations are the docstrings' types
+            node = next(a for a in (*args.args, *args.kwonlyargs, args.vararg, args.kwarg) if a and a.arg == p.name)
+            assert node.annotation is not None and ast.unparse(node.annotation) == docstring_of(b).arg(p.name).type
 
 
 def test_stubs_never_overwrite_a_foreign_file(tmp_path: Path) -> None:
