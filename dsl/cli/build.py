@@ -65,11 +65,19 @@ def build(path: str, from_: str | None, builder: str | None, tls_ca: str | None,
     with connect_from_options(builder, tls_ca, tls_cert, tls_key) as bk:
         recording = inputs is not None and bk.is_dockerd and spec.type == "docker"
         result = _run(bk, env, spec, context_dir=context_dir, progress=progress, no_cache=no_cache,
-                      ca_bundle=ca_bundle, platform=platform or "linux/amd64", timeout=timeout,
+                      ca_bundle=ca_bundle, platform=platform or _default_platform(bk), timeout=timeout,
                       seen=seen if recording else None)
     report = _report(result, metadata_file)
     if recording and inputs is not None:
         _record(inputs, started, evaluation, context_dir, seen, result, report, bk.docker_host or "")
+
+
+def _default_platform(bk: Any) -> str:
+    """The builder's first platform (its native one), as ``--platform``'s help promises."""
+    from dsl.engines.buildkit import probe_caps
+
+    platforms = probe_caps(bk).platforms
+    return platforms[0] if platforms else "linux/amd64"
 
 
 def _record_inputs(path: str, from_: str | None, builder: str | None, tags: tuple[str, ...], output: str | None,

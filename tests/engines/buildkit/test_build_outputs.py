@@ -149,3 +149,19 @@ def test_oci_output_on_dockerd_is_refused_before_building(docker_host, base_imag
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "type=oci is not available on dockerd" in result.stderr and "hint:" in result.stderr
     assert "#1" not in result.stderr and not dest.exists()  # nothing was built
+
+
+def test_default_platform_is_the_builders_first(docker_host, docker_api, base_image, tmp_path):
+    from dsl.engines.buildkit import connect, probe_caps
+
+    with connect(f"docker://{docker_host}") as builder:
+        first = probe_caps(builder).platforms[0]
+    root, marker = _project(tmp_path, base_image)
+    tag = f"dsl-platform:{marker[:8]}"
+    result = _build(root, tmp_path, docker_host, "-t", tag)
+    assert result.returncode == 0, result.stderr[-3000:]
+    try:
+        info = docker_api.inspect_image(tag)
+        assert f"{info['Os']}/{info['Architecture']}" == first
+    finally:
+        docker_api.remove_image(tag, force=True)
