@@ -2,8 +2,9 @@
 
 Everything that touches the machine (reading the public key file, resolving ``~`` and the
 build directory, writing ``-o DIR``) happens here, so ``compiler.k8s``/``compiler.docker``
-stay pure. Imports only the standard library, PyYAML, click and our own modules: no
-``kubernetes``, ``docker``, ``grpc`` or ``jinja2`` (``dsl compile`` must start fast).
+stay pure. Imports only the standard library, click and our own modules (PyYAML only when a
+value needs it): no ``kubernetes``, ``docker``, ``grpc`` or ``jinja2`` (``dsl compile`` must
+start fast).
 """
 
 from __future__ import annotations
