@@ -18,6 +18,7 @@ import pytest
 from compiler.k8s import compile_k8s
 from dsl.cli._emit_runtime import k8s_options
 from dsl.cli._load import load_environment
+from dsl.ir import Environment
 
 REPO = Path(__file__).resolve().parents[3]
 GOLDEN = REPO / "tests" / "golden"
@@ -43,8 +44,8 @@ def test_every_example_has_an_environment():
     assert len({p.values[0] for p in EXAMPLE_TARGETS}) == len(list((REPO / "examples").glob("*/build.envd")))
 
 
-@pytest.mark.parametrize("example, function", EXAMPLE_TARGETS)
-def test_example_compiles_to_valid_objects(example, function, tmp_path, valid_objects):
+def compile_example(example: str, function: str, tmp_path: Path) -> tuple[Environment, tuple[dict, ...]]:
+    """Evaluate an example's environment function and compile it with every k8s option set."""
     env = load_environment(str(REPO / "examples" / example), f":{function}")
     key = tmp_path / "id.pub"
     key.write_text(KEY)
@@ -52,7 +53,12 @@ def test_example_compiles_to_valid_objects(example, function, tmp_path, valid_ob
         "ssh_public_key": str(key), "host_key_secret": f"{example}-hostkey", "namespace": "envs",
         "image_pull_secrets": ("regcred",),
     })
-    objects = compile_k8s(env, opts)
+    return env, compile_k8s(env, opts)
+
+
+@pytest.mark.parametrize("example, function", EXAMPLE_TARGETS)
+def test_example_compiles_to_valid_objects(example, function, tmp_path, valid_objects):
+    _, objects = compile_example(example, function, tmp_path)
     valid_objects(objects)
     assert objects[-1]["kind"] == "Pod"
     assert objects[-1]["spec"]["containers"][0]["image"] == PINNED.format(name=example)

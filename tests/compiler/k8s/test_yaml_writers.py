@@ -14,13 +14,12 @@ import pytest
 import yaml
 
 from compiler.docker import compile_container, compose_file
-from compiler.k8s import compile_k8s, dump_yaml, synth_files
-from compiler.k8s._synth import top_level_pairs
+from compiler.k8s import dump_yaml, synth_files
 from compiler.k8s._block_yaml import block_yaml, scalar
 from compiler.k8s._pyyaml import C_DUMPER, pyyaml_document
-from dsl.cli._emit_runtime import docker_options, k8s_options
-from dsl.cli._load import load_environment
-from tests.compiler.k8s.test_k8s_examples import EXAMPLE_TARGETS, KEY, PINNED, REPO
+from compiler.k8s._synth import top_level_pairs
+from dsl.cli._emit_runtime import docker_options
+from tests.compiler.k8s.test_k8s_examples import EXAMPLE_TARGETS, PINNED, compile_example
 
 EMITTERS = [pytest.param(True, id="pure")] + (
     [pytest.param(False, id="libyaml")] if C_DUMPER is not None else []
@@ -93,14 +92,7 @@ def test_nested_documents_match_pyyaml(pure):
 @pytest.mark.parametrize("pure", EMITTERS)
 @pytest.mark.parametrize("example, function", EXAMPLE_TARGETS)
 def test_example_outputs_have_pyyaml_bytes_and_manifests_need_no_pyyaml(example, function, pure, tmp_path):
-    env = load_environment(str(REPO / "examples" / example), f":{function}")
-    key = tmp_path / "id.pub"
-    key.write_text(KEY)
-    opts = k8s_options(PINNED.format(name=example), {
-        "ssh_public_key": str(key), "host_key_secret": f"{example}-hostkey", "namespace": "envs",
-        "image_pull_secrets": ("regcred",),
-    })
-    objects = compile_k8s(env, opts)
+    env, objects = compile_example(example, function, tmp_path)
     kustomization = yaml.safe_load(synth_files(objects)["kustomization.yaml"])
     body = compile_container(env, docker_options(env, PINNED.format(name=example)))
     for obj in [*objects, kustomization]:
