@@ -20,7 +20,7 @@ from typing import Any
 
 from dsl.engines.buildkit._uptodate import FORMAT, code_fingerprint, docker_image_id, fingerprint, listing, records_dir
 
-RACY_NS = 100_000_000  # ≥ the kernel's timestamp granularity (one jiffy, ≤ 10 ms)
+RACY_NS = 20_000_000  # ≥ 2 ticks of the coarse clock file times come from (HZ=100: 10 ms)
 CONTEXT = "context"
 IGNORE_FILES = (".dslignore", ".dockerignore")
 
