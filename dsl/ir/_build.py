@@ -29,24 +29,32 @@ class BaseImage:
 
 @dataclass(frozen=True, slots=True)
 class PythonInstall:
+    """``install.python(version)``: a Python interpreter."""
+
     version: str = DEFAULT_PYTHON
     span: Span | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
 class CondaInstall:
+    """``install.conda(use_mamba)``: a conda (or micromamba) toolchain."""
+
     use_mamba: bool = False
     span: Span | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
 class UvInstall:
+    """``install.uv(python_version)``: uv and the Python it manages."""
+
     python_version: str = DEFAULT_PYTHON
     span: Span | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
 class PixiInstall:
+    """``install.pixi(use_pixi_mirror, pypi_index)``: the pixi package manager."""
+
     use_pixi_mirror: bool = False
     pypi_index: str = ""
     span: Span | None = field(default=None, compare=False)
@@ -54,34 +62,46 @@ class PixiInstall:
 
 @dataclass(frozen=True, slots=True)
 class RLangInstall:
+    """``install.r_lang()``: the R toolchain."""
+
     span: Span | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
 class JuliaInstall:
+    """``install.julia()``: the Julia toolchain."""
+
     span: Span | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
 class RustInstall:
+    """``install.rust(version)``: the Rust toolchain."""
+
     version: str = ""  # "" = latest stable
     span: Span | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
 class GoInstall:
+    """``install.go(version)``: the Go toolchain."""
+
     version: str = "1.25.3"
     span: Span | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
 class NodejsInstall:
+    """``install.nodejs(version)``: the Node.js toolchain."""
+
     version: str = "25.1.0"
     span: Span | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
 class CodexInstall:
+    """``install.codex(version)``: the OpenAI Codex CLI."""
+
     version: str = ""  # "" = a pinned default chosen by the compiler
     span: Span | None = field(default=None, compare=False)
 
@@ -91,6 +111,8 @@ class CodexInstall:
 
 @dataclass(frozen=True, slots=True)
 class AptPackages:
+    """``install.apt_packages(name)``: one apt-get install step."""
+
     packages: tuple[str, ...]
     span: Span | None = field(default=None, compare=False)
 
@@ -121,6 +143,8 @@ class PipWheel:
 
 @dataclass(frozen=True, slots=True)
 class CondaPackages:
+    """``install.conda_packages(name, channel, env_file)``: one conda install step."""
+
     packages: tuple[str, ...] = ()
     channels: tuple[str, ...] = ()
     env_file: str = ""
@@ -129,18 +153,24 @@ class CondaPackages:
 
 @dataclass(frozen=True, slots=True)
 class RPackages:
+    """``install.r_packages(name)``: one R package step."""
+
     packages: tuple[str, ...]
     span: Span | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
 class JuliaPackages:
+    """``install.julia_packages(name)``: one Julia package step."""
+
     packages: tuple[str, ...]
     span: Span | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
 class VscodeExtensions:
+    """``install.vscode_extensions(name)``: VS Code extensions for the dev environment."""
+
     extensions: tuple[str, ...]
     span: Span | None = field(default=None, compare=False)
 
@@ -225,6 +255,8 @@ class Cuda:
 
 @dataclass(frozen=True, slots=True)
 class PipIndex:
+    """``config.pip_index(url, extra_url, trust)``: pip's index settings."""
+
     url: str
     extra_url: str = ""
     trust: bool = False
@@ -233,6 +265,8 @@ class PipIndex:
 
 @dataclass(frozen=True, slots=True)
 class GitConfig:
+    """``git_config(name, email, editor)``: the development user's ~/.gitconfig."""
+
     name: str = ""
     email: str = ""
     editor: str = ""
@@ -241,6 +275,8 @@ class GitConfig:
 
 @dataclass(frozen=True, slots=True)
 class Repo:
+    """``config.repo(url, description)``: the project's source repository."""
+
     url: str
     description: str = ""
     span: Span | None = field(default=None, compare=False)

@@ -43,6 +43,8 @@ class Mount:
 
 @dataclass(frozen=True, slots=True)
 class Jupyter:
+    """``config.jupyter(token, port)``: a notebook server on :data:`JUPYTER_PORT`."""
+
     token: str = ""
     host_port: int = 0
     span: Span | None = field(default=None, compare=False)
@@ -98,17 +100,23 @@ class KubernetesMount:
 
 @dataclass(frozen=True, slots=True)
 class KubernetesService:
+    """``runtime.kubernetes.service(type)``: the Service in front of the pod."""
+
     type: str = "ClusterIP"
     span: Span | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
 class DockerSpec:
+    """Docker-only runtime settings (``runtime.docker.*``)."""
+
     mounts: tuple[DockerMount, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
 class KubernetesSpec:
+    """Kubernetes-only runtime settings (``runtime.kubernetes.*``)."""
+
     mounts: tuple[KubernetesMount, ...] = ()
     resources: Resources | None = None
     service: KubernetesService | None = None

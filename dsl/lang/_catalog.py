@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ast
 import functools
+import re
 from dataclasses import dataclass
 from importlib import resources
 
@@ -27,6 +28,7 @@ FAMILIES: tuple[tuple[str, str | None], ...] = (
     ("data.star", "data"),
 )
 _VARIADIC = {"*args": "*", "**kwargs": "**"}
+_PUBLIC_DEF = re.compile(r"^def ([A-Za-z]\w*)\s*\(", re.M)
 
 
 @dataclass(frozen=True)
@@ -142,6 +144,7 @@ LANGUAGE: tuple[Builtin, ...] = (
 )
 
 
+@functools.cache
 def stdlib_source(file: str) -> str:
     """The text of one stdlib file shipped in the ``stdlib`` package."""
     return resources.files("stdlib").joinpath(file).read_text(encoding="utf-8")
@@ -234,7 +237,12 @@ def public_names() -> dict[tuple[str, str], str]:
     return {(f"@stdlib/{b.file}", b.function): b.name for b in builtins()}
 
 
+@functools.cache
 def prelude_names() -> dict[str, tuple[str, ...]]:
-    """stdlib file -> the names a build file sees predeclared from it."""
-    return {file: (export,) if export else tuple(b.name for b in builtins() if b.file == file)
+    """stdlib file -> the names a build file sees predeclared from it.
+
+    Every evaluation needs these, so they are read with a regular expression rather than
+    by parsing the files (the same public top-level ``def``s :func:`catalog` reports).
+    """
+    return {file: (export,) if export else tuple(_PUBLIC_DEF.findall(stdlib_source(file)))
             for file, export in FAMILIES}

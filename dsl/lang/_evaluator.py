@@ -18,7 +18,6 @@ import starlark
 
 from dsl.errors import BuildFileError
 from dsl.ir import Environment, Span
-from dsl.lang import _include
 from dsl.lang._catalog import prelude_names, public_names
 from dsl.lang._dialect import check_header, check_reassignment, include_urls
 from dsl.lang._limits import check_nesting, check_size
@@ -55,14 +54,30 @@ def read_file(path: str) -> bytes | None:
         return None
 
 
+_IDENTIFIER = re.compile(r"[A-Za-z_]\w*")
+
+
+def used_builtins(source: str) -> frozenset[str]:
+    """The predeclared names ``source`` mentions; only their stdlib files need loading.
+
+    Starlark has no way to reach a global other than by writing its name, so a name absent
+    from the text cannot be used (a mention in a string or comment merely loads it anyway).
+    """
+    names = {n for names in prelude_names().values() for n in names}
+    return frozenset(names.intersection(_IDENTIFIER.findall(source)))
+
+
 @functools.lru_cache(maxsize=64)
-def _prelude(urls: tuple[str, ...], included: tuple[bool, ...]) -> starlark.AstModule:
-    """The hidden first chunk of every user module: loads the builtins (and include targets)."""
+def _prelude(urls: tuple[str, ...], included: tuple[bool, ...], used: frozenset[str]) -> starlark.AstModule:
+    """The hidden first chunk of every user module: loads the builtins it uses (and include targets)."""
     lines = []
     for file, names in prelude_names().items():
-        symbols = ", ".join(f'"{n}"' for n in names if not (urls and n == "include"))
-        extra = ', _std_include = "include"' if urls and file == "universe.star" else ""
-        lines.append(f'load("{STDLIB_PREFIX}{file}", {symbols}{extra})')
+        wanted = [n for n in names if n in used and not (urls and n == "include")]
+        symbols = [f'"{n}"' for n in wanted]
+        if urls and file == "universe.star":
+            symbols.append('_std_include = "include"')
+        if symbols:
+            lines.append(f'load("{STDLIB_PREFIX}{file}", {", ".join(symbols)})')
     if urls:
         for index, ok in enumerate(included):
             if ok:
@@ -235,7 +250,7 @@ class Evaluation:
         module = starlark.Module()
         module["_build_context_dir"] = self.context_dir
         loader = starlark.FileLoader(lambda module_id: self._load(module_id, path))
-        starlark.eval(module, _prelude(urls, included), user_globals(), loader)
+        starlark.eval(module, _prelude(urls, included, used_builtins(source)), user_globals(), loader)
         starlark.eval_with(self.options, module, ast, user_globals(), loader)
         return module.freeze()
 
@@ -279,6 +294,8 @@ class Evaluation:
         """Fetch ``url`` before evaluation; a failure is reported when include() is called."""
         if url in self.rec.include_errors:
             return False
+        from dsl.lang import _include  # git, subprocess: only for files that include()
+
         started = time.monotonic()
         try:
             root, warning = _include.fetch(url)
@@ -296,6 +313,8 @@ class Evaluation:
         key = _INCLUDE_PREFIX + url
         if key in self.frozen:
             return self.frozen[key]
+        from dsl.lang import _include
+
         root = self._include_roots[url]
         owners: dict[str, str] = {}
         lines = []
