@@ -19,7 +19,6 @@ import click
 
 from compiler import _runtime
 from compiler._names import default_image_ref, validate_image_ref
-from dsl.cli import _gitops
 from dsl.errors import UsageError
 from dsl.ir import Environment
 
@@ -136,6 +135,8 @@ def _emit_docker(env: Environment, image: str, opts: dict[str, Any]) -> None:
 
 
 def _write_tree(env: Environment, target: str, files: dict[str, str], opts: dict[str, Any]) -> None:
+    from dsl.cli import _gitops  # only -o needs the writer
+
     instance = _runtime.instance_name(env)
     head = _gitops.header(instance, target)
     out_dir = Path(opts["out"])
