@@ -7,16 +7,17 @@ envd) live on ``BuildGraph`` itself.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 
+from dsl.ir._node import Node, node
 from dsl.ir._span import Span
 
 DEFAULT_BASE_IMAGE = "ubuntu:22.04"
 DEFAULT_PYTHON = "3.11"
 
 
-@dataclass(frozen=True, slots=True)
-class BaseImage:
+@node
+class BaseImage(Node):
     """``base(image, dev)``: the image to start from and whether to add the dev layer."""
 
     image: str = DEFAULT_BASE_IMAGE
@@ -27,32 +28,32 @@ class BaseImage:
 # ---- toolchains (install.python, install.conda, ...) -------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class PythonInstall:
+@node
+class PythonInstall(Node):
     """``install.python(version)``: a Python interpreter."""
 
     version: str = DEFAULT_PYTHON
     span: Span | None = field(default=None, compare=False)
 
 
-@dataclass(frozen=True, slots=True)
-class CondaInstall:
+@node
+class CondaInstall(Node):
     """``install.conda(use_mamba)``: a conda (or micromamba) toolchain."""
 
     use_mamba: bool = False
     span: Span | None = field(default=None, compare=False)
 
 
-@dataclass(frozen=True, slots=True)
-class UvInstall:
+@node
+class UvInstall(Node):
     """``install.uv(python_version)``: uv and the Python it manages."""
 
     python_version: str = DEFAULT_PYTHON
     span: Span | None = field(default=None, compare=False)
 
 
-@dataclass(frozen=True, slots=True)
-class PixiInstall:
+@node
+class PixiInstall(Node):
     """``install.pixi(use_pixi_mirror, pypi_index)``: the pixi package manager."""
 
     use_pixi_mirror: bool = False
@@ -60,46 +61,46 @@ class PixiInstall:
     span: Span | None = field(default=None, compare=False)
 
 
-@dataclass(frozen=True, slots=True)
-class RLangInstall:
+@node
+class RLangInstall(Node):
     """``install.r_lang()``: the R toolchain."""
 
     span: Span | None = field(default=None, compare=False)
 
 
-@dataclass(frozen=True, slots=True)
-class JuliaInstall:
+@node
+class JuliaInstall(Node):
     """``install.julia()``: the Julia toolchain."""
 
     span: Span | None = field(default=None, compare=False)
 
 
-@dataclass(frozen=True, slots=True)
-class RustInstall:
+@node
+class RustInstall(Node):
     """``install.rust(version)``: the Rust toolchain."""
 
     version: str = ""  # "" = latest stable
     span: Span | None = field(default=None, compare=False)
 
 
-@dataclass(frozen=True, slots=True)
-class GoInstall:
+@node
+class GoInstall(Node):
     """``install.go(version)``: the Go toolchain."""
 
     version: str = "1.25.3"
     span: Span | None = field(default=None, compare=False)
 
 
-@dataclass(frozen=True, slots=True)
-class NodejsInstall:
+@node
+class NodejsInstall(Node):
     """``install.nodejs(version)``: the Node.js toolchain."""
 
     version: str = "25.1.0"
     span: Span | None = field(default=None, compare=False)
 
 
-@dataclass(frozen=True, slots=True)
-class CodexInstall:
+@node
+class CodexInstall(Node):
     """``install.codex(version)``: the OpenAI Codex CLI."""
 
     version: str = ""  # "" = a pinned default chosen by the compiler
@@ -109,40 +110,40 @@ class CodexInstall:
 # ---- packages ----------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class AptPackages:
+@node
+class AptPackages(Node):
     """``install.apt_packages(name)``: one apt-get install step."""
 
     packages: tuple[str, ...]
     span: Span | None = field(default=None, compare=False)
 
 
-@dataclass(frozen=True, slots=True)
-class PipPackages:
+@node
+class PipPackages(Node):
     """One ``install.python_packages(name=[...])`` call: one separately cached pip step."""
 
     packages: tuple[str, ...]
     span: Span | None = field(default=None, compare=False)
 
 
-@dataclass(frozen=True, slots=True)
-class PipRequirements:
+@node
+class PipRequirements(Node):
     """A requirements file, relative to the build context."""
 
     path: str
     span: Span | None = field(default=None, compare=False)
 
 
-@dataclass(frozen=True, slots=True)
-class PipWheel:
+@node
+class PipWheel(Node):
     """A local wheel file, relative to the build context."""
 
     path: str
     span: Span | None = field(default=None, compare=False)
 
 
-@dataclass(frozen=True, slots=True)
-class CondaPackages:
+@node
+class CondaPackages(Node):
     """``install.conda_packages(name, channel, env_file)``: one conda install step."""
 
     packages: tuple[str, ...] = ()
@@ -151,24 +152,24 @@ class CondaPackages:
     span: Span | None = field(default=None, compare=False)
 
 
-@dataclass(frozen=True, slots=True)
-class RPackages:
+@node
+class RPackages(Node):
     """``install.r_packages(name)``: one R package step."""
 
     packages: tuple[str, ...]
     span: Span | None = field(default=None, compare=False)
 
 
-@dataclass(frozen=True, slots=True)
-class JuliaPackages:
+@node
+class JuliaPackages(Node):
     """``install.julia_packages(name)``: one Julia package step."""
 
     packages: tuple[str, ...]
     span: Span | None = field(default=None, compare=False)
 
 
-@dataclass(frozen=True, slots=True)
-class VscodeExtensions:
+@node
+class VscodeExtensions(Node):
     """``install.vscode_extensions(name)``: VS Code extensions for the dev environment."""
 
     extensions: tuple[str, ...]
@@ -178,8 +179,8 @@ class VscodeExtensions:
 # ---- files and commands --------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class Run:
+@node
+class Run(Node):
     """``run(commands)``: one build step running the commands in one ``bash`` script."""
 
     commands: tuple[str, ...]
@@ -187,8 +188,8 @@ class Run:
     span: Span | None = field(default=None, compare=False)
 
 
-@dataclass(frozen=True, slots=True)
-class Copy:
+@node
+class Copy(Node):
     """``io.copy``: from the build context, or from ``image`` when given."""
 
     source: str
@@ -197,8 +198,8 @@ class Copy:
     span: Span | None = field(default=None, compare=False)
 
 
-@dataclass(frozen=True, slots=True)
-class HttpDownload:
+@node
+class HttpDownload(Node):
     """``io.http``: a download checked against ``checksum`` (``sha256:...``) when given."""
 
     url: str
@@ -235,8 +236,8 @@ Step = (
 # ---- single-valued settings (last call wins) ------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class Owner:
+@node
+class Owner(Node):
     """UID/GID of the ``envd`` user in dev images."""
 
     uid: int
@@ -244,8 +245,8 @@ class Owner:
     span: Span | None = field(default=None, compare=False)
 
 
-@dataclass(frozen=True, slots=True)
-class Cuda:
+@node
+class Cuda(Node):
     """``install.cuda``: swaps the base image for NVIDIA's CUDA image and enables GPUs."""
 
     version: str
@@ -253,8 +254,8 @@ class Cuda:
     span: Span | None = field(default=None, compare=False)
 
 
-@dataclass(frozen=True, slots=True)
-class PipIndex:
+@node
+class PipIndex(Node):
     """``config.pip_index(url, extra_url, trust)``: pip's index settings."""
 
     url: str
@@ -263,8 +264,8 @@ class PipIndex:
     span: Span | None = field(default=None, compare=False)
 
 
-@dataclass(frozen=True, slots=True)
-class GitConfig:
+@node
+class GitConfig(Node):
     """``git_config(name, email, editor)``: the development user's ~/.gitconfig."""
 
     name: str = ""
@@ -273,8 +274,8 @@ class GitConfig:
     span: Span | None = field(default=None, compare=False)
 
 
-@dataclass(frozen=True, slots=True)
-class Repo:
+@node
+class Repo(Node):
     """``config.repo(url, description)``: the project's source repository."""
 
     url: str
@@ -282,16 +283,16 @@ class Repo:
     span: Span | None = field(default=None, compare=False)
 
 
-@dataclass(frozen=True, slots=True)
-class TextSetting:
+@node
+class TextSetting(Node):
     """A verbatim text setting (apt sources, .condarc, a mirror URL) and where it was set."""
 
     value: str
     span: Span | None = field(default=None, compare=False)
 
 
-@dataclass(frozen=True, slots=True)
-class BuildGraph:
+@node
+class BuildGraph(Node):
     """Everything that defines the image."""
 
     base: BaseImage = BaseImage()

@@ -5,18 +5,19 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
 from dsl.ir._build import BuildGraph
+from dsl.ir._node import Node, node
 from dsl.ir._runtime import RuntimeSpec
 from dsl.ir._span import Span
 
 _PAIR_FIELDS = frozenset({"environ", "commands"})
 
 
-@dataclass(frozen=True, slots=True)
-class Environment:
+@node
+class Environment(Node):
     """A named environment: the image (``build``) and how it runs (``runtime``).
 
     ``name`` follows envd: the build context directory's base name, normalised. ``source``

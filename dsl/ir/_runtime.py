@@ -6,8 +6,9 @@ Generic settings (``runtime.*``, ``config.*``) apply to every target; ``docker``
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 
+from dsl.ir._node import Node, node
 from dsl.ir._span import Span
 
 SSH_PORT = 2222
@@ -16,8 +17,8 @@ RSTUDIO_PORT = 8787
 DEFAULT_SHM_SIZE_MB = 2048
 
 
-@dataclass(frozen=True, slots=True)
-class Port:
+@node
+class Port(Node):
     """``runtime.expose``: a port inside the container, optionally published on the host."""
 
     container_port: int
@@ -27,8 +28,8 @@ class Port:
     span: Span | None = field(default=None, compare=False)
 
 
-@dataclass(frozen=True, slots=True)
-class Mount:
+@node
+class Mount(Node):
     """``runtime.mount``: a persistent directory at ``target``.
 
     ``host_path`` is a host directory (docker binds it; ``~`` is the user's home),
@@ -41,8 +42,8 @@ class Mount:
     span: Span | None = field(default=None, compare=False)
 
 
-@dataclass(frozen=True, slots=True)
-class Jupyter:
+@node
+class Jupyter(Node):
     """``config.jupyter(token, port)``: a notebook server on :data:`JUPYTER_PORT`."""
 
     token: str = ""
@@ -50,24 +51,24 @@ class Jupyter:
     span: Span | None = field(default=None, compare=False)
 
 
-@dataclass(frozen=True, slots=True)
-class InitScript:
+@node
+class InitScript(Node):
     """One ``runtime.init`` call: commands run in one shell at container start."""
 
     commands: tuple[str, ...]
     span: Span | None = field(default=None, compare=False)
 
 
-@dataclass(frozen=True, slots=True)
-class Daemon:
+@node
+class Daemon(Node):
     """One entry of ``runtime.daemon``: a supervised long-running process."""
 
     args: tuple[str, ...]
     span: Span | None = field(default=None, compare=False)
 
 
-@dataclass(frozen=True, slots=True)
-class Resources:
+@node
+class Resources(Node):
     """CPU (Kubernetes quantity, e.g. ``"2"``/``"500m"``), memory (``"8Gi"``) and GPU count."""
 
     cpu: str = ""
@@ -76,8 +77,8 @@ class Resources:
     span: Span | None = field(default=None, compare=False)
 
 
-@dataclass(frozen=True, slots=True)
-class DockerMount:
+@node
+class DockerMount(Node):
     """``runtime.docker.mount``: a bind mount (``source`` is a host path) or named volume."""
 
     target: str
@@ -86,8 +87,8 @@ class DockerMount:
     span: Span | None = field(default=None, compare=False)
 
 
-@dataclass(frozen=True, slots=True)
-class KubernetesMount:
+@node
+class KubernetesMount(Node):
     """``runtime.kubernetes.mount``: a PersistentVolumeClaim mounted at ``target``."""
 
     name: str
@@ -98,23 +99,23 @@ class KubernetesMount:
     span: Span | None = field(default=None, compare=False)
 
 
-@dataclass(frozen=True, slots=True)
-class KubernetesService:
+@node
+class KubernetesService(Node):
     """``runtime.kubernetes.service(type)``: the Service in front of the pod."""
 
     type: str = "ClusterIP"
     span: Span | None = field(default=None, compare=False)
 
 
-@dataclass(frozen=True, slots=True)
-class DockerSpec:
+@node
+class DockerSpec(Node):
     """Docker-only runtime settings (``runtime.docker.*``)."""
 
     mounts: tuple[DockerMount, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
-class KubernetesSpec:
+@node
+class KubernetesSpec(Node):
     """Kubernetes-only runtime settings (``runtime.kubernetes.*``)."""
 
     mounts: tuple[KubernetesMount, ...] = ()
@@ -122,8 +123,8 @@ class KubernetesSpec:
     service: KubernetesService | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class RuntimeSpec:
+@node
+class RuntimeSpec(Node):
     """Everything that defines how the environment runs."""
 
     ports: tuple[Port, ...] = ()
