@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 from dsl.engines.buildkit.session import PatternSet
@@ -53,11 +54,34 @@ def test_stats_carry_go_modes_times_sizes_and_links(tmp_path: Path) -> None:
     assert posix_perm(stats["d/run.sh"].mode) == 0o4755
     assert stats["ln"].mode & GO_SYMLINK and stats["ln"].linkname == "data"
     assert stats["pipe"].mode & GO_PIPE
-    assert stats["data"].size == 5 and stats["data"].modTime == 1_700_000_000_123_456_789
+    # utime set the mtime back, so the ctime (now) is announced: see the next test
+    assert stats["data"].size == 5 and stats["data"].modTime == os.lstat(tmp_path / "data").st_ctime_ns
+    assert stats["d"].modTime == os.lstat(tmp_path / "d").st_mtime_ns  # directories: the mtime
     assert stats["data"].linkname == ""  # the first path of a hardlinked file is sent whole...
     assert stats["z-hard"].linkname == "data" and stats["z-hard"].size == 0  # ...the next links
     assert stats["data"].uid == os.getuid()
     assert listed.sources[[s.path for s in listed.stats].index("data")] == str(tmp_path / "data")
+
+
+def test_rewritten_content_with_restored_mtime_is_announced_as_changed(tmp_path: Path) -> None:
+    """The daemon re-requests a file only when its announced stat changed: same size plus a
+    restored mtime must still announce a new time, or the image would keep the old bytes."""
+    data = tmp_path / "a.txt"
+    data.write_text("AAAA\n")
+    plain = os.lstat(data)
+    first = scan(str(tmp_path), Filter()).stats[0]
+    # a plain write sets mtime and ctime together: exactly the mtime is announced
+    assert first.modTime == max(plain.st_mtime_ns, plain.st_ctime_ns)
+    if plain.st_ctime_ns == plain.st_mtime_ns:
+        assert first.modTime == plain.st_mtime_ns
+    time.sleep(0.02)  # beyond the coarse clock's tick, so the kernel's ctime moves
+    data.write_text("BBBB\n")
+    os.utime(data, ns=(plain.st_atime_ns, plain.st_mtime_ns))
+    after = os.lstat(data)
+    assert (after.st_size, after.st_mtime_ns) == (plain.st_size, plain.st_mtime_ns)
+    second = scan(str(tmp_path), Filter()).stats[0]
+    assert second.size == first.size and second.modTime > first.modTime
+    assert scan(str(tmp_path), Filter()).stats[0].modTime == second.modTime  # stable while untouched
 
 
 def test_go_mode_of_a_plain_file_is_just_the_permissions() -> None:

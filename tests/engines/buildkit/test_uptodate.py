@@ -151,10 +151,6 @@ def test_unchanged_skips_and_every_changed_input_rebuilds(project, docker_api):
     proj.assert_skipped()
 
 
-@pytest.mark.xfail(strict=True, reason="known session defect: BuildKit re-requests only files whose announced "
-                   "stat (size, mtime, mode, owner) changed, so new content with the same size and restored "
-                   "mtime is not sent again and the rebuilt image keeps the old bytes (docker build behaves "
-                   "the same); the fix belongs to the session's FileSync sender")
 def test_same_size_same_mtime_new_content_reaches_the_image(project, docker_api):
     proj, _ = project
     a = proj.root / "src" / "a.txt"
@@ -162,8 +158,8 @@ def test_same_size_same_mtime_new_content_reaches_the_image(project, docker_api)
     before = a.stat()
     a.write_text("BBBB\n")
     os.utime(a, ns=(before.st_atime_ns, before.st_mtime_ns))
-    proj.assert_built()  # the up-to-date check does notice the change...
-    assert _cat(docker_api, proj.tag, "/opt/src/a.txt") == "BBBB\n"  # ...the image does not get it
+    proj.assert_built()  # the up-to-date check notices the change...
+    assert _cat(docker_api, proj.tag, "/opt/src/a.txt") == "BBBB\n"  # ...and the session re-sends it
 
 
 def test_the_image_and_the_base_are_checked_in_the_engine(project, docker_api):

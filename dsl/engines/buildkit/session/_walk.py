@@ -1,9 +1,18 @@
 """The file list a FileSync sender announces: fsutil ``Stat`` records in Go's walk order.
 
 The daemon diffs this list against its previous copy, so the order, the modes (Go
-``os.FileMode`` bits, not ``st_mode``) and the times (nanoseconds) must be exactly what
-BuildKit's own Go client would send for the same tree: otherwise unchanged files would look
-changed and be sent again.
+``os.FileMode`` bits, not ``st_mode``) and the times (nanoseconds) must be stable for an
+unchanged tree: otherwise unchanged files would look changed and be sent again.
+
+One deliberate difference from BuildKit's own Go client: a regular file's announced
+modification time is ``max(mtime, ctime)``. The daemon re-requests only files whose size,
+mode, owner or time changed, so content rewritten with the same size and its mtime set back
+(``touch -d``, ``os.utime``, ``cp -p``, an editor that keeps times) would otherwise never reach
+the image. The kernel moves ctime on every write and nobody can set it back, so the announced
+time moves whenever the content may have. The price: anything else that moves ctime (chmod,
+chown, rename, a new hard link, an xattr) re-sends that one file once, and a file whose mtime
+lies in the past lands in the image with its ctime. The build cache is unaffected: BuildKit's
+content checksums leave times out.
 """
 
 from __future__ import annotations
@@ -188,8 +197,9 @@ def make_stat(rel: str, path: str, info: os.stat_result, inodes: dict[tuple[int,
         inodes: (device, inode) → first path seen, for hardlink detection across the walk.
 
     Returns:
-        The Stat: a second path of a hardlinked regular file carries ``linkname`` = the first
-        path and size 0, so the daemon links instead of copying.
+        The Stat: a regular file's ``modTime`` is ``max(mtime, ctime)``, so rewritten content
+        is always re-sent; a second path of a hardlinked regular file carries ``linkname`` =
+        the first path and size 0, so the daemon links instead of copying.
     """
     mode = info.st_mode
     stat = fs.Stat(
@@ -199,6 +209,9 @@ def make_stat(rel: str, path: str, info: os.stat_result, inodes: dict[tuple[int,
         gid=info.st_gid,
         modTime=info.st_mtime_ns,
     )
+    if st.S_ISREG(mode):
+        # ctime moves on every content write and cannot be set back (see the module docstring).
+        stat.modTime = max(info.st_mtime_ns, info.st_ctime_ns)
     if st.S_ISLNK(mode):
         stat.linkname = os.readlink(path)
         stat.size = info.st_size
