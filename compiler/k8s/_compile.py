@@ -5,7 +5,6 @@ The objects are data; ``compiler.k8s._synth`` alone turns them into YAML.
 
 from __future__ import annotations
 
-import base64
 import re
 from typing import Any
 
@@ -104,6 +103,8 @@ def check_public_key(text: str) -> str:
 def _secret(metadata: dict[str, Any], public_key: str) -> dict[str, Any]:
     # base64 `data`, not `stringData`: Argo CD and `kubectl diff` compare `data`, so
     # stringData would show a permanent difference.
+    import base64  # only --ssh-public-key needs it: keep it off a plain compile's start-up
+
     encoded = base64.b64encode(check_public_key(public_key).encode()).decode()
     return {"apiVersion": "v1", "kind": "Secret", "metadata": metadata,
             "type": "Opaque", "data": {AUTHORIZED_KEYS_KEY: encoded}}
