@@ -169,9 +169,11 @@ def throughput(count: int, where: str | None = None) -> None:
         for env in envs:
             _write_tree(env, root / "from-ir-0")
         again = time.perf_counter() - start
-        print(f"(b) {count} environments -> GitOps tree ({files} files) under {where or tempfile.gettempdir()}, one process")
-        print(f"    from IR (compile+synth+write)  : {rate:8.0f} envs/s  (target >= 1000) {_verdict(rate >= 1000)}"
-              f"  median of {', '.join(f'{r:.0f}' for r in rates)}")
+        place = where or tempfile.gettempdir()
+        print(f"(b) {count} environments -> GitOps tree ({files} files) under {place}, one process")
+        runs = ", ".join(f"{r:.0f}" for r in rates)
+        print(f"    from IR (compile+synth+write)  : {rate:8.0f} envs/s  (target >= 1000) "
+              f"{_verdict(rate >= 1000)}  median of {runs}")
         compiled, written = _split(envs, where)
         print(f"      of which compile+synth       : {compiled / count * 1e3:8.3f} ms/env")
         print(f"      of which writing a new tree  : {written / count * 1e3:8.3f} ms/env"

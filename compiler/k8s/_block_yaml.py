@@ -23,7 +23,8 @@ from typing import Any
 # (``:`` only when another such character follows, so never ``: `` or a final ``:``);
 # words separated by single spaces. The first character decides how YAML 1.1 resolves
 # the string, so it is checked separately.
-_PLAIN = re.compile(r"[A-Za-z0-9_./=@+-]+(?::[A-Za-z0-9_./=@+-]+)*(?: [A-Za-z0-9_./=@+-]+(?::[A-Za-z0-9_./=@+-]+)*)*")
+_WORD = r"[A-Za-z0-9_./=@+-]+(?::[A-Za-z0-9_./=@+-]+)*"
+_PLAIN = re.compile(rf"{_WORD}(?: {_WORD})*")
 # Strings starting with a digit: an unsigned decimal integer reads back as an int (so it
 # is quoted); digits then letters (``10Gi``, ``500m``) read back as a string. Every other
 # digit-led string (leading zero: octal/hex/binary; dots, colons, dashes, underscores:
