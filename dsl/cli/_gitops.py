@@ -192,11 +192,11 @@ def _write_new_dir(out_dir: Path, files: dict[str, str]) -> bool:
         for name, text in files.items():
             _create(tmp / name, text)
         os.rename(tmp, out_dir)
-    except OSError:
+    except BaseException as exc:  # ^C included: no half-filled temporary tree left behind
         import shutil
 
         shutil.rmtree(tmp, ignore_errors=True)
-        if out_dir.exists():
+        if isinstance(exc, OSError) and out_dir.exists():
             return False
         raise
     return True
