@@ -140,6 +140,23 @@ def test_regenerating_touches_only_changed_files_and_keeps_ordinary_modes(tmp_pa
     assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no temp files left
 
 
+def test_interrupted_new_tree_leaves_nothing_behind(tmp_path, monkeypatch):
+    from dsl.cli import _gitops
+
+    real, calls = _gitops._create, []
+
+    def interrupted(path, text):
+        calls.append(path)
+        if len(calls) == 2:
+            raise KeyboardInterrupt  # Ctrl-C halfway through the files
+        real(path, text)
+
+    monkeypatch.setattr(_gitops, "_create", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        run_emit(make_env(), out=str(tmp_path / "deploy"))
+    assert list(tmp_path.iterdir()) == []  # neither the tree nor its temporary directory
+
+
 def test_another_environments_tree_is_not_overwritten(tmp_path):
     out = tmp_path / "deploy"
     run_emit(make_env("alpha"), out=str(out))
