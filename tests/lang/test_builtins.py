@@ -250,3 +250,13 @@ def test_image_references_accepted(env) -> None:
     digest = "a" * 64
     for ref in ("ubuntu:22.04", "python:3.11-slim", "localhost:5000/team/img:v1", f"ghcr.io/a/b@sha256:{digest}", "nvidia/cuda:12.2.2-cudnn8-devel-ubuntu22.04"):
         assert env(f'base(image="{ref}")').build.base.image == ref
+
+
+def test_prelude_names_are_the_catalogs() -> None:
+    """The evaluator's cheap name scan of the stdlib finds exactly the catalog's global builtins."""
+    from dsl.lang._catalog import FAMILIES, prelude_names
+
+    names = prelude_names()
+    for file, export in FAMILIES:
+        expected = (export,) if export else tuple(b.name for b in builtins() if b.file == file)
+        assert names[file] == expected
