@@ -126,7 +126,25 @@ def translate(text: str, sources: dict[str, list[str]], public_names: dict[tuple
     else:
         span = call_site(text, _internal_callee(text, public_names), sources) or fallback
     message = _explain(message, span, sources, _internal_callee(text, public_names))
+    message = _suggest_builtin(message, public_names)
     return BuildFileError(message, span=span, hint=hint_for(message))
+
+
+def _suggest_builtin(message: str, public_names: dict[tuple[str, str], str]) -> str:
+    """``Variable `instal` not found`` -> ``..., did you mean `install`?``.
+
+    A build file predeclares only the builtins it names (see the evaluator's prelude), so the
+    interpreter cannot suggest the others; suggest among all of them here.
+    """
+    m = re.fullmatch(r"Variable `(\w+)` not found(?:, did you mean `(\w+)`\?)?", message)
+    if not m:
+        return message
+    import difflib  # only on this error path
+
+    # the interpreter's own suggestion (a local or a Starlark builtin) competes with ours
+    names = {name.split(".")[0] for name in public_names.values()} | ({m.group(2)} if m.group(2) else set())
+    close = difflib.get_close_matches(m.group(1), sorted(names), n=1)
+    return f"Variable `{m.group(1)}` not found, did you mean `{close[0]}`?" if close else message
 
 
 def _explain(message: str, span: Span | None, sources: dict[str, list[str]], callee: str) -> str:

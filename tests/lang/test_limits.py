@@ -1,4 +1,5 @@
-"""Limits that keep a hostile or broken build file from crashing or flooding ``dsl``.
+"""Limits that keep a hostile or broken build file from crashing or flooding ``dsl`` (and what
+the start-up savings around them must not cost).
 
 The interpreter (starlark-rust) overflows its native stack on deep nesting and writes panic
 reports straight to file descriptor 2; these tests pin the guards in ``dsl.lang._limits`` and
@@ -103,3 +104,10 @@ def test_literal_repetition_too_large_is_refused_at_the_operator(source: str, co
     err = _error(source)
     assert "builds a value too large" in err.message
     assert (err.span.line, err.span.col) == (1, col)
+
+
+@pytest.mark.parametrize(("typo", "suggestion"), [("instal", "install"), ("bse", "base"), ("confg", "config")])
+def test_unknown_names_still_get_a_builtin_suggestion(typo: str, suggestion: str) -> None:
+    """Only the builtins a file names are predeclared (a start-up saving); suggestions still cover all."""
+    err = _error(f"def build():\n    {typo}.x()\n")
+    assert f"did you mean `{suggestion}`?" in err.message
