@@ -45,7 +45,6 @@ class BuildResult:
     ok: bool
     log: Path
     solve_seconds: float | None = None  # time spent waiting on the builder (dsl only)
-    inner_seconds: float | None = None  # from the dsl runner's first line to its exit
     skipped_change: bool = False  # the inputs changed but the image did not
 
 
@@ -245,9 +244,9 @@ class EnvdPeer(_Peer):
 class DslPeer(_Peer):
     """Our ``dsl build``, run as a user runs it (``python -m dsl``).
 
-    Each build runs through ``bench/_build_dsl_timed.py``, which wraps the engine's solve entry
-    point with a clock and writes how long the process waited on the builder, so the harness
-    can report the client-side share of wall time. The wrapper costs one function call.
+    Each build writes ``--metadata-file``, whose ``solve_seconds`` is how long ``dsl build``
+    itself was blocked on BuildKit's answers (0 for a build skipped as up to date), so the
+    harness can report the client-side share of wall time without wrapping anything.
     """
 
     name = "dsl"
@@ -259,27 +258,29 @@ class DslPeer(_Peer):
         if probe.returncode != 0 or "Usage" not in probe.stdout:
             self.unavailable = ("`dsl build` is not available yet (`python -m dsl build --help` "
                                 f"exited {probe.returncode}): the command is still being written")
-        self._timing = work / "dsl-timing.json"
+        self._metadata = work / "dsl-metadata.json"
 
     def write(self, packages: Sequence[str], copy_file: bool = False) -> None:
         """Write build.envd for these pip packages, on the plain test base."""
         (self.project / "build.envd").write_text(_build_envd(self.engine.base_image, packages, copy_file))
 
     def build(self, python_flags: Sequence[str] = ()) -> BuildResult:
-        """``dsl build DIR -t TAG --ca-bundle CA``; also reads the times it recorded.
+        """``python -m dsl build DIR -t TAG --ca-bundle CA``; also reads its ``solve_seconds``.
 
         Args:
             python_flags: interpreter options, e.g. ``-X importtime`` for the breakdown.
+
+        Returns:
+            The result; ``solve_seconds`` is None when the build was skipped as up to date
+            (``0`` in the metadata) or failed before writing it.
         """
-        self._timing.unlink(missing_ok=True)
-        argv = [sys.executable, *python_flags, str(REPO / "bench" / "_build_dsl_timed.py"), str(self._timing),
-                "build", str(self.project), "-t", self.tag,
-                "--ca-bundle", self.engine.ca_bundle, "--progress", "plain"]
+        self._metadata.unlink(missing_ok=True)
+        argv = [sys.executable, *python_flags, "-m", "dsl", "build", str(self.project), "-t", self.tag,
+                "--ca-bundle", self.engine.ca_bundle, "--progress", "plain", "--metadata-file", str(self._metadata)]
         result = self._timed(argv, {**self.engine.env(), "PYTHONPATH": str(REPO)})
-        if self._timing.exists():
-            timing = json.loads(self._timing.read_text())
-            result.solve_seconds = timing.get("solve_seconds")
-            result.inner_seconds = timing.get("inner_seconds")
+        if self._metadata.exists():
+            waited = json.loads(self._metadata.read_text()).get("solve_seconds")
+            result.solve_seconds = waited if waited else None
         return result
 
 

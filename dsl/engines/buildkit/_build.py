@@ -10,17 +10,16 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from dsl.engines.buildkit import _dockerapi as api
 from dsl.engines.buildkit._connect import Builder
 from dsl.engines.buildkit._hijack import docker_host_from_env
 from dsl.engines.buildkit._nocache import ignore_cache
 from dsl.engines.buildkit._outputs import OutputSpec, exporter_for
 from dsl.engines.buildkit._progress import ProgressTracker, Renderer
-from dsl.engines.buildkit._solve import Plan, SolveOutcome, solve
+from dsl.engines.buildkit._solve import ConfigFn, Plan, PlanFn, SolveOutcome, solve
 from dsl.errors import EngineError
 
 
@@ -29,22 +28,23 @@ class BuildRequest:
     """Everything one build needs besides the builder.
 
     Attributes:
-        plan: the LLB for the builder's caps.
-        image_config: base image config → the result's image config (None: no config).
+        plan: ``(LLB caps, platform)`` → the LLB.
+        image_config: ``(base image config, platform)`` → the result's image config (None: no
+            config).
         output: where the result goes.
         context_dir: the build context served as ``local://context`` (None: no context).
         secrets: secret id → host file (e.g. the CA bundle).
-        platform: target platform (``linux/amd64``).
+        platform: target platform (``linux/amd64``); None = the builder's first.
         no_cache: ignore the build cache for every op.
         timeout: deadline for the whole build, seconds.
     """
 
-    plan: Callable[[frozenset[str]], Plan]
-    image_config: Callable[[dict[str, Any] | None], dict[str, Any] | None] | None = None
+    plan: PlanFn
+    image_config: ConfigFn | None = None
     output: OutputSpec = OutputSpec()
     context_dir: str | None = None
     secrets: Mapping[str, str] = field(default_factory=dict)
-    platform: str = "linux/amd64"
+    platform: str | None = None
     no_cache: bool = False
     timeout: float = 3600.0
 
@@ -74,6 +74,8 @@ class BuildResult:
         if self.pushed:
             data["pushed"] = dict(sorted(self.pushed.items()))
         data["build.ref"] = self.outcome.ref
+        # How long the build waited on BuildKit; wall time minus this is client overhead.
+        data["solve_seconds"] = round(self.outcome.waited, 6)
         return data
 
 
@@ -132,9 +134,9 @@ def build(
     return BuildResult(output=output, digest=digest, pushed=pushed, outcome=outcome, dockerd=builder.is_dockerd)
 
 
-def _without_cache(plan: Callable[[frozenset[str]], Plan]) -> Callable[[frozenset[str]], Plan]:
-    def uncached(caps: frozenset[str]) -> Plan:
-        p = plan(caps)
+def _without_cache(plan: PlanFn) -> PlanFn:
+    def uncached(caps: frozenset[str], platform: str) -> Plan:
+        p = plan(caps, platform)
         return Plan(ignore_cache(p.definition), p.base_image, p.vertex_spans)
 
     return uncached
@@ -154,6 +156,8 @@ def split_reference(ref: str) -> tuple[str, str, str]:
 
 def _push(docker_host: str, ref: str, credentials: Any) -> str:
     """Push one tag through the Engine API; return the registry's manifest digest."""
+    from dsl.engines.buildkit import _dockerapi as api  # http.client: only pushes and loads need it
+
     host, repo, tag = split_reference(ref)
     cred = credentials.lookup(host)
     auth = {"serveraddress": host}
@@ -178,6 +182,7 @@ def _push(docker_host: str, ref: str, credentials: Any) -> str:
 
 def _docker_load(docker_host: str, tar_path: str) -> None:
     """Load the ``docker`` exporter's tarball into the Docker engine (``docker load``)."""
+    from dsl.engines.buildkit import _dockerapi as api
 
     def chunks() -> Any:
         with open(tar_path, "rb") as f:

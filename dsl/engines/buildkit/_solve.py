@@ -4,7 +4,8 @@ One build is::
 
     Control.Solve(Ref=R, no Definition, Frontend="", exporter…)  ─ async, beside Status(R)
     LLBBridge.Ping                 → the builder's caps (parallel or sequential graph shape)
-    plan(caps)                     → the LLB definition, compiled for those caps
+                                     and platforms (the default target: its first)
+    plan(caps, platform)           → the LLB definition, compiled for those caps
     LLBBridge.ResolveImageConfig   → the base image's config
     LLBBridge.Solve(definition)    → a result ref (lazy: nothing runs yet)
     LLBBridge.Return(ref, metadata={"containerimage.config": …})
@@ -13,12 +14,17 @@ One build is::
 It works the same on dockerd 20.10 (BuildKit v0.8) and a modern buildkitd, and is the only
 way to give a raw-LLB image its config on dockerd. Every call has a deadline; any failure or
 Ctrl-C sends ``Return(error)`` and cancels ``Control.Solve`` so nothing keeps running.
+
+The time this process spends blocked on the builder's answers (the LLBBridge calls and the
+final wait for ``Control.Solve``, not the client work in between) is reported as
+``SolveOutcome.waited``: wall time minus that is the client-side overhead of a build.
 """
 
 from __future__ import annotations
 
 import json
 import threading
+import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -67,13 +73,20 @@ class Exporter:
 
 @dataclass(frozen=True, slots=True)
 class SolveOutcome:
-    """The end of a successful build."""
+    """The end of a successful build.
+
+    Attributes:
+        waited: seconds this process was blocked on the builder's answers during the solve.
+        platform: the target platform the build used.
+    """
 
     ref: str
     exporter_response: dict[str, str]
     caps: frozenset[str]
     vertices: int
     cached: int
+    waited: float = 0.0
+    platform: str = ""
 
 
 def parse_platform(text: str) -> types.Platform:
@@ -83,14 +96,18 @@ def parse_platform(text: str) -> types.Platform:
                           Variant=parts[2] if len(parts) > 2 else "")
 
 
+PlanFn = Callable[[frozenset[str], str], Plan]
+ConfigFn = Callable[[dict[str, Any] | None, str], dict[str, Any] | None]
+
+
 def solve(
     builder: Builder,
-    plan: Callable[[frozenset[str]], Plan],
+    plan: PlanFn,
     *,
-    image_config: Callable[[dict[str, Any] | None], dict[str, Any] | None] | None = None,
+    image_config: ConfigFn | None = None,
     exporter: Exporter = Exporter(),
     session_id: str = "",
-    platform: str = "linux/amd64",
+    platform: str | None = None,
     timeout: float = 3600.0,
     renderer: Renderer | None = None,
     tracker: ProgressTracker | None = None,
@@ -99,11 +116,12 @@ def solve(
 
     Args:
         builder: a connected builder.
-        plan: compiles the LLB for the builder's LLB caps (called once, after Ping).
-        image_config: base image config (or None) → the image config for the result.
+        plan: ``(LLB caps, platform)`` → the LLB (called once, after Ping).
+        image_config: ``(base image config or None, platform)`` → the result's image config.
         exporter: the exporter and its attrs.
         session_id: the client session serving local sources, secrets, auth, FileSend.
-        platform: the target platform, for resolving the base image.
+        platform: the target platform ``os/arch[/variant]``; None = the builder's first
+            platform from its Ping (no extra round trip).
         timeout: deadline in seconds for the whole build.
         renderer: receives progress events as they arrive.
         tracker: collects vertex state (a fresh one when None).
@@ -128,13 +146,14 @@ def solve(
         pong = job.bridge("Ping", gateway.PingRequest(), gateway.PongResponse, PING_TIMEOUT)
         caps = frozenset(c.ID for c in pong.LLBCaps if c.Enabled)
         frontend_caps = frozenset(c.ID for c in pong.FrontendAPICaps if c.Enabled)
-        compiled = plan(caps)
+        platform = platform or (_platforms(pong) or ("linux/amd64",))[0]
+        compiled = plan(caps, platform)
         metadata: dict[str, bytes] = {}
         if image_config is not None:
             base = None
             if compiled.base_image and "resolveimage" in frontend_caps:
                 base = job.resolve_image_config(compiled.base_image, platform)
-            config = image_config(base)
+            config = image_config(base, platform)
             if config is not None:
                 metadata["containerimage.config"] = json.dumps(config, sort_keys=True).encode()
         solved = job.bridge(
@@ -162,7 +181,15 @@ def solve(
     finally:
         job.finish()
     vertices, cached = tracker.counts()
-    return SolveOutcome(job.ref, dict(response.ExporterResponse), caps, vertices, cached)
+    return SolveOutcome(job.ref, dict(response.ExporterResponse), caps, vertices, cached,
+                        waited=job.waited, platform=platform)
+
+
+def _platforms(pong: Any) -> tuple[str, ...]:
+    """The workers' platforms as ``os/arch[/variant]``, the default one first."""
+    return tuple(
+        "/".join(x for x in (p.OS, p.Architecture, p.Variant) if x) for w in pong.Workers for p in w.platforms
+    )
 
 
 class _Job:
@@ -179,6 +206,7 @@ class _Job:
         self.status_call: Any = None
         self.status_thread: threading.Thread | None = None
         self.done = threading.Event()
+        self.waited = 0.0  # seconds blocked on the builder's answers
 
     def start(self, request: control.ControlSolveRequest) -> None:
         call = self.builder.unary(CONTROL + "Solve", control.ControlSolveResponse)
@@ -203,6 +231,7 @@ class _Job:
         """One LLBBridge call for this build (with the build-id header and a deadline)."""
         import grpc
 
+        began = time.perf_counter()
         try:
             return self.builder.unary(BRIDGE + method, response_type)(
                 request, timeout=timeout, metadata=self.metadata
@@ -212,6 +241,8 @@ class _Job:
             if self.done.wait(0.5 if "no such job" in rpc_details(exc) else 0) and self.future.exception():
                 raise self.future.exception() from exc
             raise
+        finally:
+            self.waited += time.perf_counter() - began
 
     def resolve_image_config(self, ref: str, platform: str) -> dict[str, Any] | None:
         request = gateway.ResolveImageConfigRequest(
@@ -223,9 +254,13 @@ class _Job:
 
     def wait(self) -> control.ControlSolveResponse:
         # Short waits keep the main thread responsive to Ctrl-C.
-        while not self.done.wait(0.25):
-            pass
-        return self.future.result()
+        began = time.perf_counter()
+        try:
+            while not self.done.wait(0.25):
+                pass
+            return self.future.result()
+        finally:
+            self.waited += time.perf_counter() - began
 
     def abort(self, message: str, *, returned: bool) -> None:
         """Stop the remote build: Return(error) if we had not returned, then cancel Solve."""
@@ -303,11 +338,8 @@ def probe_caps(builder: Builder, *, timeout: float = PING_TIMEOUT) -> Caps:
     finally:
         job.abort("capability probe", returned=False)
         job.finish()
-    platforms = tuple(
-        "/".join(x for x in (p.OS, p.Architecture, p.Variant) if x) for w in pong.Workers for p in w.platforms
-    )
     return Caps(
         llb=frozenset(c.ID for c in pong.LLBCaps if c.Enabled),
         frontend=frozenset(c.ID for c in pong.FrontendAPICaps if c.Enabled),
-        platforms=platforms,
+        platforms=_platforms(pong),
     )

@@ -103,7 +103,7 @@ def pull_marker(docker_host: str, ref: str, config_dir: str, out: Path) -> str:
     with connect(f"docker://{docker_host}") as builder:
         with Session(docker_config_dir=config_dir, exporter_sink=DirectoryExport(out)) as session:
             session.attach(builder)
-            solve(builder, lambda caps: Plan(definition), exporter=Exporter("local"),
+            solve(builder, lambda caps, platform: Plan(definition), exporter=Exporter("local"),
                   session_id=session.id, timeout=120)
     return (out / "marker.txt").read_text()
 

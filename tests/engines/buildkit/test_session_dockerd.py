@@ -38,7 +38,7 @@ def build(docker_host: str, state: State, session: Session, exporter: Exporter =
                 session.attach_control(builder.channel)
             else:
                 session.attach(builder)
-            out = solve(builder, lambda caps: Plan(definition), exporter=exporter,
+            out = solve(builder, lambda caps, platform: Plan(definition), exporter=exporter,
                         session_id=session.id, timeout=300)
     return out.exporter_response
 
@@ -185,7 +185,7 @@ def test_closing_leaves_no_thread_socket_or_temp_dir(docker_host, tmp_path, cont
         before = {t.ident for t in threading.enumerate()}
         with Session(context_dir=ctx, exporter_sink=DirectoryExport(tmp_path / "out")) as session:
             session.attach_control(builder.channel) if control else session.attach(builder)
-            solve(builder, lambda caps: Plan(definition), exporter=Exporter("local"),
+            solve(builder, lambda caps, platform: Plan(definition), exporter=Exporter("local"),
                   session_id=session.id, timeout=300)
             socket_dir = os.path.dirname(session._server.path)
             assert os.path.exists(socket_dir)

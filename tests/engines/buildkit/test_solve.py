@@ -24,10 +24,10 @@ def _plan(base: str, *commands: str, span: Span | None = None):
     for i, cmd in enumerate(commands):
         st = st.run(["sh", "-c", cmd], name=f"step {i}: {cmd[:40]}", span=span)
     m = marshal(st)
-    return lambda caps: Plan(m.definition, base, m.spans)
+    return lambda caps, platform: Plan(m.definition, base, m.spans)
 
 
-def _config(base_config):
+def _config(base_config, platform):
     config = dict(base_config or {})
     config.pop("created", None)
     config["config"] = {
