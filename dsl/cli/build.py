@@ -52,7 +52,6 @@ def build(path: str, from_: str | None, builder: str | None, tls_ca: str | None,
     inputs = _record_inputs(path, from_, builder, tags, output, platform, owner, ca_bundle)
     if inputs is not None and not no_cache and _print_if_up_to_date(inputs, metadata_file):
         return  # (a --no-cache build is still recorded: its image is a build of these inputs)
-    _prefetch_modules()
     from compiler._names import default_image_ref, validate_image_ref
     from dsl.cli._load import load_evaluation
     from dsl.engines.buildkit._outputs import parse_output
@@ -71,32 +70,6 @@ def build(path: str, from_: str | None, builder: str | None, tls_ca: str | None,
     report = _report(result, metadata_file)
     if recording and inputs is not None:
         _record(inputs, started, evaluation, context_dir, seen, result, report, bk.docker_host or "")
-
-
-# What a build that solves imports after evaluating the file, in the order it needs them.
-_PREFETCH = ("grpc", "dsl.engines.buildkit._build", "compiler.llb", "compiler.image_config")
-
-
-def _prefetch_modules() -> None:
-    """Import the engine and compiler modules in a background thread.
-
-    They cost ~100 ms of start-up, and the main thread spends part of its time blocked on
-    the network (connecting, opening the session, BuildKit's Ping) before it needs the
-    compiler: importing meanwhile hides those waits. None of these modules imports the
-    evaluator, so the two threads never wait on each other's import locks. A failure is left
-    for the main thread's own import to report.
-    """
-    import importlib
-    import threading
-
-    def run() -> None:
-        for name in _PREFETCH:
-            try:
-                importlib.import_module(name)
-            except BaseException:  # noqa: BLE001 - reported by the main thread's import
-                return
-
-    threading.Thread(target=run, name="dsl-prefetch", daemon=True).start()
 
 
 def _record_inputs(path: str, from_: str | None, builder: str | None, tags: tuple[str, ...], output: str | None,
