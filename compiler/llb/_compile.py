@@ -106,6 +106,7 @@ def compile_environment(
     ca_bundle: bool = False,
     sequential: bool | None = None,
     base_path: str | None = None,
+    no_cache: bool = False,
 ) -> LLBResult:
     """Compile an environment's build graph to a BuildKit LLB definition.
 
@@ -118,6 +119,7 @@ def compile_environment(
         sequential: force the sequential (True) or parallel (False) shape; None = from caps.
         base_path: the base image's PATH (from its config) to put after ours in every step;
             None = the default PATH (the image config merges the base PATH either way).
+        no_cache: mark every op ``ignore_cache`` (every step runs again; digests unchanged).
 
     Returns:
         The ``LLBResult``.
@@ -133,7 +135,7 @@ def compile_environment(
     include = _context_includes(env)
     ctx = Context(env, plat, ref, ca_bundle, context_paths=include or (), base_path=base_path)
     state = _build(ctx, parallel)
-    m = marshal(state)
+    m = marshal(state, no_cache=no_cache)
     uses_context = any(n == "load build context" for n in m.names.values())
     return LLBResult(
         definition=m.definition, base_image=ref,

@@ -62,11 +62,14 @@ class Marshalled:
     caps: frozenset[str]
 
 
-def marshal(state: State) -> Marshalled:
+def marshal(state: State, *, no_cache: bool = False) -> Marshalled:
     """Serialise the graph ending at ``state``.
 
     Args:
         state: the final state; its filesystem becomes the build result.
+        no_cache: set ``ignore_cache`` in every op's metadata (``dsl build --no-cache``):
+            every step runs again, while op bytes and digests stay the same, so the next
+            normal build is cached again.
 
     Returns:
         The ``Marshalled`` definition.
@@ -97,7 +100,7 @@ def marshal(state: State) -> Marshalled:
             continue
         blobs[digest] = blob
         order.append(digest)
-        md = pb.OpMetadata(caps={c: True for c in caps})
+        md = pb.OpMetadata(caps={c: True for c in caps}, ignore_cache=no_cache)
         if op.describe.name:
             md.description["llb.customname"] = op.describe.name
             names[digest] = op.describe.name
@@ -109,6 +112,8 @@ def marshal(state: State) -> Marshalled:
     tblob = terminal.SerializeToString(deterministic=True)
     tdigest = "sha256:" + hashlib.sha256(tblob).hexdigest()
     term_caps = set(_TERMINAL_CAPS) | ({"meta.description"} if names else set())
+    if no_cache:
+        term_caps.add("meta.ignorecache")
     caps_used |= term_caps
     definition = pb.Definition()
     getattr(definition, "def").extend([blobs[d] for d in order] + [tblob])  # `def` is a Python keyword

@@ -135,7 +135,7 @@ def _run(bk: Any, env: Any, spec: Any, *, context_dir: str, progress: str, no_ca
     def plan(caps: frozenset[str], target: str) -> Plan:
         from compiler.llb import compile_environment
 
-        res = compile_environment(env, caps=caps, platform=target, ca_bundle=bool(ca_bundle))
+        res = compile_environment(env, caps=caps, platform=target, ca_bundle=bool(ca_bundle), no_cache=no_cache)
         if seen is not None:  # what the build record needs: the served sources, the base's ID now
             from dsl.engines.buildkit._uptodate import docker_image_id
 
@@ -149,8 +149,7 @@ def _run(bk: Any, env: Any, spec: Any, *, context_dir: str, progress: str, no_ca
 
     request = BuildRequest(
         plan=plan, image_config=image_config, output=spec, context_dir=context_dir,
-        secrets={"dsl-ca-bundle": ca_bundle} if ca_bundle else {}, platform=platform,
-        no_cache=no_cache, timeout=timeout,
+        secrets={"dsl-ca-bundle": ca_bundle} if ca_bundle else {}, platform=platform, timeout=timeout,
     )
     tracker = ProgressTracker()
     log_path = _log_path(env.name)

@@ -16,10 +16,9 @@ from typing import Any
 
 from dsl.engines.buildkit._connect import Builder
 from dsl.engines.buildkit._hijack import docker_host_from_env
-from dsl.engines.buildkit._nocache import ignore_cache
 from dsl.engines.buildkit._outputs import OutputSpec, exporter_for
 from dsl.engines.buildkit._progress import ProgressTracker, Renderer
-from dsl.engines.buildkit._solve import ConfigFn, Plan, PlanFn, SolveOutcome, solve
+from dsl.engines.buildkit._solve import ConfigFn, PlanFn, SolveOutcome, solve
 from dsl.errors import EngineError
 
 
@@ -28,14 +27,14 @@ class BuildRequest:
     """Everything one build needs besides the builder.
 
     Attributes:
-        plan: ``(LLB caps, platform)`` → the LLB.
+        plan: ``(LLB caps, platform)`` → the LLB (``--no-cache`` is compiled into it:
+            ``compile_environment(no_cache=True)``).
         image_config: ``(base image config, platform)`` → the result's image config (None: no
             config).
         output: where the result goes.
         context_dir: the build context served as ``local://context`` (None: no context).
         secrets: secret id → host file (e.g. the CA bundle).
         platform: target platform (``linux/amd64``); None = the builder's first.
-        no_cache: ignore the build cache for every op.
         timeout: deadline for the whole build, seconds.
     """
 
@@ -45,7 +44,6 @@ class BuildRequest:
     context_dir: str | None = None
     secrets: Mapping[str, str] = field(default_factory=dict)
     platform: str | None = None
-    no_cache: bool = False
     timeout: float = 3600.0
 
 
@@ -107,9 +105,6 @@ def build(
         elif exporter.name == "docker":
             load_tar = os.path.join(scratch, "image.tar")
             sink = FileExport(load_tar, replace=True)
-        plan = request.plan
-        if request.no_cache:
-            plan = _without_cache(plan)
         with Session(context_dir=request.context_dir, secrets=dict(request.secrets), exporter_sink=sink) as session:
             if builder.is_dockerd:
                 assert builder.docker_host is not None
@@ -117,7 +112,7 @@ def build(
             else:
                 session.attach_control(builder.channel)
             outcome = solve(
-                builder, plan, image_config=request.image_config, exporter=exporter,
+                builder, request.plan, image_config=request.image_config, exporter=exporter,
                 session_id=session.id, platform=request.platform, timeout=request.timeout,
                 renderer=renderer, tracker=tracker,
             )
@@ -132,14 +127,6 @@ def build(
         elif output.type == "image" and output.push:
             pushed = {ref: digest for ref in output.names}
     return BuildResult(output=output, digest=digest, pushed=pushed, outcome=outcome, dockerd=builder.is_dockerd)
-
-
-def _without_cache(plan: PlanFn) -> PlanFn:
-    def uncached(caps: frozenset[str], platform: str) -> Plan:
-        p = plan(caps, platform)
-        return Plan(ignore_cache(p.definition), p.base_image, p.vertex_spans)
-
-    return uncached
 
 
 def split_reference(ref: str) -> tuple[str, str, str]:

@@ -30,6 +30,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from compiler.llb.protos import ops_pb2 as llb
 from dsl.engines.buildkit._connect import Builder
 from dsl.engines.buildkit._errors import map_rpc_error, rpc_code_name, rpc_details
 from dsl.engines.buildkit._progress import ProgressTracker, Renderer
@@ -89,10 +90,10 @@ class SolveOutcome:
     platform: str = ""
 
 
-def parse_platform(text: str) -> types.Platform:
-    """``os/arch[/variant]`` as a BuildKit Platform message."""
+def parse_platform(text: str) -> llb.Platform:
+    """``os/arch[/variant]`` as an LLB ``pb.Platform`` message."""
     parts = text.split("/")
-    return types.Platform(OS=parts[0], Architecture=parts[1] if len(parts) > 1 else "",
+    return llb.Platform(OS=parts[0], Architecture=parts[1] if len(parts) > 1 else "",
                           Variant=parts[2] if len(parts) > 2 else "")
 
 

@@ -22,11 +22,12 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from compiler.llb.protos import ops_pb2 as compiler_dot_llb_dot_protos_dot_ops__pb2
 from dsl.engines.buildkit.protos import bk_types_pb2 as dsl_dot_engines_dot_buildkit_dot_protos_dot_bk__types__pb2
 from dsl.engines.buildkit.protos import bk_control_pb2 as dsl_dot_engines_dot_buildkit_dot_protos_dot_bk__control__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n,dsl/engines/buildkit/protos/bk_gateway.proto\x12\tenvdsl.bk\x1a*dsl/engines/buildkit/protos/bk_types.proto\x1a,dsl/engines/buildkit/protos/bk_control.proto\"\r\n\x0bPingRequest\"\x88\x01\n\x0cPongResponse\x12*\n\x0f\x46rontendAPICaps\x18\x01 \x03(\x0b\x32\x11.envdsl.bk.APICap\x12\"\n\x07LLBCaps\x18\x02 \x03(\x0b\x32\x11.envdsl.bk.APICap\x12(\n\x07Workers\x18\x03 \x03(\x0b\x32\x17.envdsl.bk.WorkerRecord\"u\n\x19ResolveImageConfigRequest\x12\x0b\n\x03Ref\x18\x01 \x01(\t\x12%\n\x08Platform\x18\x02 \x01(\x0b\x32\x13.envdsl.bk.Platform\x12\x13\n\x0bResolveMode\x18\x03 \x01(\t\x12\x0f\n\x07LogName\x18\x04 \x01(\t\"<\n\x1aResolveImageConfigResponse\x12\x0e\n\x06\x44igest\x18\x01 \x01(\t\x12\x0e\n\x06\x43onfig\x18\x02 \x01(\x0c\"\xdb\x03\n\x13GatewaySolveRequest\x12\x12\n\nDefinition\x18\x01 \x01(\x0c\x12\x10\n\x08\x46rontend\x18\x02 \x01(\t\x12\x44\n\x0b\x46rontendOpt\x18\x03 \x03(\x0b\x32/.envdsl.bk.GatewaySolveRequest.FrontendOptEntry\x12\x19\n\x11\x61llowResultReturn\x18\x05 \x01(\x08\x12\x1b\n\x13\x61llowResultArrayRef\x18\x06 \x01(\x08\x12\r\n\x05\x46inal\x18\n \x01(\x08\x12\x14\n\x0c\x45xporterAttr\x18\x0b \x01(\x0c\x12\x32\n\x0c\x43\x61\x63heImports\x18\x0c \x03(\x0b\x32\x1c.envdsl.bk.CacheOptionsEntry\x12J\n\x0e\x46rontendInputs\x18\r \x03(\x0b\x32\x32.envdsl.bk.GatewaySolveRequest.FrontendInputsEntry\x12\x10\n\x08\x45valuate\x18\x0e \x01(\x08\x1a\x32\n\x10\x46rontendOptEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a\x35\n\x13\x46rontendInputsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x0c:\x02\x38\x01\"\x1e\n\x03Ref\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0b\n\x03\x64\x65\x66\x18\x02 \x01(\x0c\"p\n\x06RefMap\x12)\n\x04refs\x18\x01 \x03(\x0b\x32\x1b.envdsl.bk.RefMap.RefsEntry\x1a;\n\tRefsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x1d\n\x05value\x18\x02 \x01(\x0b\x32\x0e.envdsl.bk.Ref:\x02\x38\x01\"\xd1\x01\n\x06Result\x12\x17\n\rrefDeprecated\x18\x01 \x01(\tH\x00\x12\x1d\n\x03ref\x18\x03 \x01(\x0b\x32\x0e.envdsl.bk.RefH\x00\x12!\n\x04refs\x18\x04 \x01(\x0b\x32\x11.envdsl.bk.RefMapH\x00\x12\x31\n\x08metadata\x18\n \x03(\x0b\x32\x1f.envdsl.bk.Result.MetadataEntry\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x0c:\x02\x38\x01\x42\x08\n\x06result\"F\n\x14GatewaySolveResponse\x12\x0b\n\x03ref\x18\x01 \x01(\t\x12!\n\x06result\x18\x03 \x01(\x0b\x32\x11.envdsl.bk.Result\"W\n\rReturnRequest\x12!\n\x06result\x18\x01 \x01(\x0b\x32\x11.envdsl.bk.Result\x12#\n\x05\x65rror\x18\x02 \x01(\x0b\x32\x14.envdsl.bk.RpcStatus\"\x10\n\x0eReturnResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n,dsl/engines/buildkit/protos/bk_gateway.proto\x12\tenvdsl.bk\x1a\x1d\x63ompiler/llb/protos/ops.proto\x1a*dsl/engines/buildkit/protos/bk_types.proto\x1a,dsl/engines/buildkit/protos/bk_control.proto\"\r\n\x0bPingRequest\"\x88\x01\n\x0cPongResponse\x12*\n\x0f\x46rontendAPICaps\x18\x01 \x03(\x0b\x32\x11.envdsl.bk.APICap\x12\"\n\x07LLBCaps\x18\x02 \x03(\x0b\x32\x11.envdsl.bk.APICap\x12(\n\x07Workers\x18\x03 \x03(\x0b\x32\x17.envdsl.bk.WorkerRecord\"n\n\x19ResolveImageConfigRequest\x12\x0b\n\x03Ref\x18\x01 \x01(\t\x12\x1e\n\x08Platform\x18\x02 \x01(\x0b\x32\x0c.pb.Platform\x12\x13\n\x0bResolveMode\x18\x03 \x01(\t\x12\x0f\n\x07LogName\x18\x04 \x01(\t\"<\n\x1aResolveImageConfigResponse\x12\x0e\n\x06\x44igest\x18\x01 \x01(\t\x12\x0e\n\x06\x43onfig\x18\x02 \x01(\x0c\"\xdb\x03\n\x13GatewaySolveRequest\x12\x12\n\nDefinition\x18\x01 \x01(\x0c\x12\x10\n\x08\x46rontend\x18\x02 \x01(\t\x12\x44\n\x0b\x46rontendOpt\x18\x03 \x03(\x0b\x32/.envdsl.bk.GatewaySolveRequest.FrontendOptEntry\x12\x19\n\x11\x61llowResultReturn\x18\x05 \x01(\x08\x12\x1b\n\x13\x61llowResultArrayRef\x18\x06 \x01(\x08\x12\r\n\x05\x46inal\x18\n \x01(\x08\x12\x14\n\x0c\x45xporterAttr\x18\x0b \x01(\x0c\x12\x32\n\x0c\x43\x61\x63heImports\x18\x0c \x03(\x0b\x32\x1c.envdsl.bk.CacheOptionsEntry\x12J\n\x0e\x46rontendInputs\x18\r \x03(\x0b\x32\x32.envdsl.bk.GatewaySolveRequest.FrontendInputsEntry\x12\x10\n\x08\x45valuate\x18\x0e \x01(\x08\x1a\x32\n\x10\x46rontendOptEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a\x35\n\x13\x46rontendInputsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x0c:\x02\x38\x01\"\x1e\n\x03Ref\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0b\n\x03\x64\x65\x66\x18\x02 \x01(\x0c\"p\n\x06RefMap\x12)\n\x04refs\x18\x01 \x03(\x0b\x32\x1b.envdsl.bk.RefMap.RefsEntry\x1a;\n\tRefsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x1d\n\x05value\x18\x02 \x01(\x0b\x32\x0e.envdsl.bk.Ref:\x02\x38\x01\"\xd1\x01\n\x06Result\x12\x17\n\rrefDeprecated\x18\x01 \x01(\tH\x00\x12\x1d\n\x03ref\x18\x03 \x01(\x0b\x32\x0e.envdsl.bk.RefH\x00\x12!\n\x04refs\x18\x04 \x01(\x0b\x32\x11.envdsl.bk.RefMapH\x00\x12\x31\n\x08metadata\x18\n \x03(\x0b\x32\x1f.envdsl.bk.Result.MetadataEntry\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x0c:\x02\x38\x01\x42\x08\n\x06result\"F\n\x14GatewaySolveResponse\x12\x0b\n\x03ref\x18\x01 \x01(\t\x12!\n\x06result\x18\x03 \x01(\x0b\x32\x11.envdsl.bk.Result\"W\n\rReturnRequest\x12!\n\x06result\x18\x01 \x01(\x0b\x32\x11.envdsl.bk.Result\x12#\n\x05\x65rror\x18\x02 \x01(\x0b\x32\x14.envdsl.bk.RpcStatus\"\x10\n\x0eReturnResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -41,34 +42,34 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_REFMAP_REFSENTRY']._serialized_options = b'8\001'
   _globals['_RESULT_METADATAENTRY']._loaded_options = None
   _globals['_RESULT_METADATAENTRY']._serialized_options = b'8\001'
-  _globals['_PINGREQUEST']._serialized_start=149
-  _globals['_PINGREQUEST']._serialized_end=162
-  _globals['_PONGRESPONSE']._serialized_start=165
-  _globals['_PONGRESPONSE']._serialized_end=301
-  _globals['_RESOLVEIMAGECONFIGREQUEST']._serialized_start=303
-  _globals['_RESOLVEIMAGECONFIGREQUEST']._serialized_end=420
-  _globals['_RESOLVEIMAGECONFIGRESPONSE']._serialized_start=422
-  _globals['_RESOLVEIMAGECONFIGRESPONSE']._serialized_end=482
-  _globals['_GATEWAYSOLVEREQUEST']._serialized_start=485
-  _globals['_GATEWAYSOLVEREQUEST']._serialized_end=960
-  _globals['_GATEWAYSOLVEREQUEST_FRONTENDOPTENTRY']._serialized_start=855
-  _globals['_GATEWAYSOLVEREQUEST_FRONTENDOPTENTRY']._serialized_end=905
-  _globals['_GATEWAYSOLVEREQUEST_FRONTENDINPUTSENTRY']._serialized_start=907
-  _globals['_GATEWAYSOLVEREQUEST_FRONTENDINPUTSENTRY']._serialized_end=960
-  _globals['_REF']._serialized_start=962
-  _globals['_REF']._serialized_end=992
-  _globals['_REFMAP']._serialized_start=994
-  _globals['_REFMAP']._serialized_end=1106
-  _globals['_REFMAP_REFSENTRY']._serialized_start=1047
-  _globals['_REFMAP_REFSENTRY']._serialized_end=1106
-  _globals['_RESULT']._serialized_start=1109
-  _globals['_RESULT']._serialized_end=1318
-  _globals['_RESULT_METADATAENTRY']._serialized_start=1261
-  _globals['_RESULT_METADATAENTRY']._serialized_end=1308
-  _globals['_GATEWAYSOLVERESPONSE']._serialized_start=1320
-  _globals['_GATEWAYSOLVERESPONSE']._serialized_end=1390
-  _globals['_RETURNREQUEST']._serialized_start=1392
-  _globals['_RETURNREQUEST']._serialized_end=1479
-  _globals['_RETURNRESPONSE']._serialized_start=1481
-  _globals['_RETURNRESPONSE']._serialized_end=1497
+  _globals['_PINGREQUEST']._serialized_start=180
+  _globals['_PINGREQUEST']._serialized_end=193
+  _globals['_PONGRESPONSE']._serialized_start=196
+  _globals['_PONGRESPONSE']._serialized_end=332
+  _globals['_RESOLVEIMAGECONFIGREQUEST']._serialized_start=334
+  _globals['_RESOLVEIMAGECONFIGREQUEST']._serialized_end=444
+  _globals['_RESOLVEIMAGECONFIGRESPONSE']._serialized_start=446
+  _globals['_RESOLVEIMAGECONFIGRESPONSE']._serialized_end=506
+  _globals['_GATEWAYSOLVEREQUEST']._serialized_start=509
+  _globals['_GATEWAYSOLVEREQUEST']._serialized_end=984
+  _globals['_GATEWAYSOLVEREQUEST_FRONTENDOPTENTRY']._serialized_start=879
+  _globals['_GATEWAYSOLVEREQUEST_FRONTENDOPTENTRY']._serialized_end=929
+  _globals['_GATEWAYSOLVEREQUEST_FRONTENDINPUTSENTRY']._serialized_start=931
+  _globals['_GATEWAYSOLVEREQUEST_FRONTENDINPUTSENTRY']._serialized_end=984
+  _globals['_REF']._serialized_start=986
+  _globals['_REF']._serialized_end=1016
+  _globals['_REFMAP']._serialized_start=1018
+  _globals['_REFMAP']._serialized_end=1130
+  _globals['_REFMAP_REFSENTRY']._serialized_start=1071
+  _globals['_REFMAP_REFSENTRY']._serialized_end=1130
+  _globals['_RESULT']._serialized_start=1133
+  _globals['_RESULT']._serialized_end=1342
+  _globals['_RESULT_METADATAENTRY']._serialized_start=1285
+  _globals['_RESULT_METADATAENTRY']._serialized_end=1332
+  _globals['_GATEWAYSOLVERESPONSE']._serialized_start=1344
+  _globals['_GATEWAYSOLVERESPONSE']._serialized_end=1414
+  _globals['_RETURNREQUEST']._serialized_start=1416
+  _globals['_RETURNREQUEST']._serialized_end=1503
+  _globals['_RETURNRESPONSE']._serialized_start=1505
+  _globals['_RETURNRESPONSE']._serialized_end=1521
 # @@protoc_insertion_point(module_scope)

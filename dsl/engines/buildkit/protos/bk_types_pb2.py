@@ -23,9 +23,10 @@ _sym_db = _symbol_database.Default()
 
 
 from google.protobuf import any_pb2 as google_dot_protobuf_dot_any__pb2
+from compiler.llb.protos import ops_pb2 as compiler_dot_llb_dot_protos_dot_ops__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n*dsl/engines/buildkit/protos/bk_types.proto\x12\tenvdsl.bk\x1a\x19google/protobuf/any.proto\"\x89\x01\n\x06\x41PICap\x12\n\n\x02ID\x18\x01 \x01(\t\x12\x0f\n\x07\x45nabled\x18\x02 \x01(\x08\x12\x12\n\nDeprecated\x18\x03 \x01(\x08\x12\x16\n\x0e\x44isabledReason\x18\x04 \x01(\t\x12\x19\n\x11\x44isabledReasonMsg\x18\x05 \x01(\t\x12\x1b\n\x13\x44isabledAlternative\x18\x06 \x01(\t\"d\n\x08Platform\x12\x14\n\x0c\x41rchitecture\x18\x01 \x01(\t\x12\n\n\x02OS\x18\x02 \x01(\t\x12\x0f\n\x07Variant\x18\x03 \x01(\t\x12\x11\n\tOSVersion\x18\x04 \x01(\t\x12\x12\n\nOSFeatures\x18\x05 \x03(\t\"Q\n\x08GCPolicy\x12\x0b\n\x03\x61ll\x18\x01 \x01(\x08\x12\x14\n\x0ckeepDuration\x18\x02 \x01(\x03\x12\x11\n\tkeepBytes\x18\x03 \x01(\x03\x12\x0f\n\x07\x66ilters\x18\x04 \x03(\t\"\xcd\x01\n\x0cWorkerRecord\x12\n\n\x02ID\x18\x01 \x01(\t\x12\x33\n\x06Labels\x18\x02 \x03(\x0b\x32#.envdsl.bk.WorkerRecord.LabelsEntry\x12&\n\tplatforms\x18\x03 \x03(\x0b\x32\x13.envdsl.bk.Platform\x12%\n\x08GCPolicy\x18\x04 \x03(\x0b\x32\x13.envdsl.bk.GCPolicy\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"Q\n\tRpcStatus\x12\x0c\n\x04\x63ode\x18\x01 \x01(\x05\x12\x0f\n\x07message\x18\x02 \x01(\t\x12%\n\x07\x64\x65tails\x18\x03 \x03(\x0b\x32\x14.google.protobuf.Any\"\xb1\x01\n\rLLBDefinition\x12\x0b\n\x03\x64\x65\x66\x18\x01 \x03(\x0c\x12\x38\n\x08metadata\x18\x02 \x03(\x0b\x32&.envdsl.bk.LLBDefinition.MetadataEntry\x12\x0e\n\x06Source\x18\x03 \x01(\x0c\x1aI\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\'\n\x05value\x18\x02 \x01(\x0b\x32\x18.envdsl.bk.LLBOpMetadata:\x02\x38\x01\"\xa6\x02\n\rLLBOpMetadata\x12\x14\n\x0cignore_cache\x18\x01 \x01(\x08\x12>\n\x0b\x64\x65scription\x18\x02 \x03(\x0b\x32).envdsl.bk.LLBOpMetadata.DescriptionEntry\x12\x14\n\x0c\x65xport_cache\x18\x04 \x01(\x0c\x12\x30\n\x04\x63\x61ps\x18\x05 \x03(\x0b\x32\".envdsl.bk.LLBOpMetadata.CapsEntry\x12\x16\n\x0eprogress_group\x18\x06 \x01(\x0c\x1a\x32\n\x10\x44\x65scriptionEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a+\n\tCapsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x08:\x02\x38\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n*dsl/engines/buildkit/protos/bk_types.proto\x12\tenvdsl.bk\x1a\x19google/protobuf/any.proto\x1a\x1d\x63ompiler/llb/protos/ops.proto\"\x89\x01\n\x06\x41PICap\x12\n\n\x02ID\x18\x01 \x01(\t\x12\x0f\n\x07\x45nabled\x18\x02 \x01(\x08\x12\x12\n\nDeprecated\x18\x03 \x01(\x08\x12\x16\n\x0e\x44isabledReason\x18\x04 \x01(\t\x12\x19\n\x11\x44isabledReasonMsg\x18\x05 \x01(\t\x12\x1b\n\x13\x44isabledAlternative\x18\x06 \x01(\t\"Q\n\x08GCPolicy\x12\x0b\n\x03\x61ll\x18\x01 \x01(\x08\x12\x14\n\x0ckeepDuration\x18\x02 \x01(\x03\x12\x11\n\tkeepBytes\x18\x03 \x01(\x03\x12\x0f\n\x07\x66ilters\x18\x04 \x03(\t\"\xc6\x01\n\x0cWorkerRecord\x12\n\n\x02ID\x18\x01 \x01(\t\x12\x33\n\x06Labels\x18\x02 \x03(\x0b\x32#.envdsl.bk.WorkerRecord.LabelsEntry\x12\x1f\n\tplatforms\x18\x03 \x03(\x0b\x32\x0c.pb.Platform\x12%\n\x08GCPolicy\x18\x04 \x03(\x0b\x32\x13.envdsl.bk.GCPolicy\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"Q\n\tRpcStatus\x12\x0c\n\x04\x63ode\x18\x01 \x01(\x05\x12\x0f\n\x07message\x18\x02 \x01(\t\x12%\n\x07\x64\x65tails\x18\x03 \x03(\x0b\x32\x14.google.protobuf.Anyb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,32 +35,14 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_WORKERRECORD_LABELSENTRY']._loaded_options = None
   _globals['_WORKERRECORD_LABELSENTRY']._serialized_options = b'8\001'
-  _globals['_LLBDEFINITION_METADATAENTRY']._loaded_options = None
-  _globals['_LLBDEFINITION_METADATAENTRY']._serialized_options = b'8\001'
-  _globals['_LLBOPMETADATA_DESCRIPTIONENTRY']._loaded_options = None
-  _globals['_LLBOPMETADATA_DESCRIPTIONENTRY']._serialized_options = b'8\001'
-  _globals['_LLBOPMETADATA_CAPSENTRY']._loaded_options = None
-  _globals['_LLBOPMETADATA_CAPSENTRY']._serialized_options = b'8\001'
-  _globals['_APICAP']._serialized_start=85
-  _globals['_APICAP']._serialized_end=222
-  _globals['_PLATFORM']._serialized_start=224
-  _globals['_PLATFORM']._serialized_end=324
-  _globals['_GCPOLICY']._serialized_start=326
-  _globals['_GCPOLICY']._serialized_end=407
-  _globals['_WORKERRECORD']._serialized_start=410
-  _globals['_WORKERRECORD']._serialized_end=615
-  _globals['_WORKERRECORD_LABELSENTRY']._serialized_start=570
-  _globals['_WORKERRECORD_LABELSENTRY']._serialized_end=615
-  _globals['_RPCSTATUS']._serialized_start=617
-  _globals['_RPCSTATUS']._serialized_end=698
-  _globals['_LLBDEFINITION']._serialized_start=701
-  _globals['_LLBDEFINITION']._serialized_end=878
-  _globals['_LLBDEFINITION_METADATAENTRY']._serialized_start=805
-  _globals['_LLBDEFINITION_METADATAENTRY']._serialized_end=878
-  _globals['_LLBOPMETADATA']._serialized_start=881
-  _globals['_LLBOPMETADATA']._serialized_end=1175
-  _globals['_LLBOPMETADATA_DESCRIPTIONENTRY']._serialized_start=1080
-  _globals['_LLBOPMETADATA_DESCRIPTIONENTRY']._serialized_end=1130
-  _globals['_LLBOPMETADATA_CAPSENTRY']._serialized_start=1132
-  _globals['_LLBOPMETADATA_CAPSENTRY']._serialized_end=1175
+  _globals['_APICAP']._serialized_start=116
+  _globals['_APICAP']._serialized_end=253
+  _globals['_GCPOLICY']._serialized_start=255
+  _globals['_GCPOLICY']._serialized_end=336
+  _globals['_WORKERRECORD']._serialized_start=339
+  _globals['_WORKERRECORD']._serialized_end=537
+  _globals['_WORKERRECORD_LABELSENTRY']._serialized_start=492
+  _globals['_WORKERRECORD_LABELSENTRY']._serialized_end=537
+  _globals['_RPCSTATUS']._serialized_start=539
+  _globals['_RPCSTATUS']._serialized_end=620
 # @@protoc_insertion_point(module_scope)
