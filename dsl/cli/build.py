@@ -50,8 +50,13 @@ def build(path: str, from_: str | None, builder: str | None, tls_ca: str | None,
     """
     started = time.time_ns()
     inputs = _record_inputs(path, from_, builder, tags, output, platform, owner, ca_bundle)
-    if inputs is not None and not no_cache and _print_if_up_to_date(inputs, metadata_file):
-        return  # (a --no-cache build is still recorded: its image is a build of these inputs)
+    code = None
+    if inputs is not None:
+        from dsl.engines.buildkit._uptodate import code_fingerprint
+
+        code = code_fingerprint()  # before anything is imported or evaluated
+        if not no_cache and _print_if_up_to_date(inputs, code, metadata_file, progress):
+            return  # (a --no-cache build is still recorded: its image is a build of these inputs)
     from compiler._names import default_image_ref, validate_image_ref
     from dsl.cli._load import load_evaluation
     from dsl.engines.buildkit._outputs import parse_output
@@ -69,7 +74,7 @@ def build(path: str, from_: str | None, builder: str | None, tls_ca: str | None,
                       seen=seen if recording else None)
     report = _report(result, metadata_file)
     if recording and inputs is not None:
-        _record(inputs, started, evaluation, context_dir, seen, result, report, bk.docker_host or "")
+        _record(inputs, started, code, evaluation, context_dir, seen, result, report, bk.docker_host or "")
 
 
 def _record_inputs(path: str, from_: str | None, builder: str | None, tags: tuple[str, ...], output: str | None,
@@ -93,11 +98,13 @@ def _record_inputs(path: str, from_: str | None, builder: str | None, tags: tupl
                       ca_bundle=ca_bundle)
 
 
-def _print_if_up_to_date(inputs: dict[str, Any], metadata_file: str | None) -> bool:
-    from dsl.engines.buildkit._uptodate import up_to_date
+def _print_if_up_to_date(inputs: dict[str, Any], code: str, metadata_file: str | None, progress: str) -> bool:
+    from dsl.engines.buildkit._uptodate import check
 
-    record = up_to_date(inputs, inputs["builder"].removeprefix("docker://"))
+    record, reason = check(inputs, inputs["builder"].removeprefix("docker://"), code)
     if record is None:
+        if reason and progress in ("auto", "tty", "plain"):  # json/quiet: no free-form lines
+            click.echo(f"rebuilding: {reason}", err=True)
         return False
     report = record["report"]
     for line in report["stdout"]:
@@ -108,8 +115,8 @@ def _print_if_up_to_date(inputs: dict[str, Any], metadata_file: str | None) -> b
     return True
 
 
-def _record(inputs: dict[str, Any], started: int, evaluation: Any, context_dir: str, seen: dict[str, Any],
-            result: Any, report: dict[str, Any], docker_host: str) -> None:
+def _record(inputs: dict[str, Any], started: int, code: str | None, evaluation: Any, context_dir: str,
+            seen: dict[str, Any], result: Any, report: dict[str, Any], docker_host: str) -> None:
     from dsl.engines.buildkit._record import BuildFacts, write_record
     from dsl.engines.buildkit._uptodate import record_key
 
@@ -120,7 +127,7 @@ def _record(inputs: dict[str, Any], started: int, evaluation: Any, context_dir: 
         started_ns=started, files=evaluation.files, includes=evaluation.includes,
         context_dir=context_dir, local_sources=[(s.name, s.include) for s in llb.local_sources],
         base_ref=llb.base_image, base_id_before=seen.get("base_id"),
-        images={name: result.digest for name in result.output.names}, report=report,
+        images={name: result.digest for name in result.output.names}, report=report, code=code,
     )
     write_record(record_key(inputs), inputs, facts, docker_host)
 

@@ -38,6 +38,7 @@ class BuildFacts:
         base_ref: the base image reference; ``base_id_before``: its ID when the build began.
         images: tag → image ID the build reported.
         report: what ``dsl build`` printed and wrote to ``--metadata-file``.
+        code: envdsl's :func:`code_fingerprint` when the build started (None: take it now).
     """
 
     started_ns: int
@@ -49,6 +50,7 @@ class BuildFacts:
     base_id_before: str | None
     images: Mapping[str, str]
     report: Mapping[str, Any]
+    code: str | None = None
 
 
 def write_record(key: str, inputs: Mapping[str, Any], facts: BuildFacts, docker_host: str) -> bool:
@@ -103,12 +105,15 @@ def _record(inputs: Mapping[str, Any], facts: BuildFacts, docker_host: str) -> d
         stamps += context.pop("dir_ctimes")
     if any(ctime >= limit for ctime in stamps):
         return None  # written during (or just before) the build: what was used is unknown
+    code = code_fingerprint()
+    if facts.code is not None and code != facts.code:
+        return None  # envdsl itself was edited while it ran: which code built the image is unknown
     if docker_image_id(docker_host, facts.base_ref) != facts.base_id_before:
         return None
     if any(docker_image_id(docker_host, tag) != image_id for tag, image_id in facts.images.items()):
         return None
     return {
-        "format": FORMAT, "inputs": dict(inputs), "code": code_fingerprint(), "files": files,
+        "format": FORMAT, "inputs": dict(inputs), "code": code, "files": files,
         "listings": dirs, "context": context, "base": {"ref": facts.base_ref, "id": facts.base_id_before},
         "images": dict(facts.images), "report": dict(facts.report),
     }

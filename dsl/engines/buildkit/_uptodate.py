@@ -205,33 +205,54 @@ def up_to_date(inputs: Mapping[str, Any], docker_host: str) -> dict[str, Any] | 
         inputs: from :func:`key_inputs`.
         docker_host: the Docker engine the image lives in.
     """
+    return check(inputs, docker_host)[0]
+
+
+def check(inputs: Mapping[str, Any], docker_host: str, code: str | None = None) -> tuple[dict[str, Any] | None, str]:
+    """:func:`up_to_date`, saying why not: ``(record, "")`` or ``(None, reason)``.
+
+    Args:
+        inputs: from :func:`key_inputs`.
+        docker_host: the Docker engine the image lives in.
+        code: :func:`code_fingerprint` if the caller already has it.
+
+    Returns:
+        The record when the build can be skipped; else None and one line for the user
+        ("" when no earlier build was recorded).
+    """
     record = load_record(record_key(inputs))
     if record is None or record.get("inputs") != json.loads(json.dumps(dict(inputs))):
-        return None
-    if record.get("code") != code_fingerprint():
-        return None
+        return None, ""
+    if record.get("code") != (code or code_fingerprint()):
+        return None, "envdsl's own files changed since the last build"
     try:
-        fresh = (
-            all(same_file(path, fp) for path, fp in record["files"].items())
-            and all(listing(directory) == names for directory, names in record["listings"].items())
-            and _context_unchanged(record["context"])
-            and docker_image_id(docker_host, record["base"]["ref"]) == record["base"]["id"]
-            and bool(record["images"])
-            and all(docker_image_id(docker_host, tag) == image_id for tag, image_id in record["images"].items())
-        )
-    except (OSError, KeyError, TypeError, IndexError):
-        return None
-    return record if fresh else None
+        reason = _first_change(record, docker_host)
+    except (OSError, KeyError, TypeError, IndexError, AttributeError) as exc:
+        reason = f"the last build's record cannot be checked ({exc})"
+    return (None, reason) if reason else (record, "")
 
 
-def _context_unchanged(context: Mapping[str, Any] | None) -> bool:
-    if context is None:  # the build served no directory
-        return True
-    root = context["root"]
-    for rel, names in context["dirs"].items():
-        try:
+def _first_change(record: Mapping[str, Any], docker_host: str) -> str:
+    for path, fp in record["files"].items():
+        if not same_file(path, fp):
+            return f"{path} changed"
+    for directory, names in record["listings"].items():
+        if listing(directory) != names:
+            return f"a file was added to or removed from {directory}"
+    context = record["context"]
+    if context is not None:  # None: the build served no directory
+        root = context["root"]
+        for rel, names in context["dirs"].items():
             if listing(os.path.join(root, rel) if rel else root) != names:
-                return False
-        except OSError:
-            return False
-    return all(same_file(os.path.join(root, rel), fp) for rel, fp in context["entries"].items())
+                return f"a build-context file was added or removed in {os.path.join(root, rel)}"
+        for rel, fp in context["entries"].items():
+            if not same_file(os.path.join(root, rel), fp):
+                return f"build-context file {os.path.join(root, rel)} changed"
+    if docker_image_id(docker_host, record["base"]["ref"]) != record["base"]["id"]:
+        return f"base image {record['base']['ref']} changed"
+    if not record["images"]:
+        return "the last build produced no image"
+    for tag, image_id in record["images"].items():
+        if docker_image_id(docker_host, tag) != image_id:
+            return f"{tag} no longer names the image built last time"
+    return ""

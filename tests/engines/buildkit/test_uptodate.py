@@ -197,3 +197,14 @@ def test_outputs_other_than_the_image_store_always_build(project, tmp_path):
     result = proj.assert_skipped("--metadata-file", str(meta))
     data = json.loads(meta.read_text())
     assert data["image.name"] == proj.tag and f"digest: {data['containerimage.digest']}" in result.stdout
+
+
+def test_a_rebuild_says_which_input_changed(project):
+    proj, _ = project
+    proj.assert_built()
+    (proj.root / "src" / "a.txt").write_text("CCCC\n")
+    result = proj.build("--progress", "plain")
+    assert f"rebuilding: build-context file {proj.root / 'src' / 'a.txt'} changed" in result.stderr
+    (proj.root / "lib.star").write_text('def marker():\n    return "echo two > /marker"\n')
+    result = proj.build("--progress", "plain")
+    assert f"rebuilding: {proj.root / 'lib.star'} changed" in result.stderr
