@@ -1,9 +1,9 @@
 """IR → LLB: envd's stage order, in a parallel or a sequential graph shape.
 
 Order (facts: envd-language.md §b.2): base → apt sources → dev preparation (sshd, user) →
-system packages ∥ language toolchains → pip index → Python venv → Python/conda/R/Julia
-packages → downloads (io.http) → io.copy → dev finish (ownership, sshd config, entrypoint) →
-run() steps → runtime.mount directories.
+system packages (and python3 for the venv) ∥ language toolchains → pip index → Python (the
+first pip step creates the venv), conda, R, Julia packages → downloads (io.http) → io.copy →
+dev finish (ownership, sshd config, entrypoint) → run() steps → runtime.mount directories.
 
 *Parallel* (builder has ``mergeop`` and ``diffop``): the system packages and every toolchain are
 built from the same parent and joined with ``merge([parent, diff(parent, x), ...])``; downloads
@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from compiler.llb import _dev, _python, _toolchains
 from compiler.llb import _validate as check
 from compiler.llb._context import Context
-from compiler.llb._layout import CA_SECRET_ID, CONTEXT_NAME, DEV_HOME, DEV_USER, workdir
+from compiler.llb._layout import CA_SECRET_ID, CONTEXT_NAME, DEV_HOME, DEV_USER, VENV, python_kind, workdir
 from compiler.llb._marshal import marshal
 from compiler.llb._ops import BindMount, CopyFrom, Mkdir, Mkfile, Platform
 from compiler.llb._refs import normalize_image_ref
@@ -173,8 +173,7 @@ def _build(ctx: Context, parallel: bool) -> State:
     if b.pip_index is not None:
         state = state.file(Mkfile("/etc/pip.conf", _pip_conf(b.pip_index).encode()),
                            name="config.pip_index", span=b.pip_index.span)
-    state = _python.venv(ctx, state)
-    state = _python.packages(ctx, state)
+    state = _python.packages(ctx, state, last=_dev.give_to_user(env, VENV))
     state = _toolchains.language_packages(ctx, state)
     state = _downloads(ctx, state, parallel)
     state = _copies(ctx, state)
@@ -185,9 +184,15 @@ def _build(ctx: Context, parallel: bool) -> State:
 
 
 def _system_and_languages(ctx: Context, parent: State, parallel: bool) -> State:
-    """The apt stage and the toolchains: side by side (parallel) or one after another."""
+    """The apt stage and the toolchains: side by side (parallel) or one after another.
+
+    The venv's python3 and pip (installed only if the image lacks them) are system packages:
+    the dev layer's step installs them on dev images, else the apt step, else a step of their
+    own in its place.
+    """
     apt = [check.apt_package(p, s.span) for s in ctx.env.build.steps_of(AptPackages) for p in s.packages]
     apt += list(_toolchains.r_apt_packages(ctx))
+    python = python_kind(ctx.env) == "venv" and not ctx.env.build.base.dev
     branches: list = []
     if apt:
         span = ctx.env.build.steps_of(AptPackages)[0].span if ctx.env.build.steps_of(AptPackages) else None
@@ -195,8 +200,11 @@ def _system_and_languages(ctx: Context, parent: State, parallel: bool) -> State:
         branches.append(lambda st: ctx.run(
             st, ["command -v apt-get >/dev/null 2>&1 || { echo 'dsl: install.apt_packages needs "
                  "an apt-based base image (apt-get not found)' >&2; exit 1; }",
-                 apt_install(pkgs, ca_bundle=ctx.ca_bundle)],
+                 apt_install(pkgs, ca_bundle=ctx.ca_bundle),
+                 *(_python.python_lines(ctx, apt_only=True) if python else ())],
             name=f"install.apt_packages {' '.join(pkgs)}"[:200], span=span, mounts=ctx.apt_caches()))
+    elif python:
+        branches.append(lambda st: _python.ensure_python(ctx, st))
     branches.append(lambda st: _python.toolchain(ctx, st))
     for _, step in _toolchains.toolchains(ctx):
         branches.append(lambda st, step=step: _toolchains.install(ctx, st, step))

@@ -24,11 +24,11 @@ from compiler.llb._layout import (
     PROFILE_HOOK,
     SFTP_SERVERS,
     SSHD_CONFIG,
-    VENV,
     python_kind,
     workdir,
 )
 from compiler.llb._ops import Mkdir, Mkfile, Owner
+from compiler.llb._python import python_lines
 from compiler.llb._script import install_packages
 from compiler.llb._state import State
 from dsl.errors import CompileError
@@ -58,14 +58,23 @@ def owner(env: Environment) -> Owner:
 
 
 def prepare(ctx: Context, state: State) -> State:
-    """Stable, cache-friendly first steps: sshd and basic tools, then the user."""
+    """Stable, cache-friendly first steps: sshd and basic tools (and python3 for the venv),
+    then the user."""
     span = ctx.env.build.base.span
+    python = python_lines(ctx, apt_only=False) if python_kind(ctx.env) == "venv" else []
     state = ctx.run(state, [install_packages(DEV_PACKAGES, "the dev layer (OpenSSH server)",
-                                             ca_bundle=ctx.ca_bundle)],
+                                             ca_bundle=ctx.ca_bundle), *python],
                     name="dev: install OpenSSH server and basic tools", span=span,
                     mounts=ctx.apt_caches())
     o = owner(ctx.env)
     return ctx.run(state, _user_script(o), name=f"dev: user {DEV_USER} ({o.uid}:{o.gid})", span=span)
+
+
+def give_to_user(env: Environment, prefix: str) -> list[str]:
+    """One recursive chown (as envd does) so ``pip install`` works for the user at run time;
+    no lines when the dev user is root."""
+    o = owner(env)
+    return [f"chown -R {o.uid}:{o.gid} {prefix}"] if env.build.base.dev and o.uid != 0 else []
 
 
 def _user_script(o: Owner) -> list[str]:
@@ -97,11 +106,9 @@ def finish(ctx: Context, state: State) -> State:
     """Hand the toolchains to the user and add sshd config, entrypoint and directories."""
     env, o = ctx.env, owner(ctx.env)
     span = env.build.base.span
-    owned = {"venv": VENV, "conda": CONDA_ROOT}.get(python_kind(env))
-    if owned and o.uid != 0:
-        # one recursive chown (as envd does) so `pip install` works for the user at run time
-        state = ctx.run(state, [f"chown -R {o.uid}:{o.gid} {owned}"],
-                        name=f"dev: give {owned} to {DEV_USER}", span=span)
+    if python_kind(env) == "conda" and o.uid != 0:  # the venv's chown ends its last pip step
+        state = ctx.run(state, give_to_user(env, CONDA_ROOT),
+                        name=f"dev: give {CONDA_ROOT} to {DEV_USER}", span=span)
     files = [
         Mkdir("/etc/dsl/sshd", 0o755),
         Mkfile(SSHD_CONFIG, render_sshd_config().encode(), 0o644),

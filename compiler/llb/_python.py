@@ -14,10 +14,10 @@ import shlex
 from compiler.llb import _validate as check
 from compiler.llb._context import CONTEXT_MOUNT, Context
 from compiler.llb._layout import CONDA_ENV, CONDA_ROOT, VENV, python_kind
-from compiler.llb._ops import BindMount
-from compiler.llb._script import install_packages, quote_all
+from compiler.llb._ops import BindMount, MountSpec
+from compiler.llb._script import apt_get_install, install_packages, quote_all
 from compiler.llb._state import State, http, image
-from dsl.ir import CondaInstall, CondaPackages, PipPackages, PipRequirements, PipWheel, PythonInstall
+from dsl.ir import CondaInstall, CondaPackages, PipPackages, PipRequirements, PipWheel, PythonInstall, Span
 
 MICROMAMBA_IMAGE = "ghcr.io/mamba-org/micromamba:2.3.3-debian12-slim"
 MINICONDA = "https://repo.anaconda.com/miniconda/Miniconda3-py311_25.9.1-1-Linux-{arch}.sh"
@@ -67,48 +67,93 @@ def toolchain(ctx: Context, state: State) -> State:
     return state
 
 
-def venv(ctx: Context, state: State) -> State:
-    """Create the venv on the image's python3 (after the system packages)."""
-    if python_kind(ctx.env) != "venv":
-        return state
-    ensure = install_packages(
-        {"apt": ("python3", "python3-venv"), "apk": ("python3",), "dnf": ("python3",)},
-        "a Python for install.python_packages", ca_bundle=ctx.ca_bundle)
-    return ctx.run(state, [
-        f"if [ ! -x {VENV}/bin/python ]; then",
-        "if ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then",
-        ensure,
-        "fi",
-        f"python3 -m venv {VENV}",
-        "fi",
-    ], name=f"python venv {VENV}", span=ctx.env.build.base.span, mounts=ctx.apt_caches())
+# python3 with the venv module and a pip to drive: Debian's pip (python3-pip), or ensurepip
+# (python3-venv). One interpreter start checks all three.
+_HAS_PYTHON = ("python3 -c 'import importlib.util as u; raise SystemExit(not (u.find_spec(\"venv\")"
+               " and (u.find_spec(\"pip\") or u.find_spec(\"ensurepip\"))))' >/dev/null 2>&1")
+PYTHON_PACKAGES = {"apt": ("python3", "python3-venv", "python3-pip"), "apk": ("python3", "py3-pip"),
+                   "dnf": ("python3", "python3-pip")}
 
 
-def packages(ctx: Context, state: State) -> State:
-    """pip groups (one step each), requirements, wheels, then conda packages, in that order."""
+def python_lines(ctx: Context, *, apt_only: bool) -> list[str]:
+    """Script lines that install python3 and pip for the venv, only if the image lacks them.
+
+    They join the first step that runs the package manager (the dev layer's, else the apt
+    step: ``apt_only``), so a base that has them pays one interpreter start, not a step.
+    """
+    if apt_only:
+        install = apt_get_install(PYTHON_PACKAGES["apt"], ca_bundle=ctx.ca_bundle)
+    else:
+        install = install_packages(PYTHON_PACKAGES, "a Python for install.python_packages",
+                                   ca_bundle=ctx.ca_bundle)
+    return [f"if ! {_HAS_PYTHON}; then", install, "fi"]
+
+
+def ensure_python(ctx: Context, state: State) -> State:
+    """``python_lines`` as a step of its own, when no other step runs the package manager."""
+    return ctx.run(state, python_lines(ctx, apt_only=False),
+                   name="install.python_packages: python3 and pip", span=ctx.env.build.base.span,
+                   mounts=ctx.apt_caches())
+
+
+def _venv_lines() -> list[str]:
+    """Create the venv (unless the base already has one): ``--without-pip`` skips ensurepip's
+    install and byte-compilation of pip+setuptools (seconds per build); with
+    ``--system-site-packages`` the system's pip (Debian's python3-pip) runs inside the venv and
+    installs into it, so ``pip``/``pip3`` are small launchers. Without a system pip, ensurepip
+    puts one in the venv."""
+    py = f"{VENV}/bin/python"
+    launcher = f"'#!/bin/sh\\nexec {py} -m pip \"$@\"\\n'"  # printf expands the \n escapes
+    return [
+        f"if [ ! -x {py} ]; then",
+        f"python3 -m venv --without-pip --system-site-packages {VENV}",
+        f"if {py} -c 'import pip' >/dev/null 2>&1; then",
+        f"for n in pip pip3; do printf {launcher} > {VENV}/bin/$n; chmod 755 {VENV}/bin/$n; done",
+        "else",
+        f"{py} -m ensurepip --default-pip >/dev/null",
+        "fi",
+        "fi",
+    ]
+
+
+def packages(ctx: Context, state: State, *, last: list[str] | tuple[str, ...] = ()) -> State:
+    """pip groups (one step each), requirements, wheels, then conda packages, in that order.
+
+    With the venv, the first pip step also creates it and the last one ends with ``last`` (the
+    dev layer's chown of the venv): no exec step of their own, and both are cheap to repeat
+    when those steps' packages change.
+    """
     py = python_bin(ctx)
     pip = f"{py} -m pip install"
+    pending = _venv_lines() if python_kind(ctx.env) == "venv" else []
+    steps: list[tuple[str, str, Span | None, tuple[MountSpec, ...]]] = []  # (pip arguments, name, span, mounts)
     groups = list(ctx.env.build.steps_of(PipPackages))
     jupyter = ctx.env.runtime.jupyter
     if jupyter is not None and not any(_mentions(g.packages, ("jupyter", "notebook")) for g in groups):
         groups.insert(0, PipPackages(("jupyter",), span=jupyter.span))
     for g in groups:
         words = [w for item in g.packages for w in check.pip_item(item, g.span)]
-        if not words:
-            continue
-        state = ctx.run(state, [f"{pip} {quote_all(words)}"],
-                        name=f"install.python_packages {' '.join(g.packages)}"[:200],
-                        span=g.span, mounts=(ctx.pip_cache(),))
+        if words:
+            steps.append((quote_all(words), f"install.python_packages {' '.join(g.packages)}"[:200],
+                          g.span, (ctx.pip_cache(),)))
     for req in ctx.env.build.steps_of(PipRequirements)[-1:]:  # last call wins (envd)
         path = check.context_path(req.path, req.span)
-        state = ctx.run(state, [f"{pip} -r {shlex.quote(f'{CONTEXT_MOUNT}/{path}')}"],
-                        name=f"install.python_packages requirements={path}", span=req.span,
-                        mounts=(ctx.pip_cache(), ctx.context_mount()))
+        steps.append((f"-r {shlex.quote(f'{CONTEXT_MOUNT}/{path}')}",
+                      f"install.python_packages requirements={path}", req.span,
+                      (ctx.pip_cache(), ctx.context_mount())))
     for wheel in ctx.env.build.steps_of(PipWheel):
         path = check.context_path(wheel.path, wheel.span)
-        state = ctx.run(state, [f"{pip} {shlex.quote(f'{CONTEXT_MOUNT}/{path}')}"],
-                        name=f"install.python_packages local_wheels={path}", span=wheel.span,
-                        mounts=(ctx.pip_cache(), ctx.context_mount()))
+        steps.append((shlex.quote(f"{CONTEXT_MOUNT}/{path}"), f"install.python_packages local_wheels={path}",
+                      wheel.span, (ctx.pip_cache(), ctx.context_mount())))
+    if python_kind(ctx.env) != "venv":
+        last = ()
+    for i, (args, name, span, mounts) in enumerate(steps, 1):
+        lines = [*pending, f"{pip} {args}", *(last if i == len(steps) else ())]
+        state = ctx.run(state, lines, name=name, span=span, mounts=mounts)
+        pending = []
+    if pending:  # only empty package lists: the venv is still the image's Python
+        state = ctx.run(state, [*pending, *last], name=f"python venv {VENV}",
+                        span=ctx.env.build.base.span)
     return _conda_packages(ctx, state)
 
 

@@ -26,15 +26,30 @@ def quote_all(words: Iterable[str]) -> str:
 
 def apt_install(packages: Iterable[str], *, ca_bundle: bool) -> str:
     """apt-get update + install keeping downloaded archives (they live in the cache mount)."""
-    opt = f" -o Acquire::https::CAInfo={CA_BUNDLE_PATH}" if ca_bundle else ""
     return "\n".join((
         # docker's official Debian/Ubuntu images delete archives after install; we keep them
         # because /var/cache/apt is a build cache shared by every build of this distro.
         "rm -f /etc/apt/apt.conf.d/docker-clean",
         "echo 'Binary::apt::APT::Keep-Downloaded-Packages \"true\";' > /etc/apt/apt.conf.d/keep-cache",
-        f"apt-get update{opt}",
-        f"apt-get install -y --no-install-recommends{opt} {quote_all(packages)}",
+        # no translated package descriptions: nobody reads them in a build (~0.5 s less)
+        f"apt-get update -o Acquire::Languages=none{_apt_ca(ca_bundle)}",
+        apt_get_install(packages, ca_bundle=ca_bundle),
     ))
+
+
+def apt_get_install(packages: Iterable[str], *, ca_bundle: bool) -> str:
+    """The ``apt-get install`` line (after ``apt-get update``).
+
+    dpkg's fsync per unpacked file buys nothing in a build step (a step that dies is thrown
+    away whole), so it is skipped for the build only: the image's dpkg configuration is not
+    changed.
+    """
+    return (f"apt-get install -y --no-install-recommends -o Dpkg::Options::=--force-unsafe-io"
+            f"{_apt_ca(ca_bundle)} {quote_all(packages)}")
+
+
+def _apt_ca(ca_bundle: bool) -> str:
+    return f" -o Acquire::https::CAInfo={CA_BUNDLE_PATH}" if ca_bundle else ""
 
 
 def install_packages(per_manager: Mapping[str, tuple[str, ...]], purpose: str, *,
