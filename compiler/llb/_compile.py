@@ -173,7 +173,7 @@ def _build(ctx: Context, parallel: bool) -> State:
     if b.pip_index is not None:
         state = state.file(Mkfile("/etc/pip.conf", _pip_conf(b.pip_index).encode()),
                            name="config.pip_index", span=b.pip_index.span)
-    state = _python.packages(ctx, state, last=_dev.give_to_user(env, VENV))
+    state = _python.packages(ctx, state, then=_dev.give_to_user(env, VENV))
     state = _toolchains.language_packages(ctx, state)
     state = _downloads(ctx, state, parallel)
     state = _copies(ctx, state)

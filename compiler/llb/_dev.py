@@ -70,11 +70,11 @@ def prepare(ctx: Context, state: State) -> State:
     return ctx.run(state, _user_script(o), name=f"dev: user {DEV_USER} ({o.uid}:{o.gid})", span=span)
 
 
-def give_to_user(env: Environment, prefix: str) -> list[str]:
+def give_to_user(env: Environment, prefix: str) -> tuple[str, ...]:
     """One recursive chown (as envd does) so ``pip install`` works for the user at run time;
     no lines when the dev user is root."""
     o = owner(env)
-    return [f"chown -R {o.uid}:{o.gid} {prefix}"] if env.build.base.dev and o.uid != 0 else []
+    return (f"chown -R {o.uid}:{o.gid} {prefix}",) if env.build.base.dev and o.uid != 0 else ()
 
 
 def _user_script(o: Owner) -> list[str]:

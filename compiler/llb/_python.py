@@ -1,15 +1,17 @@
 """Python toolchains and packages: a venv on the image's python3, or conda / micromamba.
 
 Debian bookworm's system python3 has no pip and is PEP 668 "externally managed", so pip never
-touches it: without ``install.python``/``install.conda`` we create a venv at ``VENV`` (installing
-python3 + venv support with the image's package manager only if missing) and put it first on
-PATH. With ``install.python`` the interpreter lives in a conda prefix (``CONDA_ENV``), made by
-micromamba (mounted from its image, not copied) or by miniconda when ``install.conda`` is used.
+touches it: without ``install.python``/``install.conda`` the first pip step creates a venv at
+``VENV`` (python3 and pip are installed with the image's package manager only if missing, in a
+step that already runs it) and it is first on PATH. With ``install.python`` the interpreter
+lives in a conda prefix (``CONDA_ENV``), made by micromamba (mounted from its image, not
+copied) or by miniconda when ``install.conda`` is used.
 """
 
 from __future__ import annotations
 
 import shlex
+from typing import NamedTuple
 
 from compiler.llb import _validate as check
 from compiler.llb._context import CONTEXT_MOUNT, Context
@@ -116,17 +118,34 @@ def _venv_lines() -> list[str]:
     ]
 
 
-def packages(ctx: Context, state: State, *, last: list[str] | tuple[str, ...] = ()) -> State:
+class _PipStep(NamedTuple):
+    args: str  # shell-quoted arguments of `pip install`
+    name: str
+    span: Span | None
+    mounts: tuple[MountSpec, ...]
+
+
+def packages(ctx: Context, state: State, *, then: tuple[str, ...] = ()) -> State:
     """pip groups (one step each), requirements, wheels, then conda packages, in that order.
 
-    With the venv, the first pip step also creates it and the last one ends with ``last`` (the
-    dev layer's chown of the venv): no exec step of their own, and both are cheap to repeat
-    when those steps' packages change.
+    With the venv, the first pip step also creates it and the last one ends with ``then``
+    (the dev layer's chown of the venv): no exec step of their own, and both are cheap to
+    repeat when those steps' packages change.
     """
-    py = python_bin(ctx)
-    pip = f"{py} -m pip install"
-    pending = _venv_lines() if python_kind(ctx.env) == "venv" else []
-    steps: list[tuple[str, str, Span | None, tuple[MountSpec, ...]]] = []  # (pip arguments, name, span, mounts)
+    pip = f"{python_bin(ctx)} -m pip install"
+    venv = python_kind(ctx.env) == "venv"
+    first, last = (_venv_lines(), list(then)) if venv else ([], [])
+    steps = _pip_steps(ctx)
+    for i, step in enumerate(steps):
+        lines = [*(first if i == 0 else ()), f"{pip} {step.args}", *(last if i == len(steps) - 1 else ())]
+        state = ctx.run(state, lines, name=step.name, span=step.span, mounts=step.mounts)
+    if venv and not steps:  # only empty package lists: the venv is still the image's Python
+        state = ctx.run(state, [*first, *last], name=f"python venv {VENV}", span=ctx.env.build.base.span)
+    return _conda_packages(ctx, state)
+
+
+def _pip_steps(ctx: Context) -> list[_PipStep]:
+    out: list[_PipStep] = []
     groups = list(ctx.env.build.steps_of(PipPackages))
     jupyter = ctx.env.runtime.jupyter
     if jupyter is not None and not any(_mentions(g.packages, ("jupyter", "notebook")) for g in groups):
@@ -134,27 +153,18 @@ def packages(ctx: Context, state: State, *, last: list[str] | tuple[str, ...] = 
     for g in groups:
         words = [w for item in g.packages for w in check.pip_item(item, g.span)]
         if words:
-            steps.append((quote_all(words), f"install.python_packages {' '.join(g.packages)}"[:200],
-                          g.span, (ctx.pip_cache(),)))
+            out.append(_PipStep(quote_all(words), f"install.python_packages {' '.join(g.packages)}"[:200],
+                                g.span, (ctx.pip_cache(),)))
+    from_context = (ctx.pip_cache(), ctx.context_mount())
     for req in ctx.env.build.steps_of(PipRequirements)[-1:]:  # last call wins (envd)
         path = check.context_path(req.path, req.span)
-        steps.append((f"-r {shlex.quote(f'{CONTEXT_MOUNT}/{path}')}",
-                      f"install.python_packages requirements={path}", req.span,
-                      (ctx.pip_cache(), ctx.context_mount())))
+        out.append(_PipStep(f"-r {shlex.quote(f'{CONTEXT_MOUNT}/{path}')}",
+                            f"install.python_packages requirements={path}", req.span, from_context))
     for wheel in ctx.env.build.steps_of(PipWheel):
         path = check.context_path(wheel.path, wheel.span)
-        steps.append((shlex.quote(f"{CONTEXT_MOUNT}/{path}"), f"install.python_packages local_wheels={path}",
-                      wheel.span, (ctx.pip_cache(), ctx.context_mount())))
-    if python_kind(ctx.env) != "venv":
-        last = ()
-    for i, (args, name, span, mounts) in enumerate(steps, 1):
-        lines = [*pending, f"{pip} {args}", *(last if i == len(steps) else ())]
-        state = ctx.run(state, lines, name=name, span=span, mounts=mounts)
-        pending = []
-    if pending:  # only empty package lists: the venv is still the image's Python
-        state = ctx.run(state, [*pending, *last], name=f"python venv {VENV}",
-                        span=ctx.env.build.base.span)
-    return _conda_packages(ctx, state)
+        out.append(_PipStep(shlex.quote(f"{CONTEXT_MOUNT}/{path}"),
+                            f"install.python_packages local_wheels={path}", wheel.span, from_context))
+    return out
 
 
 def _mentions(items: tuple[str, ...], names: tuple[str, ...]) -> bool:
