@@ -11,12 +11,15 @@ come from ``scripts/engines up`` (the project's test engines), so nothing is set
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import ipaddress
 import json
 import os
 import re
 import shutil
 import subprocess
+import sys
+import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -25,6 +28,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 BRIDGE = "envdslbench0"
 BRIDGE_CIDR = "172.29.213.1/24"
+# The bridge is machine-wide: a second benchmark would share it and delete it under the first
+# (whose builds then lose the network), and the two would skew each other's times anyway.
+LOCK = Path(tempfile.gettempdir()) / f"{BRIDGE}.lock"
 
 
 def run_logged(argv: Sequence[str], log: Path, *, env: dict[str, str], cwd: Path | None = None) -> int:
@@ -139,6 +145,28 @@ def _copy_base_image(source_host: str, eng: Engine) -> None:
 def _private_dockerd(root: Path) -> Iterator[str]:
     """Run a dockerd with its own socket, data root, exec root and bridge; stop it after."""
     root.mkdir(parents=True, exist_ok=True)
+    with _machine_lock():
+        yield from _run_private_dockerd(root)
+
+
+@contextlib.contextmanager
+def _machine_lock() -> Iterator[None]:
+    """One private-dockerd benchmark per machine at a time: wait for any other to finish."""
+    with LOCK.open("a") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            print(f"another build benchmark holds {LOCK} (bridge {BRIDGE}); waiting for it to finish",
+                  file=sys.stderr, flush=True)
+            fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _run_private_dockerd(root: Path) -> Iterator[str]:
+    """The dockerd itself (call with the machine lock held)."""
     sock = root / "docker.sock"
     made_bridge = _ensure_bridge()
     log = (root / "dockerd.log").open("w")

@@ -247,6 +247,10 @@ class DslPeer(_Peer):
     Each build writes ``--metadata-file``, whose ``solve_seconds`` is how long ``dsl build``
     itself was blocked on BuildKit's answers (0 for a build skipped as up to date), so the
     harness can report the client-side share of wall time without wrapping anything.
+
+    ``dsl`` runs as installed, with its bytecode cached (``pip install`` compiles it): here in
+    a private ``PYTHONPYCACHEPREFIX`` that the first build fills, so the checkout stays clean
+    and a ``PYTHONDONTWRITEBYTECODE=1`` shell does not make every start compile from source.
     """
 
     name = "dsl"
@@ -259,6 +263,7 @@ class DslPeer(_Peer):
             self.unavailable = ("`dsl build` is not available yet (`python -m dsl build --help` "
                                 f"exited {probe.returncode}): the command is still being written")
         self._metadata = work / "dsl-metadata.json"
+        self._pycache = work / "dsl-pycache"
 
     def write(self, packages: Sequence[str], copy_file: bool = False) -> None:
         """Write build.envd for these pip packages, on the plain test base."""
@@ -277,7 +282,8 @@ class DslPeer(_Peer):
         self._metadata.unlink(missing_ok=True)
         argv = [sys.executable, *python_flags, "-m", "dsl", "build", str(self.project), "-t", self.tag,
                 "--ca-bundle", self.engine.ca_bundle, "--progress", "plain", "--metadata-file", str(self._metadata)]
-        result = self._timed(argv, {**self.engine.env(), "PYTHONPATH": str(REPO)})
+        env = {k: v for k, v in self.engine.env().items() if k != "PYTHONDONTWRITEBYTECODE"}
+        result = self._timed(argv, {**env, "PYTHONPATH": str(REPO), "PYTHONPYCACHEPREFIX": str(self._pycache)})
         if self._metadata.exists():
             waited = json.loads(self._metadata.read_text()).get("solve_seconds")
             result.solve_seconds = waited if waited else None

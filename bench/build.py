@@ -92,6 +92,9 @@ def _run_peer(peer: DslPeer | EnvdPeer | DockerfilePeer, eng: Engine, round_no: 
         if result.ok and token and peer.image_data() != token:
             result.ok, result.skipped_change = False, True
             _say(f"  {peer.name} {label}: the image has the old file: the changed build was skipped")
+        if peer.name == "dsl" and scenario == "noop" and result.ok and result.solve_seconds is not None:
+            why = re.findall(r"^rebuilding: (.+)$", result.log.read_text(errors="replace"), re.M)
+            _say(f"  dsl build warm no-op solved instead of skipping: {why[0] if why else 'no earlier record'}")
         results.setdefault((scenario, peer.name), []).append(result)
         status = f"{result.seconds:6.2f} s" if result.ok else "FAILED"
         _say(f"  round {round_no + 1} {TITLES[peer.name]:<11} {label:<20} {status}  ({result.log})")
