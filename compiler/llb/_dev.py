@@ -67,6 +67,8 @@ def prepare(ctx: Context, state: State) -> State:
                     name="dev: install OpenSSH server and basic tools", span=span,
                     mounts=ctx.apt_caches())
     o = owner(ctx.env)
+    if o.uid == 0:  # envd's root mode: stay root, but keep the usual home (a FileOp: no container)
+        return state.file(Mkdir(DEV_HOME, 0o755), name=f"dev: user root, home {DEV_HOME}", span=span)
     return ctx.run(state, _user_script(o), name=f"dev: user {DEV_USER} ({o.uid}:{o.gid})", span=span)
 
 
@@ -78,8 +80,6 @@ def give_to_user(env: Environment, prefix: str) -> tuple[str, ...]:
 
 
 def _user_script(o: Owner) -> list[str]:
-    if o.uid == 0:  # envd's root mode: stay root, but keep the usual home
-        return [f"mkdir -p {DEV_HOME}"]
     u, g = o.uid, o.gid
     return [
         f"uid={u} gid={g} name={DEV_USER} home={DEV_HOME}",

@@ -16,7 +16,7 @@ import pytest
 from compiler.llb import compile_environment
 from compiler.llb._dev import render_entrypoint, render_login
 from dsl.errors import CompileError
-from dsl.ir import BaseImage, BuildGraph, CodexInstall, Environment, Span, VscodeExtensions
+from dsl.ir import BaseImage, BuildGraph, CodexInstall, Environment, Owner, PipPackages, Span, VscodeExtensions
 from tests.compiler.llb._decode import decode
 from tests.compiler.llb._envs import dev_workspace
 
@@ -111,3 +111,18 @@ def test_files_with_unsupported_installs_still_check_and_compile_for_k8s(tmp_pat
     llb = dsl("compile", "--target", "llb")
     assert llb.returncode == 2 and "build.envd:3:5: install.vscode_extensions" in llb.stderr
     assert "Traceback" not in llb.stderr
+
+
+def test_root_dev_user_needs_no_user_step_and_no_chown() -> None:
+    """envd's root mode (owner 0:0): the home is a FileOp and the venv stays root's."""
+    env = Environment("x", BuildGraph(base=BaseImage("debian:bookworm", dev=True), owner=Owner(0, 0),
+                                      steps=(PipPackages(("six",)),)))
+    dec = decode(compile_environment(env).definition)
+    names = [dec.name(d) for d in dec.digests]
+    assert names.index("dev: user root, home /home/envd") < names.index("install.python_packages six")
+    assert [dec.name(d) for d, _ in dec.execs()] == ["dev: install OpenSSH server and basic tools",
+                                                      "install.python_packages six"]
+    assert not any("chown" in a for _, op in dec.execs() for a in op.exec.meta.args)
+    (home,) = [a.mkdir for d in dec.digests if dec.ops[d].WhichOneof("op") == "file"
+               for a in dec.ops[d].file.actions if a.HasField("mkdir") and a.mkdir.path == "/home/envd"]
+    assert home.mode == 0o755 and home.makeParents
