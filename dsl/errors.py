@@ -18,7 +18,10 @@ boundary with ``raise ... from exc`` so their text never reaches the user unaske
 
 from __future__ import annotations
 
-from dsl.ir import Span
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # only for annotations: the warm no-op build path must not pay for dsl.ir
+    from dsl.ir import Span
 
 
 class DslError(Exception):

@@ -7,6 +7,7 @@ and ``dsl compile`` never pay for ``grpc``, ``docker`` or ``kubernetes``.
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 
 import click
@@ -58,22 +59,38 @@ def main(argv: list[str] | None = None) -> None:
     """Console entry point: run the CLI and turn every ``DslError`` into a clean exit."""
     args = sys.argv[1:] if argv is None else argv
     debug = "--debug" in args
+    finish = _fast_exit if argv is None else sys.exit
     try:
         code = cli.main(args=args, prog_name="dsl", standalone_mode=False)
     except DslError as exc:
         if debug:
             raise
         click.echo(f"error: {exc.format()}" if not getattr(exc, "span", None) else exc.format(), err=True)
-        sys.exit(exc.exit_code)
+        finish(exc.exit_code)
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
-        sys.exit(130)
+        finish(130)
     except click.ClickException as exc:
         exc.show()
-        sys.exit(2 if exc.exit_code == 1 else exc.exit_code)
+        finish(2 if exc.exit_code == 1 else exc.exit_code)
     except KeyboardInterrupt:
         click.echo("cancelled", err=True)
-        sys.exit(130)
+        finish(130)
     except BrokenPipeError:
-        sys.exit(0)
-    sys.exit(code if isinstance(code, int) else 0)
+        finish(0)
+    finish(code if isinstance(code, int) else 0)
+
+
+def _fast_exit(code: int) -> None:
+    """Exit without the interpreter's teardown.
+
+    Every command has finished its work and closed what it opened (sessions, sockets, temp
+    dirs) by the time it returns; what teardown would still do is tear down grpc's threads and
+    module state, 30-45 ms of every ``dsl build``. Flush our streams, then leave.
+    """
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except BrokenPipeError:
+        code = code or 0
+    os._exit(code)
