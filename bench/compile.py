@@ -86,6 +86,7 @@ def cold_start(runs: int) -> None:
 
 
 def _ir_env(i: int):
+    from compiler._names import DEV_HOME
     from dsl.ir import (
         BaseImage, BuildGraph, Environment, KubernetesMount, KubernetesSpec, Mount, Port,
         Resources, RuntimeSpec,
@@ -97,7 +98,7 @@ def _ir_env(i: int):
         runtime=RuntimeSpec(
             ports=tuple(Port(8000 + j, service=f"svc{j}") for j in range(i % 3)),
             environ=(("INDEX", str(i)), ("TEAM", str(i % 37))),
-            mounts=(Mount("/home/envd/.cache"),) if i % 2 else (),
+            mounts=(Mount(f"{DEV_HOME}/.cache"),) if i % 2 else (),
             kubernetes=KubernetesSpec(
                 mounts=(KubernetesMount("data", "/data", size=f"{10 + i % 90}Gi"),),
                 resources=Resources(cpu=str(1 + i % 8), memory=f"{1 + i % 16}Gi"),

@@ -11,6 +11,7 @@ import posixpath
 import re
 import shlex
 
+from compiler._names import DEV_HOME
 from dsl.errors import CompileError
 from dsl.ir import Span
 
@@ -156,7 +157,7 @@ def context_path(path: str, span: Span | None) -> str:
 def image_path(path: str, span: Span | None) -> str:
     """An absolute path inside the image (normalised; ``~`` means /home/envd)."""
     if path == "~" or path.startswith("~/"):
-        path = "/home/envd" + path[1:]
+        path = DEV_HOME + path[1:]
     if not path.startswith("/") or any(c in path for c in "\0\n\r"):
         raise _fail("image path", path, span, "write an absolute path such as /opt/data (or ~/data)")
     return posixpath.normpath(path)
