@@ -72,23 +72,37 @@ def _read() -> dict:
         data = json.loads(path.read_text())
     except FileNotFoundError:
         return {"current": None, "contexts": {}}
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot read it ({exc.strerror or exc})",
+                         hint="check the file's permissions") from exc
     except ValueError as exc:
         raise UsageError(
             f"{path}: not valid JSON ({exc})", hint="fix or remove the file; it only stores contexts"
         ) from exc
+    # A hand-edited file can hold any JSON; anything but this shape would fail later in a
+    # dict lookup, as a traceback.
+    if not isinstance(data, dict) or not isinstance(data.setdefault("contexts", {}), dict):
+        raise UsageError(f"{path}: expected an object with a 'contexts' object",
+                         hint="fix or remove the file; it only stores contexts")
     data.setdefault("current", None)
-    data.setdefault("contexts", {})
     return data
 
 
 def _write(data: dict) -> None:
     path = contexts_file()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".contexts-", suffix=".json")
-    with os.fdopen(fd, "w") as out:
-        json.dump(data, out, indent=2, sort_keys=True)
-        out.write("\n")
-    os.replace(tmp, path)
+    tmp = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".contexts-", suffix=".json")
+        with os.fdopen(fd, "w") as out:
+            json.dump(data, out, indent=2, sort_keys=True)
+            out.write("\n")
+        os.replace(tmp, path)
+    except OSError as exc:
+        if tmp is not None and os.path.exists(tmp):
+            os.unlink(tmp)
+        raise UsageError(f"{path}: cannot write it ({exc.strerror or exc})",
+                         hint="check that the config directory is writable (or set XDG_CONFIG_HOME)") from exc
 
 
 def list_contexts() -> tuple[list[Context], str | None]:
@@ -115,7 +129,7 @@ def current_context() -> Context | None:
     """
     data = _read()
     name = current_name(data)
-    if not name or name == DEFAULT_NAME and name not in data["contexts"]:
+    if not name or (name == DEFAULT_NAME and name not in data["contexts"]):
         return None
     if name not in data["contexts"]:
         raise UsageError(f"context {name!r} does not exist", hint="see `dsl context ls`")

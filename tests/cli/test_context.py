@@ -39,3 +39,17 @@ def test_create_use_ls_rm(tmp_path, monkeypatch):
     assert rows == [{"name": "default", "builder": "docker", "runner": "docker", "description": "", "current": True}]
     missing = _dsl("context", "use", "gpu", env=env)
     assert missing.returncode == 2 and "does not exist" in missing.stderr
+
+
+def test_a_hand_edited_file_of_the_wrong_shape_is_reported_not_a_traceback(tmp_path):
+    import os
+
+    env = {**os.environ, "XDG_CONFIG_HOME": str(tmp_path)}
+    env.pop("DSL_CONTEXT", None)
+    stored = tmp_path / "envdsl" / "contexts.json"
+    stored.parent.mkdir()
+    stored.write_text("[]\n")
+    result = _dsl("context", "ls", env=env)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "contexts.json: expected an object" in result.stderr
+    assert stored.read_text() == "[]\n"  # left for the user to fix, not overwritten
