@@ -15,6 +15,7 @@ from typing import Any
 
 import click
 
+from dsl.cli._gitops import writing
 from dsl.errors import UsageError
 from dsl.ir import Environment
 
@@ -33,7 +34,8 @@ def emit(target: str, env: Environment, opts: dict[str, Any]) -> None:
         opts: the remaining ``dsl compile`` options (caps, sequential, ca_bundle, fmt, out).
 
     Raises:
-        UsageError: binary output to a terminal, or an unsupported ``--format``.
+        UsageError: binary output to a terminal, an unsupported ``--format``, or an
+            ``--output`` file that cannot be written.
         CompileError: the environment cannot be compiled.
     """
     fmt = opts.get("fmt")
@@ -66,7 +68,8 @@ def emit(target: str, env: Environment, opts: dict[str, Any]) -> None:
         _write_text(json.dumps(dump, indent=2, ensure_ascii=False) + "\n", out)
         return
     if out:
-        Path(out).write_bytes(res.definition)
+        with writing(out):
+            Path(out).write_bytes(res.definition)
         return
     if sys.stdout.isatty():
         raise UsageError("refusing to write the binary LLB definition to a terminal",
@@ -78,6 +81,7 @@ def emit(target: str, env: Environment, opts: dict[str, Any]) -> None:
 
 def _write_text(text: str, out: str | None) -> None:
     if out:
-        Path(out).write_text(text)
+        with writing(out):
+            Path(out).write_text(text)
     else:
         click.echo(text, nl=False)

@@ -148,4 +148,5 @@ def _write_tree(env: Environment, target: str, files: dict[str, str], opts: dict
             click.echo(f"{out_dir} is out of date; run without --check to update it", err=True)
             sys.exit(1)
         return
-    _gitops.apply(out_dir, plan)
+    with _gitops.writing(out_dir):
+        _gitops.apply(out_dir, plan)

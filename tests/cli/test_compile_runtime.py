@@ -294,3 +294,15 @@ def test_dsl_compile_does_not_import_heavy_modules():
     # import is a large share of a cold start; it is loaded only for values that need it).
     heavy = {"kubernetes", "docker", "grpc", "jinja2", "yaml"}
     assert not imported & heavy, sorted(imported & heavy)
+
+
+@pytest.mark.parametrize("target", ["k8s", "docker", "llb", "image-config"])
+def test_unwritable_output_is_one_line_and_exit_2(tmp_path, target):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("mine\n")
+    done = dsl("compile", "-t", target, "examples/services", "--image", "svc:1",
+               "-o", str(blocker / "out"), cwd=REPO)
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert "cannot write" in done.stderr and "hint:" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert blocker.read_text() == "mine\n"

@@ -157,6 +157,15 @@ def test_stubs_refuse_a_file_as_directory(tmp_path: Path) -> None:
     assert f.read_text(encoding="utf-8") == "keep"
 
 
+def test_stubs_under_a_file_is_one_line_not_a_traceback(tmp_path: Path) -> None:
+    f = tmp_path / "notadir"
+    f.write_text("keep", encoding="utf-8")
+    proc = dsl("stubs", str(f / "sub"))
+    assert proc.returncode == 2 and "cannot write" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert f.read_text(encoding="utf-8") == "keep"
+
+
 @pytest.mark.parametrize(
     ("text", "summary", "args"),
     [
