@@ -25,9 +25,9 @@ def _opt_url(value: Any) -> str:
     return "" if value in (None, "") else HttpUrl(value)
 
 
-def _text_setting(field: str, arg: str, *, required: bool, unpack: Any = None) -> Any:
+def _text_setting(field: str, arg: str, unpack: Any = NonEmptyStr) -> Any:
     def handler(rec: Recorder, call: Call, **args: Any) -> None:
-        value = call.arg(arg, args[arg], unpack or (NonEmptyStr if required else OptStr))
+        value = call.arg(arg, args[arg], unpack)
         if field == "conda_channel" and not rec.conda_enabled:
             call.fail("requires install.conda() earlier", "call install.conda() before config.conda_channel()")
         call.check()
@@ -36,10 +36,10 @@ def _text_setting(field: str, arg: str, *, required: bool, unpack: Any = None) -
     return handler
 
 
-primitive("config.apt_source")(_text_setting("apt_source", "source", required=True))
-primitive("config.conda_channel")(_text_setting("conda_channel", "channel", required=True))
-primitive("config.cran_mirror")(_text_setting("cran_mirror", "url", required=True, unpack=HttpUrl))
-primitive("config.julia_pkg_server")(_text_setting("julia_pkg_server", "url", required=True, unpack=HttpUrl))
+primitive("config.apt_source")(_text_setting("apt_source", "source"))
+primitive("config.conda_channel")(_text_setting("conda_channel", "channel"))
+primitive("config.cran_mirror")(_text_setting("cran_mirror", "url", HttpUrl))
+primitive("config.julia_pkg_server")(_text_setting("julia_pkg_server", "url", HttpUrl))
 
 
 @primitive("config.pip_index")

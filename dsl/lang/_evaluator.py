@@ -13,6 +13,7 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import starlark
 
@@ -130,6 +131,7 @@ class Evaluation:
         self.rec = Recorder()
         self.frozen: dict[str, starlark.FrozenModule] = {}
         self.loading: list[str] = []
+        self.include_roots: dict[str, Path] = {}  # include() URL -> its clone on disk
         self.deadline = time.monotonic() + timeout
         self.options = starlark.EvalOptions(check_cancelled=self._cancelled, max_callstack_size=max_depth)
 
@@ -158,10 +160,9 @@ class Evaluation:
             env = self.rec.finish(name=name, source=display, function=function)
         finally:
             unbind(token)
-        roots = getattr(self, "_include_roots", {})
-        clones = tuple(str(root) + os.sep for root in roots.values())
+        clones = tuple(str(root) + os.sep for root in self.include_roots.values())
         files = tuple(p for p in self.frozen if not p.startswith(_INCLUDE_PREFIX) and not p.startswith(clones))
-        return EvalResult(env, tuple(self.rec.warnings), tuple(self.rec.messages), files, tuple(roots))
+        return EvalResult(env, tuple(self.rec.warnings), tuple(self.rec.messages), files, tuple(self.include_roots))
 
     def _guard(self, body: Callable[[], object], fallback: Span) -> object:
         try:
@@ -263,7 +264,7 @@ class Evaluation:
                 # "@included:URL|REL": named "@include/URL/REL" so spans map to the user's call
                 url, _, rel = module_id[len(_INCLUDED_FILE):].partition("|")
                 # included files always come from the clone on disk, even for in-memory evaluations
-                return self._module(str(self._include_roots[url] / rel), f"{_INCLUDE_PREFIX}{url}/{rel}", read_file)
+                return self._module(str(self.include_roots[url] / rel), f"{_INCLUDE_PREFIX}{url}/{rel}", read_file)
             if module_id.startswith(_INCLUDE_PREFIX):
                 return self._include_module(module_id[len(_INCLUDE_PREFIX):])
             if module_id.startswith("git@"):
@@ -306,7 +307,7 @@ class Evaluation:
             self.deadline += time.monotonic() - started  # network time is not evaluation time
         if warning:
             self.rec.warn(None, warning)
-        self._include_roots = {**getattr(self, "_include_roots", {}), url: root}
+        self.include_roots[url] = root
         return True
 
     def _include_module(self, url: str) -> starlark.FrozenModule:
@@ -315,7 +316,7 @@ class Evaluation:
             return self.frozen[key]
         from dsl.lang import _include
 
-        root = self._include_roots[url]
+        root = self.include_roots[url]
         owners: dict[str, str] = {}
         lines = []
         for file in _include.envd_files(root):

@@ -16,29 +16,20 @@ from dsl.ir import (
     BaseImage,
     BuildGraph,
     CondaPackages,
-    Cuda,
     DockerMount,
     DockerSpec,
     Environment,
-    GitConfig,
     InitScript,
-    Jupyter,
     KubernetesMount,
     KubernetesService,
     KubernetesSpec,
     Daemon,
     Mount,
-    Owner,
-    PipIndex,
-    PipPackages,
-    PipRequirements,
     Port,
-    Repo,
     Resources,
     RuntimeSpec,
     Span,
     Step,
-    TextSetting,
 )
 
 
@@ -76,15 +67,13 @@ class Recorder:
         """Append a build step in declaration order."""
         self.steps.append(step)
 
-    def replace_step(self, kind: type, step: Step | None, *, where: Any = None) -> None:
-        """Drop earlier steps of ``kind`` (matching ``where`` if given); then append ``step``.
+    def replace_step(self, kind: type, step: Step) -> None:
+        """Drop earlier steps of ``kind``, then append ``step``.
 
-        Used for envd's "last call wins" settings that are still ordered steps
-        (``requirements``, the jupyter pip group).
+        For envd's "last call wins" settings that are still ordered steps (``requirements``).
         """
-        self.steps = [s for s in self.steps if not (isinstance(s, kind) and (where is None or where(s)))]
-        if step is not None:
-            self.steps.append(step)
+        self.steps = [s for s in self.steps if not isinstance(s, kind)]
+        self.steps.append(step)
 
     def clear_conda_env_file(self) -> None:
         """envd overwrites ``env_file`` on every ``conda_packages`` call: forget older ones."""
@@ -135,12 +124,6 @@ class Recorder:
         )
         return Environment(name=name, build=build, runtime=runtime, source=source, function=function)
 
-
-# Settings classes re-exported for the family modules (one import site).
-__all__ = [
-    "Cuda", "GitConfig", "Jupyter", "Owner", "PipIndex", "PipPackages", "PipRequirements",
-    "Recorder", "Repo", "TextSetting", "current", "bind",
-]
 
 _CURRENT: contextvars.ContextVar[Recorder] = contextvars.ContextVar("envdsl_recorder")
 
