@@ -11,7 +11,7 @@ import json
 import click
 
 from dsl.cli._options import from_option, path_argument
-from dsl.ir import Environment
+from dsl.ir import JUPYTER_PORT, Environment
 
 
 def _step_line(step: object) -> str:
@@ -57,7 +57,7 @@ def summary(env: Environment) -> str:
     if r.environ:
         lines.append("  env       " + " ".join(f"{k}={_short(v, 24)}" for k, v in r.environ))
     if r.jupyter:
-        lines.append(f"  jupyter   port 8888 -> {r.jupyter.host_port or 'any'}{_at(r.jupyter)}")
+        lines.append(f"  jupyter   port {JUPYTER_PORT} -> {r.jupyter.host_port or 'any'}{_at(r.jupyter)}")
     lines.append(f"  hash      {env.content_hash()}")
     return "\n".join(lines)
 
