@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -73,22 +74,17 @@ def fetch(url: str, *, timeout: float = GIT_TIMEOUT_S) -> tuple[Path, str | None
         except IncludeFailed as exc:
             return target, f"include({url!r}): could not update the cached copy ({exc.message}); using it as is"
         return target, None
-    target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(target.name + ".partial")
-    if partial.exists():
-        _remove_tree(partial)
-    _git(["clone", "--depth", "1", "--quiet", "--", url, str(partial)], None, timeout)
-    partial.rename(target)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if partial.exists():  # left by an interrupted clone
+            shutil.rmtree(partial)
+        _git(["clone", "--depth", "1", "--quiet", "--", url, str(partial)], None, timeout)
+        partial.rename(target)
+    except OSError as exc:  # a read-only or full cache is the user's to fix, not a traceback
+        raise IncludeFailed(f"cannot write the include cache {cache_root()}: {exc.strerror or exc}",
+                            "set XDG_CACHE_HOME to a writable directory") from exc
     return target, None
-
-
-def _remove_tree(path: Path) -> None:
-    for child in sorted(path.rglob("*"), key=lambda p: len(p.parts), reverse=True):
-        if child.is_dir() and not child.is_symlink():
-            child.rmdir()
-        else:
-            child.unlink()
-    path.rmdir()
 
 
 def envd_files(root: Path) -> list[Path]:

@@ -140,6 +140,22 @@ def test_include_of_a_local_git_repository(tmp_path: Path, monkeypatch: pytest.M
         evaluate_source(src.replace("lib.VERSION", "lib._hidden"))
 
 
+def test_include_into_an_unwritable_cache_is_a_build_file_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    repo = tmp_path / "lib"
+    repo.mkdir()
+    (repo / "a.envd").write_text("def f():\n    pass\n")
+    _git("init", "-q", cwd=repo)
+    _git("add", "-A", cwd=repo)
+    _git("commit", "-qm", "x", cwd=repo)
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(blocker / "cache"))
+    with pytest.raises(BuildFileError) as info:
+        evaluate_source(f'lib = include("file://{repo}")\ndef build():\n    lib.f()\n')
+    assert str(info.value).startswith(f"build.envd:1:7: include: cannot fetch file://{repo}: cannot write the include cache")
+    assert "XDG_CACHE_HOME" in (info.value.hint or "")
+
+
 def test_include_duplicate_names_and_unreachable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     started = time.monotonic()
