@@ -63,7 +63,8 @@ def _read_generated(path: Path) -> tuple[str | None, str]:
     if match is None:
         return None, ""
     # Decoded as Path.read_text does (universal newlines), so CRLF checkouts compare equal.
-    return match[1], data.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")
+    # errors="replace": a damaged file of ours must compare unequal and be rewritten, not crash.
+    return match[1], data.decode("utf-8", "replace").replace("\r\n", "\n").replace("\r", "\n")
 
 
 @dataclass(frozen=True, slots=True)

@@ -157,6 +157,15 @@ def test_interrupted_new_tree_leaves_nothing_behind(tmp_path, monkeypatch):
     assert list(tmp_path.iterdir()) == []  # neither the tree nor its temporary directory
 
 
+def test_a_damaged_generated_file_is_regenerated_not_a_crash(tmp_path):
+    out = tmp_path / "deploy"
+    assert run_emit(make_env(), out=str(out)) == 0
+    good = (out / "pod-proj.yaml").read_bytes()
+    (out / "pod-proj.yaml").write_bytes(good.split(b"\n", 1)[0] + b"\n\xff\xfe not utf-8\n")
+    assert run_emit(make_env(), out=str(out)) == 0
+    assert (out / "pod-proj.yaml").read_bytes() == good
+
+
 def test_another_environments_tree_is_not_overwritten(tmp_path):
     out = tmp_path / "deploy"
     run_emit(make_env("alpha"), out=str(out))
