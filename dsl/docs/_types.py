@@ -46,12 +46,9 @@ def param_type(builtin: Builtin, param: Param) -> str:
 
 def annotation(doc_type: str) -> str:
     """Turn a docstring type (``list of str``, ``str, optional``) into an annotation."""
-    text = doc_type.strip()
-    optional = text.endswith(", optional")
-    if optional:
-        text = text[: -len(", optional")].strip()
-    text = _WORDS.get(text.lower(), text)
-    return text
+    # ", optional" says the argument has a default, not that None is accepted.
+    text = doc_type.strip().removesuffix(", optional").strip()
+    return _WORDS.get(text.lower(), text)
 
 
 def type_of_literal(default: str | None) -> str:
