@@ -14,7 +14,7 @@ import starlark
 
 # importing the family modules registers their primitives
 from dsl.lang import _config, _data, _install, _io, _runtime, _universe  # noqa: F401
-from dsl.lang._catalog import FAMILIES, stdlib_source
+from dsl.lang._catalog import stdlib_source
 from dsl.lang._registry import dispatch
 
 STDLIB_PREFIX = "@stdlib/"
@@ -48,8 +48,3 @@ def stdlib_module(file: str) -> starlark.FrozenModule:
     ast = starlark.parse(STDLIB_PREFIX + file, stdlib_source(file), dialect())
     starlark.eval(module, ast, stdlib_globals())
     return module.freeze()
-
-
-def stdlib_files() -> tuple[str, ...]:
-    """Every stdlib file the prelude may load."""
-    return tuple(f for f, _ in FAMILIES)
