@@ -122,16 +122,16 @@ def _emit_docker(env: Environment, image: str, opts: dict[str, Any]) -> None:
     body = compile_container(env, docker_options(env, image))
     if fmt == "yaml":
         raise UsageError("--target docker prints json (the create body) or compose")
-    if opts.get("out"):
-        if fmt != "compose":
-            raise UsageError("--output writes a compose file; drop --format json")
-        compose = dump_yaml(compose_file(_runtime.instance_name(env), body))
-        _write_tree(env, "docker", {COMPOSE_FILE: compose}, opts)
-        return
-    if fmt == "compose":
-        click.echo(dump_yaml(compose_file(_runtime.instance_name(env), body)), nl=False)
-    else:
+    if opts.get("out") and fmt != "compose":
+        raise UsageError("--output writes a compose file; drop --format json")
+    if fmt != "compose":
         click.echo(json.dumps(body, indent=2, sort_keys=True, ensure_ascii=False))
+        return
+    compose = dump_yaml(compose_file(_runtime.instance_name(env), body))
+    if opts.get("out"):
+        _write_tree(env, "docker", {COMPOSE_FILE: compose}, opts)
+    else:
+        click.echo(compose, nl=False)
 
 
 def _write_tree(env: Environment, target: str, files: dict[str, str], opts: dict[str, Any]) -> None:
