@@ -55,6 +55,7 @@ def request(
 
     Raises:
         EngineUnavailable: the engine cannot be reached.
+        EngineError: the connection broke or timed out mid-exchange.
     """
     conn = _Conn(docker_host, timeout)
     try:
@@ -65,8 +66,17 @@ def request(
         resp = conn.getresponse()
         raw = resp.read()
         return resp.status, _decode(raw)
+    except (OSError, http.client.HTTPException) as exc:
+        raise _broken(docker_host, method, path, exc) from exc
     finally:
         conn.close()
+
+
+def _broken(docker_host: str, method: str, path: str, exc: Exception) -> EngineError:
+    # connect_docker already maps a refused connection; this is a reset, a read timeout or a
+    # truncated answer afterwards, which would otherwise reach the user as a traceback.
+    return EngineError(f"{method} {path.split('?')[0]} on the Docker engine at {docker_host} failed: "
+                       f"{exc or type(exc).__name__}", hint="check that dockerd is still running and retry")
 
 
 def _decode(raw: bytes) -> Any:
@@ -101,7 +111,7 @@ def stream_json(
         Every decoded message.
 
     Raises:
-        EngineError: a non-2xx status, or a message carrying ``error``.
+        EngineError: a non-2xx status, a message carrying ``error``, or a broken connection.
     """
     conn = _Conn(docker_host, timeout)
     try:
@@ -121,6 +131,8 @@ def stream_json(
             if event.get("error"):
                 raise EngineError(str(event.get("errorDetail", {}).get("message") or event["error"]))
         return events
+    except (OSError, http.client.HTTPException) as exc:
+        raise _broken(docker_host, method, path, exc) from exc
     finally:
         conn.close()
 
