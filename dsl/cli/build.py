@@ -17,6 +17,7 @@ import click
 
 from dsl.cli._builder_options import builder_options, connect_from_options
 from dsl.cli._options import from_option, path_argument
+from dsl.errors import UsageError
 
 PROGRESS_MODES = ("auto", "tty", "plain", "json", "quiet")
 
@@ -180,7 +181,11 @@ def _run(bk: Any, env: Any, spec: Any, *, context_dir: str, progress: str, no_ca
 def _log_path(env_name: str) -> str:
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     directory = Path(base) / "envdsl" / "logs"
-    directory.mkdir(parents=True, exist_ok=True)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"cannot create the build-log directory {directory}: {exc.strerror or exc}",
+                         hint="make it writable, or point XDG_CACHE_HOME elsewhere") from exc
     stamp = time.strftime("%Y%m%dT%H%M%S")
     return str(directory / f"build-{env_name}-{stamp}-{os.getpid()}.log")
 
@@ -207,4 +212,8 @@ def _report(result: Any, metadata_file: str | None) -> dict[str, Any]:
 
 
 def _write_metadata(path: str, metadata: dict[str, Any]) -> None:
-    Path(path).write_text(json.dumps(metadata, indent=2, sort_keys=True) + "\n")
+    try:
+        Path(path).write_text(json.dumps(metadata, indent=2, sort_keys=True) + "\n")
+    except OSError as exc:  # e.g. its directory does not exist: click only checks it is not a dir
+        raise UsageError(f"--metadata-file {path}: cannot write it ({exc.strerror or exc})",
+                         hint="the image was built; write the file into an existing directory") from exc
