@@ -42,12 +42,14 @@ def parse_duration(text: str) -> float:
 
 def human_size(size: int) -> str:
     """Bytes as ``12.3MB`` (decimal units, as docker prints)."""
-    value = float(size)
-    for unit in ("B", "kB", "MB", "GB", "TB"):
-        if value < 1000 or unit == "TB":
-            return f"{value:.0f}{unit}" if unit == "B" else f"{value:.1f}{unit}"
+    if size < 1000:
+        return f"{size}B"
+    value = size / 1000
+    for unit in ("kB", "MB", "GB"):
+        if value < 1000:
+            return f"{value:.1f}{unit}"
         value /= 1000
-    return f"{size}B"
+    return f"{value:.1f}TB"
 
 
 @click.command("prune")
