@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.engines.buildkit._containers import run_in
+
 REPO = Path(__file__).resolve().parents[3]
 pytestmark = pytest.mark.engine
 
@@ -32,17 +34,6 @@ def _build(cwd, docker_host, tmp_path, *args: str, timeout: float = 900) -> subp
 def _events(stderr: str) -> list[dict]:
     return [json.loads(line) for line in stderr.splitlines() if line.startswith("{")]
 
-
-def _run_in(docker_api, ref: str, script: str) -> str:
-    container = docker_api.create_container(ref, entrypoint=["/bin/sh", "-c"], command=[script])
-    try:
-        docker_api.start(container)
-        status = docker_api.wait(container, timeout=120)["StatusCode"]
-        logs = docker_api.logs(container).decode()
-        assert status == 0, logs
-        return logs
-    finally:
-        docker_api.remove_container(container, force=True)
 
 
 def _examples() -> list[str]:
@@ -74,7 +65,7 @@ def test_example_builds_and_runs(example, docker_host, docker_api, base_image, c
         for key, value in env.runtime.environ:
             assert f"{key}={value}" in info["Config"]["Env"]
         if example == "apt-pip":
-            out = _run_in(docker_api, tag, "jq --version && python3 -c 'import six, idna, requests; print(\"ok\")' "
+            out = run_in(docker_api, tag, "jq --version && python3 -c 'import six, idna, requests; print(\"ok\")' "
                                            "&& echo $PYTHONDONTWRITEBYTECODE && ! test -e /etc/ssl/dsl-ca.pem")
             assert "jq-" in out and "ok" in out and "1" in out.split()
             assert "dsl-ca-bundle" not in json.dumps(info)  # the CA secret never lands in the image
@@ -121,7 +112,7 @@ def test_rebuild_cached_and_one_more_package_rebuilds_from_there(docker_host, do
         # (the six+idna step itself may be cached by an earlier run on this shared dockerd)
         assert any("idna" in n for n in done | cached), "the changed pip step must be in the build"
         assert any(marker in n for n in done), "steps after the change run again"
-        out = _run_in(docker_api, tag, "/opt/dsl/python/bin/python -c 'import six, idna; print(\"both\")' || python3 -c 'import six, idna; print(\"both\")'")
+        out = run_in(docker_api, tag, "/opt/dsl/python/bin/python -c 'import six, idna; print(\"both\")' || python3 -c 'import six, idna; print(\"both\")'")
         assert "both" in out
 
         uncached = _build(project, docker_host, tmp_path, *args, "--no-cache")

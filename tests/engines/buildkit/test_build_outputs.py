@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.engines.buildkit._containers import run_in
+
 from tests.engines.buildkit.test_auth_registry import PASSWORD, USER, auth_registry, docker_config  # noqa: F401
 
 pytestmark = pytest.mark.engine
@@ -48,15 +50,6 @@ def _build(root: Path, tmp_path: Path, docker_host: str, *args: str,
                           capture_output=True, text=True, env=env, timeout=600)
 
 
-def _run(docker_api, ref: str, script: str) -> str:
-    container = docker_api.create_container(ref, entrypoint=["/bin/sh", "-c"], command=[script])
-    try:
-        docker_api.start(container)
-        assert docker_api.wait(container, timeout=120)["StatusCode"] == 0
-        return docker_api.logs(container, stderr=False).decode()
-    finally:
-        docker_api.remove_container(container, force=True)
-
 
 def test_push_to_a_registry_then_pull_back_and_run(docker_host, docker_api, base_image, registry, tmp_path):
     root, marker = _project(tmp_path, base_image)
@@ -80,7 +73,7 @@ def test_push_to_a_registry_then_pull_back_and_run(docker_host, docker_api, base
         pulled = docker_api.inspect_image(ref)
         assert f"{ref.rsplit(':', 1)[0]}@{pushed}" in pulled["RepoDigests"]
         assert f"DSL_OUTPUT_TEST={marker}" in pulled["Config"]["Env"]
-        assert _run(docker_api, ref, "cat /marker").strip() == marker
+        assert run_in(docker_api, ref, "cat /marker").strip() == marker
     finally:
         docker_api.remove_image(ref, force=True)
 

@@ -25,7 +25,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.engines.buildkit.test_build_e2e import _build, _run_in
+from tests.engines.buildkit._containers import run_in
+from tests.engines.buildkit.test_build_e2e import _build
 
 pytestmark = pytest.mark.engine
 
@@ -137,8 +138,8 @@ def test_adding_a_package_downloads_only_it(docker_host, docker_api, base_image,
         listing = ("ls /var/cache/apt/archives | grep '\\.deb$' | sort; echo ---; "
                    "find /var/lib/apt/lists -type f ! -name lock | sort; echo ---; "
                    "ls -A /root/.cache/pip 2>/dev/null | sort; echo ---")
-        base = _run_in(docker_api, base_image, listing).split("---")
-        built = _run_in(docker_api, tag, listing + "; jq --version; "
+        base = run_in(docker_api, base_image, listing).split("---")
+        built = run_in(docker_api, tag, listing + "; jq --version; "
                         f"/opt/dsl/python/bin/python -c 'import {first_pkg}, {second_pkg}'").split("---")
         assert built[0] == base[0], "the build left .deb archives in the image"
         assert built[1] == base[1], "the build left apt lists in the image"

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.engines.buildkit._containers import run_in
+
 from dsl.engines.buildkit._uptodate import code_fingerprint
 
 pytestmark = pytest.mark.engine
@@ -69,15 +71,6 @@ class Project:
         assert f"image: {self.tag}" in result.stdout and "digest: sha256:" in result.stdout
         return result
 
-
-def _cat(docker_api, ref: str, path: str) -> str:
-    container = docker_api.create_container(ref, entrypoint=["/bin/sh", "-c"], command=[f"cat {path}"])
-    try:
-        docker_api.start(container)
-        assert docker_api.wait(container, timeout=120)["StatusCode"] == 0
-        return docker_api.logs(container, stderr=False).decode()
-    finally:
-        docker_api.remove_container(container, force=True)
 
 
 @pytest.fixture
@@ -132,7 +125,7 @@ def test_unchanged_skips_and_every_changed_input_rebuilds(project, docker_api):
 
     (root / "lib.star").write_text('def marker():\n    return "echo two > /marker"\n')
     proj.assert_built()
-    assert _cat(docker_api, proj.tag, "/marker") == "two\n"
+    assert run_in(docker_api, proj.tag, "cat /marker") == "two\n"
     proj.assert_skipped()
 
     (root / "requirements.txt").write_text("six\nidna\n")
@@ -159,7 +152,7 @@ def test_same_size_same_mtime_new_content_reaches_the_image(project, docker_api)
     a.write_text("BBBB\n")
     os.utime(a, ns=(before.st_atime_ns, before.st_mtime_ns))
     proj.assert_built()  # the up-to-date check notices the change...
-    assert _cat(docker_api, proj.tag, "/opt/src/a.txt") == "BBBB\n"  # ...and the session re-sends it
+    assert run_in(docker_api, proj.tag, "cat /opt/src/a.txt") == "BBBB\n"  # ...and the session re-sends it
 
 
 def test_the_image_and_the_base_are_checked_in_the_engine(project, docker_api):
