@@ -7,6 +7,7 @@ import re
 import click
 
 from dsl.cli._builder_options import builder_options, connect_from_options
+from dsl.cli._options import echo_table
 from dsl.errors import UsageError
 
 _SIZE_UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
@@ -84,9 +85,7 @@ def du(builder: str | None, tls_ca: str | None, tls_cert: str | None, tls_key: s
         desc = r.description if verbose else r.description[:60]
         rows.append((r.id[:25] + ("*" if r.shared else ""), "false" if r.in_use else "true",
                      human_size(r.size), r.type, desc))
-    widths = [max(len(row[i]) for row in rows) for i in range(4)]
-    for row in rows:
-        click.echo("  ".join(row[i].ljust(widths[i]) for i in range(4)) + "  " + row[4])
+    echo_table(rows)
     reclaimable = sum(r.size for r in records if not r.in_use)
     click.echo(f"Total: {human_size(sum(r.size for r in records))} ({len(records)} records, "
                f"{human_size(reclaimable)} reclaimable)")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from dsl.cli._options import echo_table
+
 
 @click.group("context")
 def context() -> None:
@@ -47,9 +49,7 @@ def ls(fmt: str) -> None:
         return
     rows = [("NAME", "BUILDER", "RUNNER", "DESCRIPTION")]
     rows += [(c.name + (" *" if c.name == current else ""), c.builder, c.runner, c.description) for c in items]
-    widths = [max(len(r[i]) for r in rows) for i in range(3)]
-    for r in rows:
-        click.echo("  ".join(r[i].ljust(widths[i]) for i in range(3)) + "  " + r[3])
+    echo_table(rows)
 
 
 @context.command("use")
