@@ -3,7 +3,7 @@
 By default the benchmark starts its own dockerd (Debian's 20.10, BuildKit v0.8 inside, like the
 test engines) with its own data root and its own bridge, because a cold build needs
 ``docker builder prune -af``: on the shared test dockerd that would wipe the caches of
-teammates' test runs mid-flight. The registry, the ``debian:bookworm`` base and the CA bundle
+other test runs mid-flight. The registry, the ``debian:bookworm`` base and the CA bundle
 come from ``scripts/engines up`` (the project's test engines), so nothing is set up twice.
 ``--docker-host`` runs on an existing dockerd instead (its build cache is pruned).
 """
