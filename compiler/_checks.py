@@ -9,6 +9,7 @@ from __future__ import annotations
 import posixpath
 import re
 
+from compiler._names import DEV_HOME
 from dsl.errors import CompileError
 from dsl.ir import Port, Span
 
@@ -54,7 +55,7 @@ def absolute_path(path: str, *, what: str, span: Span | None) -> str:
         raise CompileError(
             f"{what} {path!r} is not an absolute, normalised container path",
             span=span,
-            hint="write the full path inside the container, e.g. '/home/envd/data'",
+            hint=f"write the full path inside the container, e.g. '{DEV_HOME}/data'",
         )
     return path
 
