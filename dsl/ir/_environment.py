@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 from dataclasses import field
 from typing import Any
@@ -82,4 +81,8 @@ def canonical_json(data: Any) -> bytes:
 
 def content_hash(node: Any) -> str:
     """``sha256:<hex>`` over the canonical JSON of an IR node without spans."""
+    # Imported here: loading OpenSSL's hashlib costs ~4 ms, which every command importing the
+    # IR would pay while only those hashing an environment need it.
+    import hashlib
+
     return "sha256:" + hashlib.sha256(canonical_json(to_data(node, spans=False))).hexdigest()
