@@ -29,8 +29,12 @@ from ``super()`` (its bug with rebuilt classes).
 from __future__ import annotations
 
 import functools
-from dataclasses import _FIELD  # type: ignore[attr-defined]  # see node()
 from dataclasses import MISSING, Field, FrozenInstanceError, dataclass, field, fields
+
+try:  # the one private name used (see node()); present in CPython 3.11-3.14
+    from dataclasses import _FIELD  # type: ignore[attr-defined]
+except ImportError:  # a later Python reshaped dataclasses: fall back to dataclass() itself
+    _FIELD = None
 from typing import Any, TypeVar
 
 _T = TypeVar("_T")
@@ -87,6 +91,8 @@ def node(cls: type[_T]) -> type[_T]:
             InitVar fields, default factories) or an unhashable default, which ``dataclass``
             would reject as mutable.
     """
+    if _FIELD is None:
+        return dataclass(frozen=True, slots=True, repr=False, eq=False)(cls)
     own = cls.__dict__
     made_fields: dict[str, Field[Any]] = {}
     for name, kind in own.get("__annotations__", {}).items():
