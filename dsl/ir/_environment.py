@@ -7,7 +7,7 @@ import json
 from dataclasses import field
 from typing import Any
 
-from dsl.ir._build import BuildGraph
+from dsl.ir._build import BuildGraph, Step
 from dsl.ir._node import Node, node
 from dsl.ir._runtime import RuntimeSpec
 from dsl.ir._span import Span
@@ -48,7 +48,7 @@ def to_data(node: Any, *, spans: bool = True) -> Any:
         return str(node)
     if dataclasses.is_dataclass(node) and not isinstance(node, type):
         out: dict[str, Any] = {}
-        if type(node).__module__.endswith("_build") and type(node).__name__ not in _SETTING_NAMES:
+        if isinstance(node, Step):  # steps sit side by side in a list: name their kind
             out["kind"] = type(node).__name__
         for f in dataclasses.fields(node):
             if f.name in {"source", "function"} and isinstance(node, Environment) and not spans:
@@ -67,11 +67,6 @@ def to_data(node: Any, *, spans: bool = True) -> Any:
     if isinstance(node, tuple | list):
         return [to_data(v, spans=spans) for v in node]
     return node
-
-
-_SETTING_NAMES = frozenset(
-    {"BuildGraph", "BaseImage", "Owner", "Cuda", "PipIndex", "GitConfig", "Repo", "TextSetting"}
-)
 
 
 def canonical_json(data: Any) -> bytes:
