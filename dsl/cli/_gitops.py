@@ -151,7 +151,7 @@ def apply(out_dir: Path, p: Plan) -> None:
         return
     out_dir.mkdir(parents=True, exist_ok=True)
     for name, text in p.write.items():
-        _write_atomic(out_dir / name, text)
+        write_atomic(out_dir / name, text)
     for name in p.remove:
         (out_dir / name).unlink(missing_ok=True)
 
@@ -223,7 +223,7 @@ def _write_new_dir(out_dir: Path, files: dict[str, str]) -> bool:
     return True
 
 
-def _write_atomic(path: Path, text: str) -> None:
+def write_atomic(path: Path, text: str) -> None:
     """Replace (or create) ``path`` with ``text``: readers see the old file or the new one.
 
     No fsync: rename already guarantees readers see the old or the new file, and a GitOps

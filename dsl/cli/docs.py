@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from dsl.cli._gitops import _write_atomic, writing
+from dsl.cli._gitops import write_atomic, writing
 from dsl.errors import OutputConflict, UsageError
 
 
@@ -45,7 +45,7 @@ def stubs(directory: Path, force: bool) -> None:
         )
     with writing(target):
         directory.mkdir(parents=True, exist_ok=True)
-        _write_atomic(target, render_stubs(documented()))
+        write_atomic(target, render_stubs(documented()))
     click.echo(f"wrote {target}")
 
 
