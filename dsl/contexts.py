@@ -81,10 +81,14 @@ def _read() -> dict:
         ) from exc
     # A hand-edited file can hold any JSON; anything but this shape would fail later in a
     # dict lookup, as a traceback.
-    if not isinstance(data, dict) or not isinstance(data.setdefault("contexts", {}), dict):
-        raise UsageError(f"{path}: expected an object with a 'contexts' object",
+    if (
+        not isinstance(data, dict)
+        or not isinstance(data.setdefault("contexts", {}), dict)
+        or not all(isinstance(v, dict) for v in data["contexts"].values())
+        or not isinstance(data.setdefault("current", None), str | None)
+    ):
+        raise UsageError(f"{path}: expected an object with a 'contexts' object of objects and a 'current' name",
                          hint="fix or remove the file; it only stores contexts")
-    data.setdefault("current", None)
     return data
 
 

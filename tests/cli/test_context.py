@@ -6,6 +6,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 
 def _dsl(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "dsl", *args], capture_output=True, text=True, env=env, timeout=60)
@@ -41,15 +43,21 @@ def test_create_use_ls_rm(tmp_path, monkeypatch):
     assert missing.returncode == 2 and "does not exist" in missing.stderr
 
 
-def test_a_hand_edited_file_of_the_wrong_shape_is_reported_not_a_traceback(tmp_path):
+@pytest.mark.parametrize("text", [
+    "[]\n",
+    '{"contexts": {"gpu": "docker"}}\n',
+    '{"contexts": {}, "current": 3}\n',
+])
+def test_a_hand_edited_file_of_the_wrong_shape_is_reported_not_a_traceback(tmp_path, text):
     import os
 
     env = {**os.environ, "XDG_CONFIG_HOME": str(tmp_path)}
     env.pop("DSL_CONTEXT", None)
     stored = tmp_path / "envdsl" / "contexts.json"
     stored.parent.mkdir()
-    stored.write_text("[]\n")
-    result = _dsl("context", "ls", env=env)
-    assert result.returncode == 2 and "Traceback" not in result.stderr
-    assert "contexts.json: expected an object" in result.stderr
-    assert stored.read_text() == "[]\n"  # left for the user to fix, not overwritten
+    stored.write_text(text)
+    for command in (("context", "ls"), ("context", "use", "gpu")):
+        result = _dsl(*command, env=env)
+        assert result.returncode == 2 and "Traceback" not in result.stderr
+        assert "contexts.json: expected an object" in result.stderr
+    assert stored.read_text() == text  # left for the user to fix, not overwritten
