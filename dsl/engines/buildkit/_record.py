@@ -121,13 +121,11 @@ def _record(inputs: Mapping[str, Any], facts: BuildFacts, docker_host: str) -> d
 
 def _context_snapshot(root: str, includes: Iterable[str]) -> dict[str, Any]:
     """What the session serves of ``root`` for these include patterns, walked the same way."""
-    from dsl.engines.buildkit.session import SyncedDir, read_ignore_file
-    from dsl.engines.buildkit.session._filesync import FileSyncService
-    from dsl.engines.buildkit.session._walk import scan
+    from dsl.engines.buildkit.session import SyncedDir, read_ignore_file, served_files
 
     synced = SyncedDir(root, excludes=tuple(read_ignore_file(root)))
     meta = {"include-patterns": list(includes)} if includes else {}
-    files = scan(root, FileSyncService._filter(synced, meta))  # the server's own filter
+    files = served_files(synced, meta)
     entries = {stat.path: fingerprint(source) for stat, source in zip(files.stats, files.sources)}
     walked = {rel: listing(os.path.join(root, rel) if rel else root) for rel in files.directories}
     dir_ctimes = [os.lstat(os.path.join(root, rel) if rel else root).st_ctime_ns for rel in files.directories]

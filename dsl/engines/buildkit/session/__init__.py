@@ -9,7 +9,7 @@ Imports ``grpc``; import this package only where a build actually runs.
 
 from dsl.engines.buildkit.session._auth import Credential, DockerCredentials
 from dsl.engines.buildkit.session._filesend import DirectoryExport, ExporterSink, FileExport
-from dsl.engines.buildkit.session._filesync import SyncedDir, Transfer
+from dsl.engines.buildkit.session._filesync import SyncedDir, Transfer, served_files
 from dsl.engines.buildkit.session._patterns import PatternSet, read_ignore_file
 from dsl.engines.buildkit.session._session import CONTEXT, Session
 
@@ -25,4 +25,5 @@ __all__ = [
     "SyncedDir",
     "Transfer",
     "read_ignore_file",
+    "served_files",
 ]

@@ -74,7 +74,7 @@ class FileSyncService:
             context.abort(grpc.StatusCode.NOT_FOUND,
                           f"this session offers no local directory named {name!r}")
         try:
-            files = scan(synced.path, self._filter(synced, meta))
+            files = served_files(synced, meta)
         except OSError as exc:
             context.abort(grpc.StatusCode.FAILED_PRECONDITION,
                           f"cannot read local directory {name!r}: {exc}")
@@ -96,18 +96,6 @@ class FileSyncService:
                               f"the builder failed to receive {name!r}: "
                               f"{packet.data.decode('utf-8', 'replace')}")
 
-    @staticmethod
-    def _filter(synced: SyncedDir, meta: dict[str, list[str]]) -> Filter:
-        includes = meta.get("include-patterns", [])
-        follow = meta.get("followpaths", [])
-        if includes and follow:
-            includes = includes + [escape_pattern(p) for p in follow_paths(synced.path, follow)]
-        excludes = [PatternSet(meta.get("exclude-patterns", []))]
-        if meta.get("override-excludes", [""])[0] != "true":
-            excludes.append(PatternSet(synced.excludes))
-        return Filter(includes=(PatternSet(synced.includes), PatternSet(includes)),
-                      excludes=tuple(excludes))
-
     def _send(self, files: FileList, file_id: int, transfer: Transfer,
               context: grpc.ServicerContext) -> Iterator[fs.Packet]:
         if file_id >= len(files.sources):
@@ -126,3 +114,20 @@ class FileSyncService:
             transfer.requests += 1
             transfer.bytes_sent += sent
             transfer.files_sent.append(files.stats[file_id].path)
+
+
+def served_files(synced: SyncedDir, meta: dict[str, list[str]]) -> FileList:
+    """What a DiffCopy of ``synced`` serves for the daemon's request metadata ``meta``.
+
+    The build record (``_record``) walks the context with this same function, so what it
+    fingerprints is exactly what the builder could have received.
+    """
+    includes = meta.get("include-patterns", [])
+    follow = meta.get("followpaths", [])
+    if includes and follow:
+        includes = includes + [escape_pattern(p) for p in follow_paths(synced.path, follow)]
+    excludes = [PatternSet(meta.get("exclude-patterns", []))]
+    if meta.get("override-excludes", [""])[0] != "true":
+        excludes.append(PatternSet(synced.excludes))
+    return scan(synced.path, Filter(includes=(PatternSet(synced.includes), PatternSet(includes)),
+                                    excludes=tuple(excludes)))
