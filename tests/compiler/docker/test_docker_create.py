@@ -14,6 +14,7 @@ from compiler.docker import (
     compose_file,
     host_path,
 )
+from compiler.k8s import dump_yaml
 from dsl.errors import CompileError
 from dsl.ir import (
     BaseImage,
@@ -112,10 +113,42 @@ def test_compose_service_matches_body_and_escapes_dollars():
     assert svc["shm_size"] == body["HostConfig"]["ShmSize"]
 
 
-def test_body_is_deterministic_json():
-    a = json.dumps(compile_container(env(ports=(Port(9000),)), OPTS), sort_keys=True)
-    b = json.dumps(compile_container(env(ports=(Port(9000),)), OPTS), sort_keys=True)
-    assert a == b
+def _rich_env() -> Environment:
+    """Every list the body and the compose file carry, each with several entries."""
+    return env(
+        ports=(Port(9000), Port(8000, 18000, "web"), Port(7000, 0, "metrics", "0.0.0.0")),
+        environ=(("A", "1"), ("B", "$2"), ("Z", "z z")), extra_path=("/opt/a/bin", "/opt/b/bin"),
+        mounts=(Mount("/cache"), Mount("/d", host_path="/data"), Mount("/s", data_name="scratch"),
+                Mount("/home/envd/x", host_path="~/x")),
+        docker=DockerSpec(mounts=(DockerMount("/w", source="~/.cache/w", read_only=True),)),
+        jupyter=Jupyter(host_port=8888), gpu=1, shm_size_mb=256,
+    )
+
+
+def created_outputs() -> bytes:
+    """The create body (as ``dsl compile --target docker`` prints it) and the compose file,
+    for the rich environment and the examples' build files."""
+    from dsl.cli._load import load_environment
+    from tests.compiler.llb.test_llb_examples import EXAMPLES
+
+    envs = [_rich_env(), *(load_environment(str(p), None) for p in EXAMPLES)]
+    out = []
+    for e in envs:
+        body = compile_container(e, OPTS)
+        out += [json.dumps(body, indent=2, sort_keys=True, ensure_ascii=False),
+                dump_yaml(compose_file(e.name, body))]
+    return "\n".join(out).encode()
+
+
+def test_body_and_compose_bytes_are_identical_across_processes_and_hash_seeds():
+    from tests._elsewhere import outputs_elsewhere
+
+    want = created_outputs()
+    assert want.count(b'"HostConfig"') >= 10 and want.count(b"services:") >= 10
+    probe = ("from tests.compiler.docker.test_docker_create import created_outputs;"
+             "sys.stdout.buffer.write(created_outputs())")
+    for got in outputs_elsewhere(probe):
+        assert got == want, "another hash seed or timezone changed a create body or compose file"
 
 
 @pytest.mark.parametrize("runtime, message", [
