@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import shlex
+import subprocess
+import sys
+from pathlib import Path
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -90,3 +94,15 @@ def _words_after(script: str, marker: str, n: int) -> list[str]:
     lexer.whitespace_split = True
     lexer.whitespace = " \t\n"  # quoted newlines stay inside their word
     return [lexer.get_token() for _ in range(n)]
+
+
+def test_a_long_environment_marker_is_decided_in_linear_time() -> None:
+    """The marker grammar once backtracked exponentially: 40 letters and a stray character
+    kept ``compile_environment`` busy for hours. Run in a child so a regression times out
+    instead of hanging the suite."""
+    code = ("from compiler.llb._validate import pip_item\n"
+            "for n in (40, 4000):\n"
+            "    try: pip_item('a;' + 'a' * n + '!', None)\n"
+            "    except Exception as exc: assert 'invalid python package' in str(exc)\n")
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=20,
+                   env=dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[3])))
