@@ -2,8 +2,21 @@
 
 Imported only when needed: most manifests never reach it, and ``import yaml`` is a large
 share of a cold ``dsl compile``. Nodes are built directly (no representer) with a memo for
-implicit-tag resolution; libyaml's emitter is used when present. Both emitters give the same
-bytes for what we emit (block style, no line folding); tests compare them.
+implicit-tag resolution; libyaml's emitter is used when present.
+
+The bytes are those of ``yaml.safe_dump(data, sort_keys=False, allow_unicode=True,
+width=65536, default_flow_style=False)`` (pure or libyaml emitter alike), where ``data`` has
+the top-level keys in the given order and every nested mapping's keys sorted, with two
+deliberate differences:
+
+* a string value containing ``\n`` is written in literal block style (``|``, ``|-``, ``|+``)
+  when YAML allows it, so scripts in manifests stay readable; ``safe_dump`` would quote it
+  (``'a\n\n  b'``). Where YAML does not allow a literal block (trailing spaces on a line, a
+  tab, a carriage return), it falls back to the quoting ``safe_dump`` uses;
+* a dict or list object that occurs twice is written out twice, where ``safe_dump`` would
+  write an anchor and an alias (``&id001`` / ``*id001``).
+
+``tests/compiler/k8s/test_yaml_writers.py`` checks this against ``safe_dump`` itself.
 """
 
 from __future__ import annotations
@@ -53,7 +66,7 @@ def _node(value: Any) -> yaml.Node:
     """A YAML node for plain data (str, bool, int, dict, list); mapping keys sorted.
 
     Building nodes directly skips PyYAML's generic representer (type dispatch, alias
-    tracking); the bytes are the same as ``yaml.safe_dump(value)``.
+    tracking); the module docstring says how the bytes relate to ``yaml.safe_dump``.
     """
     kind = type(value)
     if kind is str:
