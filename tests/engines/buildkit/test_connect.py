@@ -7,10 +7,11 @@ import threading
 
 import pytest
 
+from compiler.llb import Mkfile, marshal, merge, scratch
 from dsl.contexts import Context, create_context, use_context
-from dsl.engines.buildkit import connect, parse_builder_url, probe_caps, resolve_builder_url
+from dsl.engines.buildkit import Plan, connect, parse_builder_url, probe_caps, resolve_builder_url, solve
 from dsl.engines.buildkit._hijack import bridge, open_upgraded
-from dsl.errors import EngineError, EngineUnavailable, UsageError
+from dsl.errors import EngineError, EngineUnavailable, SolveFailed, UsageError
 
 # ---- no engine needed -----------------------------------------------------------------------
 
@@ -133,10 +134,25 @@ def test_dockerd_refuses_unknown_upgrade_path(docker_host):
 
 
 @pytest.mark.engine
-def test_dockerd_caps_have_no_mergeop(docker_host):
+def test_dockerd_caps_say_which_graph_shape_it_runs(docker_host):
+    """Whatever the dockerd version: the caps it reports decide the shape, and it really runs
+    that shape. A merge of two files solves exactly when ``parallel`` says so (dockerd 20.10's
+    BuildKit v0.8 refuses it naming the cap); the sequential shape's ops solve everywhere."""
+    merged = merge([scratch().file(Mkfile("/a", b"a")), scratch().file(Mkfile("/b", b"b"))])
+    plain = scratch().file(Mkfile("/a", b"a")).file(Mkfile("/b", b"b"))
     with connect(f"docker://{docker_host}") as builder:
         caps = probe_caps(builder)
-    assert "exec.mount.cache" in caps.llb and "source.image" in caps.llb
-    assert "mergeop" not in caps.llb and not caps.parallel  # BuildKit v0.8: sequential shape
-    assert "resolveimage" in caps.frontend
-    assert "linux/amd64" in caps.platforms
+        assert "exec.mount.cache" in caps.llb and "source.image" in caps.llb
+        assert "resolveimage" in caps.frontend
+        assert "linux/amd64" in caps.platforms
+        solve(builder, _plan(plain), timeout=120)
+        if caps.parallel:
+            solve(builder, _plan(merged), timeout=120)
+        else:
+            with pytest.raises(SolveFailed, match="mergeop"):
+                solve(builder, _plan(merged), timeout=120)
+
+
+def _plan(state):
+    definition = marshal(state).definition
+    return lambda caps, platform: Plan(definition)
