@@ -120,7 +120,8 @@ def worker(args: argparse.Namespace, libfuzzer_args: list[str]) -> None:
     workdir = Path(args.workdir)
     findings = workdir / "findings"
     progress = workdir / f"progress-{args.worker_id}.json"
-    seen: set[str] = set()
+    seen = {line.split(": ", 1)[1] for txt in findings.glob("crash-*.txt")  # also a restarted worker's
+            for line in txt.read_text(encoding="utf-8").splitlines()[:3] if line.startswith("signature: ")}
     state = {"execs": args.done, "python_crashes": 0, "evaluated": 0, "last": time.monotonic()}
     goal = args.done + args.runs
 
