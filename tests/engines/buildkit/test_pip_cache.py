@@ -14,9 +14,13 @@ not used: BuildKit gives it fresh, empty cache mounts (moby/buildkit#1213).
 from __future__ import annotations
 
 import collections
+import fcntl
 import hashlib
 import http.server
+import ipaddress
 import re
+import socket
+import struct
 import threading
 import uuid
 import zipfile
@@ -87,12 +91,34 @@ def package_index(docker_api, tmp_path) -> Iterator[tuple[str, list[str], collec
         ("0.0.0.0", 0), lambda *a: handler(*a, directory=str(root)))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    gateway = docker_api.inspect_network("bridge")["IPAM"]["Config"][0]["Gateway"]
+    gateway = bridge_gateway(docker_api.inspect_network("bridge"))
     try:
         yield f"http://{gateway}:{server.server_address[1]}/simple/", names, downloads
     finally:
         server.shutdown()
         server.server_close()
+
+
+def bridge_gateway(network: dict) -> str:
+    """The host's address on the Docker bridge, where RUN steps reach a server of the host.
+
+    dockerd 20.10 leaves ``Gateway`` out of a freshly created data root's bridge IPAM config
+    (it appears only after a daemon restart); the bridge device's own IPv4 address is the same
+    gateway, so read that when the field is missing.
+    """
+    for config in network["IPAM"].get("Config") or []:
+        if config.get("Gateway"):
+            return config["Gateway"].split("/")[0]
+    device = network.get("Options", {}).get("com.docker.network.bridge.name", "docker0")
+    return _ipv4_of(device)
+
+
+def _ipv4_of(device: str) -> str:
+    """The IPv4 address of a network device (the SIOCGIFADDR ioctl; no iproute2 needed)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        request = struct.pack("256s", device.encode()[:15])
+        answer = fcntl.ioctl(sock.fileno(), 0x8915, request)  # SIOCGIFADDR
+    return socket.inet_ntoa(answer[20:24])
 
 
 def _mkdir(path: Path) -> Path:
@@ -147,3 +173,17 @@ def test_adding_a_package_downloads_only_it(docker_host, docker_api, base_image,
         assert built[3].strip().startswith("jq-")
     finally:
         docker_api.remove_image(tag, force=True)
+
+
+def test_bridge_gateway_without_the_ipam_field_is_the_bridge_address(docker_api):
+    # A fresh dockerd 20.10 data root has no IPAM Gateway; the fallback must give what a
+    # restarted daemon reports (or, when it is absent here too, the bridge's subnet's address).
+    network = docker_api.inspect_network("bridge")
+    stripped = {**network, "IPAM": {**network["IPAM"], "Config": [
+        {k: v for k, v in c.items() if k != "Gateway"} for c in network["IPAM"]["Config"]]}}
+    fallback = bridge_gateway(stripped)
+    reported = [c["Gateway"] for c in network["IPAM"]["Config"] if c.get("Gateway")]
+    if reported:
+        assert fallback == reported[0]
+    subnet = ipaddress.ip_network(network["IPAM"]["Config"][0]["Subnet"])
+    assert ipaddress.ip_address(fallback) in subnet
