@@ -3,7 +3,8 @@
 ``$XDG_CONFIG_HOME/envdsl/contexts.json`` (default ``~/.config/envdsl``) holds::
 
     {"current": "gpu-box",
-     "contexts": {"gpu-box": {"builder": "tcp://gpu:1234", "runner": "docker", "description": ""}}}
+     "contexts": {"gpu-box": {"builder": "tcp://gpu:1234", "runner": "docker", "description": "",
+                              "ca_bundle": "/etc/ssl/corp-proxy.pem"}}}
 
 A builder is a BuildKit address (``docker``, ``docker://``, ``unix://…``, ``tcp://…``,
 ``docker-container://NAME``); a runner says where environments run (``docker`` or a Docker host
@@ -34,6 +35,7 @@ class Context:
     builder: str = "docker"
     runner: str = "docker"
     description: str = ""
+    ca_bundle: str = ""  # extra CA bundle for build steps (absolute path); "" = none
 
 
 def config_dir() -> Path:
@@ -117,7 +119,7 @@ def list_contexts() -> tuple[list[Context], str | None]:
 
 
 def _fields(value: dict) -> dict:
-    return {k: str(value[k]) for k in ("builder", "runner", "description") if k in value}
+    return {k: str(value[k]) for k in ("builder", "runner", "description", "ca_bundle") if k in value}
 
 
 def current_name(data: dict | None = None) -> str | None:
@@ -152,6 +154,9 @@ def create_context(context: Context, *, overwrite: bool = False) -> None:
         raise UsageError("'default' is the built-in context (docker builder, docker runner)")
     validate_address(context.builder, kind="builder")
     validate_address(context.runner, kind="runner")
+    if context.ca_bundle and not os.path.isabs(context.ca_bundle):
+        raise UsageError(f"the CA bundle path {context.ca_bundle!r} is not absolute",
+                         hint="a context is used from any directory: give the full path")
     data = _read()
     if context.name in data["contexts"] and not overwrite:
         raise UsageError(f"context {context.name!r} already exists", hint="pass --overwrite to replace it")

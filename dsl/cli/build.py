@@ -33,8 +33,9 @@ PROGRESS_MODES = ("auto", "tty", "plain", "json", "quiet")
 @click.option("--progress", type=click.Choice(PROGRESS_MODES), default="auto", show_default=True,
               help="Progress output: a live view on a terminal (auto), plain lines, JSON lines, or none.")
 @click.option("--no-cache", is_flag=True, help="Run every step again, ignoring the build cache.")
-@click.option("--ca-bundle", type=click.Path(exists=True, dir_okay=False),
-              help="Extra CA bundle trusted by build steps (mounted at build time, never in the image).")
+@click.option("--ca-bundle", type=click.Path(exists=True, dir_okay=False), envvar="DSL_CA_BUNDLE",
+              help="Extra CA bundle trusted by build steps (mounted at build time, never in the image); "
+                   "default $DSL_CA_BUNDLE, else the context's ca_bundle.")
 @click.option("--platform", help="Target platform os/arch[/variant] (default: the builder's first).")
 @click.option("--owner", help="Dev user UID[:GID] (default: config.owner, else the invoking user).")
 @click.option("--metadata-file", type=click.Path(dir_okay=False), help="Write the image reference and digest as JSON.")
@@ -50,6 +51,7 @@ def build(path: str, from_: str | None, builder: str | None, tls_ca: str | None,
     image, envdsl, and the image still tagged) is not run again: it prints "up to date".
     """
     started = time.time_ns()
+    ca_bundle = ca_bundle or _context_ca_bundle()
     inputs = _record_inputs(path, from_, builder, tags, output, platform, owner, ca_bundle)
     code = None
     if inputs is not None:
@@ -76,6 +78,19 @@ def build(path: str, from_: str | None, builder: str | None, tls_ca: str | None,
     report = _report(result, metadata_file)
     if recording and inputs is not None:
         _record(inputs, started, code, evaluation, context_dir, seen, result, report, bk.docker_host or "")
+
+
+def _context_ca_bundle() -> str | None:
+    """The current context's CA bundle, when it has one (checked: it may have moved since)."""
+    from dsl.contexts import current_context
+
+    context = current_context()
+    if context is None or not context.ca_bundle:
+        return None
+    if not os.path.isfile(context.ca_bundle):
+        raise UsageError(f"the CA bundle {context.ca_bundle} of context {context.name!r} is not a file",
+                         hint=f"fix it with `dsl context create {context.name} --overwrite --ca-bundle FILE ...`")
+    return context.ca_bundle
 
 
 def _record_inputs(path: str, from_: str | None, builder: str | None, tags: tuple[str, ...], output: str | None,

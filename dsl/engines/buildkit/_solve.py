@@ -33,7 +33,7 @@ from typing import Any
 from compiler.llb.protos import ops_pb2 as llb
 from dsl.engines.buildkit._connect import Builder
 from dsl.engines.buildkit._errors import map_rpc_error, rpc_code_name, rpc_details
-from dsl.engines.buildkit._progress import ProgressTracker, Renderer
+from dsl.engines.buildkit._progress import ProgressTracker, Renderer, VertexState
 from dsl.engines.buildkit.protos import bk_control_pb2 as control
 from dsl.engines.buildkit.protos import bk_gateway_pb2 as gateway
 from dsl.engines.buildkit.protos import bk_types_pb2 as types
@@ -297,12 +297,21 @@ class _Job:
         if failed is not None and rpc_code_name(exc) not in ("UNAVAILABLE", "DEADLINE_EXCEEDED"):
             return SolveFailed(
                 failed.error, step=failed.name, span=spans.get(failed.digest), log_tail=tuple(failed.logs),
-                hint="the last log lines of the step are above" if failed.logs else None,
+                hint=step_failure_hint(failed),
             )
         mapped = map_rpc_error(exc, builder=self.builder.url, remedy=self.builder.address.remedy, what="build")
         if type(mapped) is EngineError:
             return SolveFailed(rpc_details(exc))
         return mapped
+
+
+def step_failure_hint(failed: VertexState) -> str | None:
+    """What to do about a failed step, from what its log showed."""
+    if failed.tls_failure:
+        return ("a TLS certificate did not verify (a TLS-inspecting proxy?): pass --ca-bundle FILE "
+                "with the proxy's root CA, or set it once with DSL_CA_BUNDLE or "
+                "`dsl context create NAME --ca-bundle FILE`")
+    return "the last log lines of the step are above" if failed.logs else None
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,6 +1,10 @@
-"""Running a command in a built image, shared by the engine tests."""
+"""Running a command in a built image, and reaching the host from a build step; shared by the engine tests."""
 
 from __future__ import annotations
+
+import fcntl
+import socket
+import struct
 
 
 def run_in(docker_api, ref: str, script: str) -> str:
@@ -17,3 +21,25 @@ def run_in(docker_api, ref: str, script: str) -> str:
         return logs
     finally:
         docker_api.remove_container(container, force=True)
+
+
+def bridge_gateway(network: dict) -> str:
+    """The host's address on the Docker bridge, where RUN steps reach a server of the host.
+
+    dockerd 20.10 leaves ``Gateway`` out of a freshly created data root's bridge IPAM config
+    (it appears only after a daemon restart); the bridge device's own IPv4 address is the same
+    gateway, so read that when the field is missing.
+    """
+    for config in network["IPAM"].get("Config") or []:
+        if config.get("Gateway"):
+            return config["Gateway"].split("/")[0]
+    device = network.get("Options", {}).get("com.docker.network.bridge.name", "docker0")
+    return _ipv4_of(device)
+
+
+def _ipv4_of(device: str) -> str:
+    """The IPv4 address of a network device (the SIOCGIFADDR ioctl; no iproute2 needed)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        request = struct.pack("256s", device.encode()[:15])
+        answer = fcntl.ioctl(sock.fileno(), 0x8915, request)  # SIOCGIFADDR
+    return socket.inet_ntoa(answer[20:24])

@@ -14,13 +14,10 @@ not used: BuildKit gives it fresh, empty cache mounts (moby/buildkit#1213).
 from __future__ import annotations
 
 import collections
-import fcntl
 import hashlib
 import http.server
 import ipaddress
 import re
-import socket
-import struct
 import threading
 import uuid
 import zipfile
@@ -29,7 +26,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.engines.buildkit._containers import run_in
+from tests.engines.buildkit._containers import bridge_gateway, run_in
 from tests.engines.buildkit.test_build_e2e import _build
 
 pytestmark = pytest.mark.engine
@@ -97,28 +94,6 @@ def package_index(docker_api, tmp_path) -> Iterator[tuple[str, list[str], collec
     finally:
         server.shutdown()
         server.server_close()
-
-
-def bridge_gateway(network: dict) -> str:
-    """The host's address on the Docker bridge, where RUN steps reach a server of the host.
-
-    dockerd 20.10 leaves ``Gateway`` out of a freshly created data root's bridge IPAM config
-    (it appears only after a daemon restart); the bridge device's own IPv4 address is the same
-    gateway, so read that when the field is missing.
-    """
-    for config in network["IPAM"].get("Config") or []:
-        if config.get("Gateway"):
-            return config["Gateway"].split("/")[0]
-    device = network.get("Options", {}).get("com.docker.network.bridge.name", "docker0")
-    return _ipv4_of(device)
-
-
-def _ipv4_of(device: str) -> str:
-    """The IPv4 address of a network device (the SIOCGIFADDR ioctl; no iproute2 needed)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        request = struct.pack("256s", device.encode()[:15])
-        answer = fcntl.ioctl(sock.fileno(), 0x8915, request)  # SIOCGIFADDR
-    return socket.inet_ntoa(answer[20:24])
 
 
 def _mkdir(path: Path) -> Path:
