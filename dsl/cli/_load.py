@@ -8,6 +8,7 @@ environments (and content hashes) on different machines.
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
 import sys
 from typing import TYPE_CHECKING
@@ -52,9 +53,25 @@ def load_environment(path: str = ".", from_: str | None = None, *, owner: str | 
     return load_evaluation(path, from_, owner=owner)[0]
 
 
-def load_evaluation(path: str = ".", from_: str | None = None, *,
-                    owner: str | None = None) -> tuple[Environment, EvalResult]:
+def invoking_owner() -> Owner | None:
+    """The invoking user's UID:GID, as envd gives its dev user, or None for root.
+
+    Root is not taken: the dev user runs sshd as non-root and Kubernetes refuses a root
+    ``runAsUser`` under ``runAsNonRoot``, so a build as root keeps the compilers' 1000:1000.
+    """
+    uid, gid = os.getuid(), os.getgid()
+    if uid == 0 or uid > 65535 or gid > 65535:
+        return None
+    return Owner(uid=uid, gid=gid)
+
+
+def load_evaluation(path: str = ".", from_: str | None = None, *, owner: str | None = None,
+                    default_owner: Owner | None = None) -> tuple[Environment, EvalResult]:
     """:func:`load_environment`, plus the evaluation itself (e.g. the files it read).
+
+    Args:
+        default_owner: the dev user's UID:GID when neither ``owner`` nor ``config.owner``
+            gives one (``dsl build``: the invoking user).
 
     Returns:
         ``(environment with the owner override applied, the evaluation's result)``.
@@ -66,6 +83,8 @@ def load_evaluation(path: str = ".", from_: str | None = None, *,
     for line in (*result.messages, *result.warnings):
         print(line, file=sys.stderr)
     env = result.environment
+    if override is None and env.build.owner is None:
+        override = default_owner
     if override is not None:
         env = dataclasses.replace(env, build=dataclasses.replace(env.build, owner=override))
     return env, result

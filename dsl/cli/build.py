@@ -37,7 +37,7 @@ PROGRESS_MODES = ("auto", "tty", "plain", "json", "quiet")
               help="Extra CA bundle trusted by build steps (mounted at build time, never in the image); "
                    "default $DSL_CA_BUNDLE, else the context's ca_bundle.")
 @click.option("--platform", help="Target platform os/arch[/variant] (default: the builder's first).")
-@click.option("--owner", help="Dev user UID[:GID] (default: config.owner, else the invoking user).")
+@click.option("--owner", help="Dev user UID[:GID] (default: config.owner, else the invoking user; 1000 for root).")
 @click.option("--metadata-file", type=click.Path(dir_okay=False), help="Write the image reference and digest as JSON.")
 @click.option("--timeout", type=click.FloatRange(min=1), default=3600, show_default=True,
               help="Seconds the whole build may take.")
@@ -61,10 +61,10 @@ def build(path: str, from_: str | None, builder: str | None, tls_ca: str | None,
         if not no_cache and _print_if_up_to_date(inputs, code, metadata_file, progress):
             return  # (a --no-cache build is still recorded: its image is a build of these inputs)
     from compiler._names import default_image_ref, validate_image_ref
-    from dsl.cli._load import load_evaluation
+    from dsl.cli._load import invoking_owner, load_evaluation
     from dsl.engines.buildkit._outputs import parse_output
 
-    env, evaluation = load_evaluation(path, from_, owner=owner)
+    env, evaluation = load_evaluation(path, from_, owner=owner, default_owner=invoking_owner())
     for tag in tags:
         validate_image_ref(tag)
     spec = parse_output(output, tags=tags, default_name=default_image_ref(env.name))

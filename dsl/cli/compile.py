@@ -30,7 +30,7 @@ TARGETS = ("k8s", "docker", "llb", "image-config")
 @click.option("--ephemeral-workdir", is_flag=True, help="Use an emptyDir for the work directory instead of a PVC.")
 @click.option("--caps", help="LLB: builder capabilities, e.g. mergeop,diffop (parallel graph shape).")
 @click.option("--sequential", is_flag=True, help="LLB: force the sequential graph shape.")
-@click.option("--owner", help="Dev user UID[:GID] (default: config.owner, else the invoking user).")
+@click.option("--owner", help="Dev user UID[:GID] (default: config.owner, else 1000:1000, so that output is the same on every machine).")
 @click.option("--ca-bundle", type=click.Path(exists=True, dir_okay=False), help="LLB: extra CA bundle mounted into RUN steps at build time.")
 def compile_(target: str, path: str, from_: str | None, **opts: object) -> None:
     """Compile PATH's build file for TARGET (k8s, docker, llb, image-config)."""
