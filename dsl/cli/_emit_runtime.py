@@ -45,7 +45,7 @@ def emit(target: str, env: Environment, opts: dict[str, Any]) -> None:
     """
     if opts.get("check") and not opts.get("out"):
         raise UsageError("--check needs --output DIR", hint="dsl compile --target k8s -o DIR --check")
-    image = opts.get("image") or _default_image(env)
+    image = opts.get("image") or _default_image(env, gitops=target == "k8s")
     validate_image_ref(image)
     if target == "k8s":
         _emit_k8s(env, image, opts)
@@ -53,13 +53,16 @@ def emit(target: str, env: Environment, opts: dict[str, Any]) -> None:
         _emit_docker(env, image, opts)
 
 
-def _default_image(env: Environment) -> str:
+def _default_image(env: Environment, *, gitops: bool) -> str:
+    """The tag ``dsl build`` gives; manifests (committed, pulled by a cluster) get a warning,
+    a Docker spec (run on the machine that built the image) does not need one."""
     ref = default_image_ref(env.name)
-    click.echo(
-        f"warning: no --image given; using {ref}, the tag `dsl build` gives. "
-        "For GitOps, pin the image you built: --image REF@sha256:<digest>",
-        err=True,
-    )
+    if gitops:
+        click.echo(
+            f"warning: no --image given; using {ref}, the tag `dsl build` gives. "
+            "For GitOps, pin the image you built: --image REF@sha256:<digest>",
+            err=True,
+        )
     return ref
 
 
