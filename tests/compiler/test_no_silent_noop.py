@@ -1,8 +1,9 @@
 """No silent no-op: changing any IR field changes at least one artifact a user gets.
 
 Baseline environments come from build files that use every builtin. The test walks the IR
-dataclasses generically (every field of every node reachable from a baseline, so a field or
-a class added later is covered without editing this file), makes one change at a time (a
+dataclasses generically (every field of every node reachable from a baseline, so a field
+added later is covered without editing this file; a new IR class fails the coverage test
+until a baseline uses it), makes one change at a time (a
 valid new value; an optional node or a list item removed) and compiles every target: the LLB
 ops (names and spans live in metadata and are left out), the image config, the Docker create
 body, the Compose file and the Kubernetes objects. The parts that only echo the IR (the
