@@ -55,7 +55,7 @@ def test_conda_channel_takes_a_condarc(env) -> None:
     ("- defaults", "expected the text of a .condarc (a YAML mapping)"),
     ("channels: [defaults", "the .condarc text is not valid YAML (line 1 of the text)"),
     ("a: !!python/object:os.system x", "the .condarc text is not valid YAML"),
-    ("[" * 5000, "the .condarc text is not valid YAML"),
+    pytest.param("[" * 5000, "the .condarc text is not valid YAML", id="deep-nesting"),
 ])
 def test_conda_channel_that_is_not_a_condarc(error, text: str, message: str) -> None:
     err = error(f"install.conda()\nconfig.conda_channel(channel={text!r})")
