@@ -37,8 +37,8 @@ CA_SECRET_ID = "dsl-ca-bundle"
 CONTEXT_NAME = "context"
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 LABEL_PREFIX = "dev.envdsl"
-# shell(name) -> the login shell of the dev user (envd's paths; the package gives /usr/bin on
-# Debian, Fedora and Alpine alike once the dev layer links it there, see _dev.SHELL_LINK).
+# shell(name) -> the login shell of the dev user and SHELL (envd's paths; the dev layer links
+# the packaged shell there where a distribution puts it elsewhere, see _dev._shell_lines).
 LOGIN_SHELLS = {"bash": "/bin/bash", "zsh": "/usr/bin/zsh", "fish": "/usr/bin/fish"}
 _TOOL_BIN = {GoInstall: "/usr/local/go/bin", NodejsInstall: "/opt/nodejs/bin",
              JuliaInstall: "/opt/julia/bin", RustInstall: "/opt/rust/bin"}

@@ -57,9 +57,10 @@ def toolchain(ctx: Context, state: State) -> State:
             f"printf 'channels:\\n  - conda-forge\\n' > {CONDA_ROOT}/.condarc",
         ], name="install.conda", span=conda[-1].span,
             mounts=(BindMount("/run/dsl/miniconda", installer.output), ctx.conda_cache(CONDA_ROOT)))
-        rc = _condarc(ctx, default=None)  # the step above wrote conda-forge's
-        if rc is not None:
-            state = state.file(rc, name="config.conda_channel", span=build.conda_channel.span)
+        if build.conda_channel is not None:  # replaces the conda-forge one the step wrote
+            # the text as given (as envd writes it): a file op, never a shell line
+            state = state.file(Mkfile(CONDARC, build.conda_channel.value.encode()),
+                               name="config.conda_channel", span=build.conda_channel.span)
     if pythons:
         py = pythons[-1]
         version = check.version(py.version or "3.11", "python", py.span)
@@ -92,18 +93,10 @@ def _micromamba_as_conda(ctx: Context, state: State, span: Span | None) -> State
                             f"install -m 0755 /run/dsl/micromamba/bin/micromamba {MICROMAMBA}"],
                     name="install.conda (micromamba)", span=span,
                     mounts=(BindMount("/run/dsl/micromamba", mamba.output),))
-    rc = _condarc(ctx, default=DEFAULT_CONDARC)
-    assert rc is not None
-    return state.file(Mkfile(f"{CONDA_ROOT}/bin/conda", _CONDA_LAUNCHER, 0o755), rc,
-                      name="install.conda: conda (micromamba) and .condarc", span=span)
-
-
-def _condarc(ctx: Context, *, default: str | None) -> Mkfile | None:
-    """The root .condarc: ``config.conda_channel``'s text as given (as envd writes it; it
-    never passes through a shell), else ``default`` (None: keep the installer's file)."""
     setting = ctx.env.build.conda_channel
-    text = setting.value if setting is not None else default
-    return None if text is None else Mkfile(CONDARC, text.encode())
+    condarc = Mkfile(CONDARC, (setting.value if setting is not None else DEFAULT_CONDARC).encode())
+    return state.file(Mkfile(f"{CONDA_ROOT}/bin/conda", _CONDA_LAUNCHER, 0o755), condarc,
+                      name="install.conda: conda (micromamba) and .condarc", span=span)
 
 
 # python3 with the venv module and a pip to drive: Debian's pip (python3-pip), or ensurepip
