@@ -75,6 +75,7 @@ def pod_spec(
         del container["env"]
     spec: dict[str, Any] = {
         "containers": [container],
+        **_clone_repo(env, opts, container, volumes),
         "enableServiceLinks": False,  # no *_SERVICE_HOST variables leaking into the shell
         "securityContext": _pod_security(env),
         "volumes": [{"name": v.name, **v.source} for v in volumes],
@@ -86,6 +87,47 @@ def pod_spec(
     if opts.image_pull_secrets:
         spec["imagePullSecrets"] = [{"name": n} for n in opts.image_pull_secrets]
     return spec
+
+
+# config.repo: clone the repository into the project directory before the environment starts,
+# once (a kept PVC keeps the clone and any work in it). The script gets the directory and URL
+# as arguments, never pasted into its text; `--` ends git's options.
+CLONE_CONTAINER = "clone-repo"
+CLONE_SCRIPT = "\n".join((
+    'set -eu',
+    'dir="$1" url="$2" tmp="$1/.dsl-clone"',
+    'if [ -e "$dir/.git" ]; then echo "$dir is a git checkout already"; exit 0; fi',
+    '# a new volume may hold lost+found; a clone that failed half-way is started again',
+    'if [ -n "$(ls -A "$dir" | grep -vx -e lost+found -e .dsl-clone)" ]; then',
+    '  echo "$dir is not empty; not cloning $url"; exit 0',
+    'fi',
+    'rm -rf "$tmp"',
+    'git clone -- "$url" "$tmp"',
+    'for f in "$tmp"/* "$tmp"/.[!.]* "$tmp"/..?*; do if [ -e "$f" ]; then mv "$f" "$dir/"; fi; done',
+    'rmdir "$tmp"',
+))
+
+
+def _clone_repo(env: Environment, opts: K8sOptions, container: dict[str, Any],
+                volumes: tuple[Volume, ...]) -> dict[str, Any]:
+    """``initContainers`` cloning ``config.repo`` into the dev project directory (as
+    envd-server's git-cloner does), with the environment's own image (the dev layer has git)
+    and the same user and restrictions. Only ``https://`` URLs: the Pod has no credentials and
+    no known host key for SSH, and plain http or git:// could be tampered with."""
+    repo = env.build.repo
+    if repo is None or not _runtime.is_dev(env) or not repo.url.startswith("https://"):
+        return {}
+    wd = _runtime.workdir(env)
+    mounts = [_mount(v) for v in volumes if v.mount_path == wd]
+    init = {
+        "name": CLONE_CONTAINER,
+        "image": opts.image,
+        "command": ["/bin/sh", "-c", CLONE_SCRIPT, CLONE_CONTAINER, wd, repo.url],
+        "env": [{"name": "GIT_TERMINAL_PROMPT", "value": "0"}],  # a private repo fails, never waits
+        "securityContext": container["securityContext"],
+        "volumeMounts": mounts,
+    }
+    return {"initContainers": [init]}
 
 
 def _env(env: Environment, opts: K8sOptions, ssh_secret: str) -> list[dict[str, Any]]:

@@ -126,9 +126,11 @@ def language_packages(ctx: Context, state: State) -> State:
         expr = f'install.packages(c({", ".join(repr(n) for n in names)}), repos={repo!r})'
         state = ctx.run(state, [f"Rscript -e {shlex.quote(expr)}"],
                         name=f"install.r_packages {' '.join(names)}", span=step.span)
+    server = ctx.env.build.julia_pkg_server  # config.julia_pkg_server: Pkg's package server
+    pkg_env = f"JULIA_PKG_SERVER={shlex.quote(check.url(server.value, server.span))} " if server else ""
     for step in ctx.env.build.steps_of(JuliaPackages):
         names = [check.julia_package(p, step.span).removesuffix(".jl") for p in step.packages]
         expr = f'using Pkg; Pkg.add([{", ".join(chr(34) + n + chr(34) for n in names)}])'
-        state = ctx.run(state, [f"JULIA_DEPOT_PATH=/opt/julia/user_packages julia -e {shlex.quote(expr)}"],
+        state = ctx.run(state, [f"{pkg_env}JULIA_DEPOT_PATH=/opt/julia/user_packages julia -e {shlex.quote(expr)}"],
                         name=f"install.julia_packages {' '.join(names)}", span=step.span)
     return state

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from dsl.ir import Jupyter, Owner, PipIndex, PipPackages, Repo, TextSetting
@@ -11,18 +12,55 @@ from dsl.lang._unpack import (
     Bool,
     Call,
     HostPort,
+    MAX_URL,
     HttpUrl,
+    Invalid,
     NonEmptyStr,
     OptStr,
     OwnerId,
     Str,
     int_range,
     list_of,
+    shown,
 )
 
 
 def _opt_url(value: Any) -> str:
     return "" if value in (None, "") else HttpUrl(value)
+
+
+def _condarc(value: Any) -> str:
+    """``config.conda_channel``: the .condarc text, written as given; it must be a YAML
+    mapping, or conda and micromamba would fail on it in the middle of a build."""
+    text = NonEmptyStr(value)
+    import yaml  # only build files with a conda channel pay for it
+
+    try:
+        data = yaml.safe_load(text)
+    except (yaml.YAMLError, RecursionError) as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1} of the text)" if mark is not None else ""
+        raise Invalid(f"the .condarc text is not valid YAML{where}", _CONDARC_HINT) from exc
+    if not isinstance(data, dict):
+        raise Invalid(f"expected the text of a .condarc (a YAML mapping), got {shown(text)}", _CONDARC_HINT)
+    return text
+
+
+_CONDARC_HINT = 'e.g. config.conda_channel(channel="channels: [conda-forge]"), or a triple-quoted .condarc'
+# https://host/path, ssh://[user@]host/path, git://host/path or git's scp form user@host:path
+_REPO_URL = re.compile(r"(?:(?:https?|ssh|git)://[^\s/@]+(?:@[^\s/@]+)?(?:/\S*)?|[\w.-]+@[\w.-]+:\S+)")
+
+
+def _repo_url(value: Any) -> str:
+    """``config.repo(url)``: a git URL without a password (it lands in labels and manifests)."""
+    text = Str(value, MAX_URL)
+    authority = text.split("://", 1)[1].split("/", 1)[0] if "://" in text else ""
+    if ":" in authority.rpartition("@")[0]:
+        raise Invalid("the repository URL carries a password or token",
+                      "it would be written into image labels and manifests; give the URL without credentials")
+    if not _REPO_URL.fullmatch(text):
+        raise Invalid(f"expected a git repository URL (https://host/org/repo, ssh://..., git@host:org/repo), got {shown(text)}")
+    return text
 
 
 def _text_setting(field: str, arg: str, unpack: Any = NonEmptyStr) -> Any:
@@ -37,7 +75,7 @@ def _text_setting(field: str, arg: str, unpack: Any = NonEmptyStr) -> Any:
 
 
 primitive("config.apt_source")(_text_setting("apt_source", "source"))
-primitive("config.conda_channel")(_text_setting("conda_channel", "channel"))
+primitive("config.conda_channel")(_text_setting("conda_channel", "channel", _condarc))
 primitive("config.cran_mirror")(_text_setting("cran_mirror", "url", HttpUrl))
 primitive("config.julia_pkg_server")(_text_setting("julia_pkg_server", "url", HttpUrl))
 
@@ -101,7 +139,7 @@ def entrypoint(rec: Recorder, call: Call, args: Any) -> None:
 
 @primitive("config.repo")
 def repo(rec: Recorder, call: Call, url: Any, description: Any) -> None:
-    url = call.arg("url", url, NonEmptyStr)
+    url = call.arg("url", url, _repo_url)
     description = call.arg("description", description, OptStr)
     call.check()
     rec.settings["repo"] = Repo(url=url, description=description, span=call.span)

@@ -40,6 +40,7 @@ class Recorder:
     base: BaseImage = BaseImage()
     steps: list[Step] = field(default_factory=list)
     shell: str = "bash"
+    shell_span: Span | None = None
     settings: dict[str, Any] = field(default_factory=dict)  # BuildGraph single-valued fields
     entrypoint_span: Span | None = None
     ports: list[Port] = field(default_factory=list)
@@ -107,6 +108,8 @@ class Recorder:
                 span=self.entrypoint_span,
                 hint="use runtime.init([...]) or runtime.daemon([[...]]) to start commands in a dev environment",
             )
+        if self.shell != "bash" and not self.base.dev:  # envd: the shell is part of the dev layer
+            self.warn(self.shell_span, f'shell("{self.shell}") has no effect without base(dev=True)')
         build = BuildGraph(base=self.base, steps=tuple(self.steps), shell=self.shell, **self.settings)
         runtime = RuntimeSpec(
             ports=tuple(self.ports),

@@ -143,7 +143,7 @@ def test_entrypoint_custom_image_only(env, error) -> None:
     [
         ("config.pip_index()", "config.pip_index: argument 'url': expected an http(s) URL, got ''"),
         ("config.apt_source()", "config.apt_source: argument 'source': must not be empty"),
-        ('config.conda_channel("x")', "config.conda_channel: requires install.conda() earlier"),
+        ('config.conda_channel("channels: [x]")', "config.conda_channel: requires install.conda() earlier"),
         ("config.owner(70000, 0)", "argument 'uid': expected a uid/gid in 0..65535, got 70000"),
         ("config.owner(-1, -1)", "argument 'gid': expected a uid/gid in 0..65535, got -1"),
         ('config.jupyter(port="8888")', "argument 'port': expected an int, got string"),
