@@ -75,10 +75,16 @@ def invalid_options(detail: str, kind: str = "CreateOptions") -> ApiError:
 
 
 def decode_body(body: bytes, content_type: str) -> Any:
+    """A request body as JSON data. Protobuf, which a real server also takes (and kubectl's
+    imperative ``create namespace|configmap|secret`` sends), is refused with 415: the fake
+    cannot decode it without the generated .proto schemas; ``create -f`` and ``apply`` send JSON."""
+    if content_type == "application/vnd.kubernetes.protobuf":
+        raise ApiError(415, "UnsupportedMediaType", "the body of the request was in an unknown format - "
+                       "accepted media types include: application/json, application/yaml (this fake API server does not decode protobuf)")
     if not body:
         raise bad_request("the request body is empty")
     try:
-        if content_type == patch.APPLY_PATCH:
+        if content_type in (patch.APPLY_PATCH, "application/yaml"):
             return yaml.safe_load(body)
         return json.loads(body)
     except (ValueError, yaml.YAMLError) as exc:
