@@ -23,11 +23,22 @@ POD_REFUSED = ('The Pod "dev-workspace" is invalid: spec: Forbidden: pod updates
 INSTANCE = "app.kubernetes.io/instance=dev-workspace"
 
 
+_compiled: dict[str, Path] = {}
+
+
 def compile_tree(example: Path, out: Path) -> Path:
-    """``python -m dsl compile --target k8s -o OUT EXAMPLE`` with this checkout's code."""
+    """``python -m dsl compile --target k8s -o OUT EXAMPLE`` with this checkout's code.
+
+    The same build file compiles once per session (a copy of that tree is handed out): the
+    compiler's determinism makes the copy the same bytes, and it saves a process per test.
+    """
+    source = (example / "build.envd").read_text()
+    if source in _compiled and not out.exists():
+        return Path(shutil.copytree(_compiled[source], out))
     done = subprocess.run([sys.executable, "-m", "dsl", "compile", "--target", "k8s", "-o", str(out), str(example)],
                           check=False, cwd=REPO, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
+    _compiled.setdefault(source, Path(shutil.copytree(out, out.parent / f"compiled-{len(_compiled)}")))
     return out
 
 
