@@ -297,3 +297,53 @@ def test_stopping_the_fake_closes_its_port(tmp_path):
         socket.create_connection((host, int(port)), timeout=2).close()
     with pytest.raises(OSError):
         socket.create_connection((host, int(port)), timeout=2)
+
+
+@pytest.fixture
+def with_controllers(tmp_path):
+    from fakes.kube import FakeKube
+
+    with FakeKube.running(tmp_path, controllers=True) as kube:
+        api = kube.api_client()
+        yield kube, client.CoreV1Api(api), client.AppsV1Api(api)
+        api.close()
+
+
+def _workload(kind: str, name: str, image: str) -> dict:
+    spec = {"replicas": 1, "selector": {"matchLabels": {"app": name}},
+            "template": {"metadata": {"labels": {"app": name}},
+                         "spec": {"containers": [{"name": "app", "image": image}]}}}
+    if kind == "StatefulSet":
+        spec["serviceName"] = name
+        spec["volumeClaimTemplates"] = [{"metadata": {"name": "data"}, "spec": {
+            "accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}}]
+    return {"apiVersion": "apps/v1", "kind": kind, "metadata": {"name": name}, "spec": spec}
+
+
+def test_optional_controllers_run_a_statefulset_pod_and_roll_it(with_controllers):
+    kube, core, apps = with_controllers
+    apps.create_namespaced_stateful_set("default", _workload("StatefulSet", "env", "img:1"))
+    kube.controllers.settle()
+    first = core.read_namespaced_pod("env-0", "default")
+    assert first.status.phase == "Running" and first.metadata.owner_references[0].kind == "StatefulSet"
+    claim = core.read_namespaced_persistent_volume_claim("data-env-0", "default")
+    apps.patch_namespaced_stateful_set("env", "default", {"spec": {"template": {"spec": {"containers": [{"name": "app", "image": "img:2"}]}}}})
+    kube.controllers.settle()
+    second = core.read_namespaced_pod("env-0", "default")
+    assert second.metadata.uid != first.metadata.uid and second.spec.containers[0].image == "img:2"
+    assert core.read_namespaced_persistent_volume_claim("data-env-0", "default").metadata.uid == claim.metadata.uid
+    apps.delete_namespaced_stateful_set("env", "default")
+    kube.controllers.settle()
+    assert core.list_namespaced_pod("default").items == []
+
+
+def test_optional_controllers_replace_a_deployment_pod_on_a_template_change(with_controllers):
+    kube, core, apps = with_controllers
+    apps.create_namespaced_deployment("default", _workload("Deployment", "web", "img:1"))
+    kube.controllers.settle()
+    [first] = core.list_namespaced_pod("default", label_selector="app=web").items
+    assert first.metadata.name.startswith("web-") and first.status.phase == "Running"
+    apps.patch_namespaced_deployment("web", "default", {"spec": {"template": {"metadata": {"labels": {"app": "web", "v": "2"}}}}})
+    kube.controllers.settle()
+    [second] = core.list_namespaced_pod("default", label_selector="app=web").items
+    assert second.metadata.name != first.metadata.name and second.metadata.labels["v"] == "2"
