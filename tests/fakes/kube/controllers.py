@@ -83,7 +83,7 @@ class Controllers:
                 self.store.changed.notify_all()
 
     def _handle(self, event: Any) -> None:
-        obj, meta = event.object, event.object["metadata"]
+        meta = event.object["metadata"]
         if event.rtype in (STATEFUL_SET, DEPLOYMENT):
             if event.type == "DELETED":
                 self._collect(meta["namespace"], meta["uid"])
