@@ -233,3 +233,40 @@ def test_kubectl_patch_types(kubectl, tmp_path, patch_type, body):
     ok(kubectl("apply", "-k", str(tree)))
     ok(kubectl("patch", "svc", "dev-workspace", "--type", patch_type, "-p", body))
     assert objects(kubectl, "svc", "-l", "tier=dev")[0]["metadata"]["name"] == "dev-workspace"
+
+
+_DEPLOYMENT = """apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: web}}
+spec:
+  selector: {{matchLabels: {{app: web}}}}
+  template:
+    metadata: {{labels: {{app: web}}}}
+    spec:
+      containers:
+      - name: app
+        image: img:1
+        env: {env}
+        ports: {ports}
+      volumes: [{volume}]
+"""
+_BEFORE = _DEPLOYMENT.format(env='[{name: A, value: "1"}, {name: B, value: "2"}]',
+                             ports="[{containerPort: 80}, {containerPort: 443}]", volume="{name: v, emptyDir: {}}")
+_AFTER = _DEPLOYMENT.format(env='[{name: A, value: "1"}]', ports="[{containerPort: 443}]",
+                            volume="{name: v, configMap: {name: x}}")
+
+
+@pytest.mark.parametrize("mode", [[], ["--server-side"]], ids=["client-side", "server-side"])
+def test_items_dropped_from_the_applied_config_are_removed(kubectl, tmp_path, mode):
+    """Strategic merge (client-side: $patch delete, $retainKeys) and SSA (owned fields) alike."""
+    manifest = tmp_path / "deployment.yaml"
+    manifest.write_text(_BEFORE)
+    ok(kubectl("apply", *mode, "-f", str(manifest)))
+    manifest.write_text(_AFTER)
+    ok(kubectl("apply", *mode, "-f", str(manifest)))
+    [live] = objects(kubectl, "deployments.apps")
+    spec = live["spec"]["template"]["spec"]
+    assert spec["containers"][0]["env"] == [{"name": "A", "value": "1"}]
+    assert spec["containers"][0]["ports"] == [{"containerPort": 443, "protocol": "TCP"}]
+    assert spec["volumes"] == [{"name": "v", "configMap": {"name": "x", "defaultMode": 420}}]
+    assert live["metadata"]["generation"] == 2

@@ -26,6 +26,11 @@ Not a cluster: nothing runs, nothing is scheduled, a deleted Pod (never bound to
 goes at once, a deleted Namespace takes its objects with it at once, and the
 ``default`` ServiceAccount of a new namespace appears synchronously (pass
 ``auto_service_accounts=False`` to see the refusal a fresh real namespace can give).
+Not modelled (yet): protobuf request bodies (refused with 415, so kubectl's imperative
+``create namespace|configmap|secret`` fails; ``create -f`` and ``apply`` send JSON),
+aggregated discovery (kubectl falls back to the legacy documents), subresources (status,
+scale, log, exec, port-forward: the runner issue adds streams), type checks of field values,
+graceful deletion, RBAC and authentication.
 """
 
 from __future__ import annotations

@@ -201,9 +201,10 @@ def path_string(path: Path) -> str:
 # --- removing owned paths ------------------------------------------------------------------
 
 def remove_paths(obj: dict[str, Any], paths: set[Path], node: schema.Node) -> None:
-    """Delete each path's field or list item from ``obj`` (deepest first)."""
-    for path in sorted(paths, key=len, reverse=True):
-        _remove(obj, path, node, {})
+    """Delete each path's field or list item from ``obj`` (a removed item takes its fields)."""
+    for path in paths:
+        if not any(path[:n] in paths for n in range(1, len(path))):
+            _remove(obj, path, node, {})
 
 
 def _remove(value: Any, path: Path, node: schema.Node | None, prop: schema.Node) -> None:
