@@ -85,16 +85,22 @@ def ca_bundle() -> str:
     return path
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "fake_kube(**options): options of the fake_kube fixture's FakeKube "
+                            "(controllers=True, auto_service_accounts=False)")
+
+
 @pytest.fixture
-def fake_kube(tmp_path: Path):
+def fake_kube(request: pytest.FixtureRequest, tmp_path: Path):
     """A FAKE Kubernetes API server (``tests/fakes/kube``) on 127.0.0.1, stopped at teardown.
 
     ``fake_kube.kubeconfig`` points kubectl at it; ``fake_kube.api_client()`` is a
-    ``kubernetes`` client for it.
+    ``kubernetes`` client for it. ``@pytest.mark.fake_kube(controllers=True)`` passes options.
     """
     from fakes.kube import FakeKube
 
-    with FakeKube.running(tmp_path) as kube:
+    marker = request.node.get_closest_marker("fake_kube")
+    with FakeKube.running(tmp_path, **(marker.kwargs if marker else {})) as kube:
         yield kube
 
 

@@ -287,16 +287,30 @@ def test_watch_without_a_version_starts_with_the_current_objects(core):
     assert [(e["type"], e["object"].metadata.name) for e in events] == [("ADDED", "one")]
 
 
-def test_stopping_the_fake_closes_its_port(tmp_path):
+def test_stopping_the_fake_closes_its_port_and_ends_open_watches(tmp_path):
     import socket
+    import time
 
     from fakes.kube import FakeKube
 
+    before = set(threading.enumerate())
     with FakeKube.running(tmp_path) as kube:
         host, port = kube.url.removeprefix("http://").split(":")
-        socket.create_connection((host, int(port)), timeout=2).close()
+        api = kube.api_client()
+        core = client.CoreV1Api(api)
+        follower = threading.Thread(target=lambda: list(watch.Watch().stream(
+            core.list_namespaced_config_map, "default", timeout_seconds=600)))
+        follower.start()
+        time.sleep(0.3)  # the watch is open on the server
+    follower.join(timeout=5)
+    api.close()
+    assert not follower.is_alive()  # the server ended the stream at stop
     with pytest.raises(OSError):
         socket.create_connection((host, int(port)), timeout=2)
+    deadline = time.monotonic() + 5
+    while set(threading.enumerate()) - before and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not set(threading.enumerate()) - before
 
 
 @pytest.fixture

@@ -270,3 +270,11 @@ def test_items_dropped_from_the_applied_config_are_removed(kubectl, tmp_path, mo
     assert spec["containers"][0]["ports"] == [{"containerPort": 443, "protocol": "TCP"}]
     assert spec["volumes"] == [{"name": "v", "configMap": {"name": "x", "defaultMode": 420}}]
     assert live["metadata"]["generation"] == 2
+
+
+@pytest.mark.fake_kube(controllers=True)
+def test_kubectl_wait_sees_a_pod_become_ready_with_the_optional_kubelet(kubectl, tmp_path):
+    tree = compile_tree(copy_example(tmp_path), tmp_path / "k8s")
+    ok(kubectl("apply", "-k", str(tree)))
+    waited = ok(kubectl("wait", "--for=condition=Ready", "pod/dev-workspace", "--timeout=20s"))
+    assert "pod/dev-workspace condition met" in waited
