@@ -72,7 +72,11 @@ def label_matcher(selector: str | None) -> Matcher:
 
 _COMMON = ("metadata.name", "metadata.namespace")
 _BY_KIND = {"Pod": ("spec.nodeName", "spec.restartPolicy", "spec.schedulerName", "spec.serviceAccountName",
-                    "status.phase", "status.podIP", "status.nominatedNodeName")}
+                    "status.phase", "status.podIP", "status.nominatedNodeName"),
+            "Event": tuple(f"involvedObject.{f}" for f in ("kind", "namespace", "name", "uid", "apiVersion",
+                                                            "resourceVersion", "fieldPath"))
+            + ("reason", "reportingComponent", "source", "type"),
+            "Secret": ("type",)}
 
 
 def _lookup(obj: dict[str, Any], path: str) -> str:
