@@ -2,6 +2,10 @@
 
 Each is independent of apt (no dpkg database writes), so the parallel shape builds them
 side by side with the system packages. R comes from apt and is part of the system stage.
+
+Every archive is checked against its publisher's checksum file before it is unpacked: both are
+http sources mounted into the step, and ``_verify`` compares them (see there for the file
+shapes). rustup then verifies the toolchain it downloads itself.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from compiler.llb import _validate as check
 from compiler.llb._context import Context
 from compiler.llb._ops import BindMount
 from compiler.llb._state import State, http
+from compiler.llb._verify import LISTING, SINGLE, Shape, verify_lines
 from dsl.errors import CompileError
 from dsl.ir import (
     CodexInstall,
@@ -34,45 +39,72 @@ CRAN_DEFAULT = "https://cran.rstudio.com"
 JULIA_VERSION = "1.10.10"
 UV_VERSION = "0.9.22"
 PIXI_VERSION = "0.62.2"
+DOWNLOAD_DIR = "/run/dsl/download"
+CHECKSUM_DIR = "/run/dsl/checksum"
+_LABEL = {GoInstall: "install.go", NodejsInstall: "install.nodejs", JuliaInstall: "install.julia",
+          UvInstall: "install.uv", PixiInstall: "install.pixi", RustInstall: "install.rust"}
 
 
 @dataclass(frozen=True, slots=True)
-class _Archive:
+class Archive:
+    """One toolchain download: the archive, the publisher's checksum file, the unpack line."""
+
     url: str
-    unpack: str  # shell line; the archive is at $A
+    sums_url: str
+    shape: Shape  # of the checksum file (see _verify)
+    unpack: str  # shell line; the verified archive is at $A
+
+    @property
+    def filename(self) -> str:
+        return self.url.rsplit("/", 1)[-1]
+
+    @property
+    def sums_filename(self) -> str:
+        return self.sums_url.rsplit("/", 1)[-1]
 
 
-def _archive(step: object, arch: str) -> _Archive | None:
+def _github(url: str, unpack: str) -> Archive:
+    """A GitHub release asset with its ``<asset>.sha256`` beside it."""
+    return Archive(url, url + ".sha256", SINGLE, unpack)
+
+
+def archive(step: object, arch: str) -> Archive | None:
+    """The download of a toolchain step for ``arch``; None for steps that download nothing."""
     gnu = _GNU.get(arch, arch)
     if isinstance(step, GoInstall):
         v = check.version(step.version, "go", step.span)
-        return _Archive(f"https://go.dev/dl/go{v}.linux-{arch}.tar.gz",
-                        "rm -rf /usr/local/go && tar -C /usr/local -xzf \"$A\"")
+        url = f"https://go.dev/dl/go{v}.linux-{arch}.tar.gz"
+        return Archive(url, url + ".sha256", SINGLE,
+                       "rm -rf /usr/local/go && tar -C /usr/local -xzf \"$A\"")
     if isinstance(step, NodejsInstall):
         v = check.version(step.version, "nodejs", step.span)
         n = _NODE.get(arch, arch)
-        return _Archive(f"https://nodejs.org/dist/v{v}/node-v{v}-linux-{n}.tar.xz",
-                        "mkdir -p /opt/nodejs && tar -C /opt/nodejs --strip-components=1 -xJf \"$A\"")
+        return Archive(f"https://nodejs.org/dist/v{v}/node-v{v}-linux-{n}.tar.xz",
+                       f"https://nodejs.org/dist/v{v}/SHASUMS256.txt", LISTING,
+                       "mkdir -p /opt/nodejs && tar -C /opt/nodejs --strip-components=1 -xJf \"$A\"")
     if isinstance(step, JuliaInstall):
         minor = JULIA_VERSION.rsplit(".", 1)[0]
         jarch = {"amd64": "x64", "arm64": "aarch64"}.get(arch, arch)
-        return _Archive(f"https://julialang-s3.julialang.org/bin/linux/{jarch}/{minor}/"
-                        f"julia-{JULIA_VERSION}-linux-{gnu}.tar.gz",
-                        "mkdir -p /opt/julia && tar -C /opt/julia --strip-components=1 -xzf \"$A\"")
+        return Archive(f"https://julialang-s3.julialang.org/bin/linux/{jarch}/{minor}/"
+                       f"julia-{JULIA_VERSION}-linux-{gnu}.tar.gz",
+                       f"https://julialang-s3.julialang.org/bin/checksums/julia-{JULIA_VERSION}.sha256",
+                       LISTING,
+                       "mkdir -p /opt/julia && tar -C /opt/julia --strip-components=1 -xzf \"$A\"")
     if isinstance(step, UvInstall):
-        return _Archive(f"https://github.com/astral-sh/uv/releases/download/{UV_VERSION}/"
-                        f"uv-{gnu}-unknown-linux-gnu.tar.gz",
-                        "tar -C /usr/local/bin --strip-components=1 -xzf \"$A\"")
+        return _github(f"https://github.com/astral-sh/uv/releases/download/{UV_VERSION}/"
+                       f"uv-{gnu}-unknown-linux-gnu.tar.gz",
+                       "tar -C /usr/local/bin --strip-components=1 -xzf \"$A\"")
     if isinstance(step, PixiInstall):
-        return _Archive(f"https://github.com/prefix-dev/pixi/releases/download/v{PIXI_VERSION}/"
-                        f"pixi-{gnu}-unknown-linux-musl.tar.gz",
-                        "tar -C /usr/local/bin -xzf \"$A\"")
+        return _github(f"https://github.com/prefix-dev/pixi/releases/download/v{PIXI_VERSION}/"
+                       f"pixi-{gnu}-unknown-linux-musl.tar.gz",
+                       "tar -C /usr/local/bin -xzf \"$A\"")
     if isinstance(step, RustInstall):
         version = check.version(step.version, "rust", step.span) if step.version else "stable"
-        return _Archive(f"https://static.rust-lang.org/rustup/dist/{gnu}-unknown-linux-gnu/rustup-init",
-                        "cp \"$A\" /tmp/rustup-init && chmod +x /tmp/rustup-init && "
-                        "CARGO_HOME=/opt/rust RUSTUP_HOME=/opt/rust /tmp/rustup-init -y --no-modify-path "
-                        f"--default-toolchain {shlex.quote(version)} && rm /tmp/rustup-init")
+        url = f"https://static.rust-lang.org/rustup/dist/{gnu}-unknown-linux-gnu/rustup-init"
+        return Archive(url, url + ".sha256", SINGLE,
+                       "cp \"$A\" /tmp/rustup-init && chmod +x /tmp/rustup-init && "
+                       "CARGO_HOME=/opt/rust RUSTUP_HOME=/opt/rust /tmp/rustup-init -y --no-modify-path "
+                       f"--default-toolchain {shlex.quote(version)} && rm /tmp/rustup-init")
     return None
 
 
@@ -93,23 +125,26 @@ def toolchains(ctx: Context) -> list[tuple[str, object]]:
                 span=step.span,
                 hint="remove it from the build file, or download and install it in a run([...]) step; "
                      "dsl check and dsl compile --target k8s|docker do not need it")
-        if _archive(step, ctx.platform.architecture) is not None:
+        if archive(step, ctx.platform.architecture) is not None:
             out.append((type(step).__name__, step))
     return out
 
 
 def install(ctx: Context, state: State, step: object) -> State:
-    """One toolchain: the archive is an http source mounted read-only, unpacked by a step."""
-    a = _archive(step, ctx.platform.architecture)
+    """One toolchain: archive and checksum file are http sources mounted read-only; the step
+    verifies the archive, then unpacks it."""
+    a = archive(step, ctx.platform.architecture)
     assert a is not None
     span = getattr(step, "span", None)
-    fname = a.url.rsplit("/", 1)[-1]
-    dl = http(a.url, filename=fname, platform=ctx.platform, name=f"download {fname}", span=span)
-    label = {"GoInstall": "install.go", "NodejsInstall": "install.nodejs", "JuliaInstall": "install.julia",
-             "UvInstall": "install.uv", "PixiInstall": "install.pixi", "RustInstall": "install.rust"}
-    return ctx.run(state, [f"A=/run/dsl/download/{shlex.quote(fname)}", a.unpack],
-                   name=label[type(step).__name__], span=span,
-                   mounts=(BindMount("/run/dsl/download", dl.output),))
+    what = _LABEL[type(step)]
+    dl = http(a.url, filename=a.filename, platform=ctx.platform, name=f"download {a.filename}", span=span)
+    sums = http(a.sums_url, filename=a.sums_filename, platform=ctx.platform,
+                name=f"download {a.sums_filename}", span=span)
+    lines = verify_lines(archive=f"{DOWNLOAD_DIR}/{a.filename}", sums=f"{CHECKSUM_DIR}/{a.sums_filename}",
+                         name=a.filename, sums_url=a.sums_url, what=what, shape=a.shape)
+    state = ctx.run(state, [*lines, a.unpack], name=what, span=span,
+                    mounts=(BindMount(DOWNLOAD_DIR, dl.output), BindMount(CHECKSUM_DIR, sums.output)))
+    return state
 
 
 def r_apt_packages(ctx: Context) -> tuple[str, ...]:
