@@ -15,7 +15,16 @@ from typing import Any
 
 from compiler import _runtime
 from compiler.llb._dev import owner
-from compiler.llb._layout import DEFAULT_PATH, DEV_HOME, DEV_USER, ENTRYPOINT, LABEL_PREFIX, join_path, path_entries
+from compiler.llb._layout import (
+    DEFAULT_PATH,
+    DEV_HOME,
+    DEV_USER,
+    ENTRYPOINT,
+    LABEL_PREFIX,
+    join_path,
+    path_entries,
+    toolchain_env,
+)
 from compiler.llb._ops import Platform
 from dsl.errors import CompileError
 from dsl.ir import Environment, canonical_json
@@ -81,7 +90,7 @@ def image_config(env: Environment, *, base_config: dict | None, platform: str = 
 
 def _env(env: Environment, base: list[str]) -> list[str]:
     values = dict(item.split("=", 1) if "=" in item else (item, "") for item in base)
-    ours: dict[str, str] = {"LANG": "C.UTF-8", "LC_ALL": "C.UTF-8"}
+    ours: dict[str, str] = {"LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", **dict(toolchain_env(env))}
     ours.update(_runtime.environ(env))
     if env.build.base.dev:
         ours.update({"USER": DEV_USER, "HOME": DEV_HOME, "SHELL": "/bin/bash",

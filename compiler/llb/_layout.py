@@ -18,6 +18,7 @@ from dsl.ir import (
     PipWheel,
     PythonInstall,
     RustInstall,
+    UvInstall,
 )
 
 
@@ -75,6 +76,15 @@ def join_path(first: tuple[str, ...], base_path: str = DEFAULT_PATH) -> str:
     return ":".join(p for p in dict.fromkeys(parts) if p)
 
 
+def toolchain_env(env: Environment) -> tuple[tuple[str, str], ...]:
+    """Variables a toolchain needs in build steps and in the image (envd's, for uv: copy
+    instead of hard links, which fail across the cache and image filesystems, and only the
+    Python uv installed, never the image's)."""
+    if env.build.steps_of(UvInstall):
+        return (("UV_LINK_MODE", "copy"), ("UV_PYTHON_PREFERENCE", "only-managed"))
+    return ()
+
+
 def build_env(env: Environment, base_path: str | None = None) -> tuple[tuple[str, str], ...]:
     """The environment of every build step (root steps and the dev user's ``run()`` steps).
 
@@ -88,4 +98,5 @@ def build_env(env: Environment, base_path: str | None = None) -> tuple[tuple[str
         ("LC_ALL", "C.UTF-8"),
         ("PIP_DISABLE_PIP_VERSION_CHECK", "1"),
         ("PIP_ROOT_USER_ACTION", "ignore"),
+        *toolchain_env(env),
     )

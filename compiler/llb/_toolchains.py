@@ -5,7 +5,7 @@ side by side with the system packages. R comes from apt and is part of the syste
 
 Every archive is checked against its publisher's checksum file before it is unpacked: both are
 http sources mounted into the step, and ``_verify`` compares them (see there for the file
-shapes). rustup then verifies the toolchain it downloads itself.
+shapes). rustup then verifies the toolchain it downloads itself, and uv the Python it installs.
 """
 
 from __future__ import annotations
@@ -15,7 +15,9 @@ from dataclasses import dataclass
 
 from compiler.llb import _validate as check
 from compiler.llb._context import Context
-from compiler.llb._ops import BindMount
+from compiler.llb._dev import owner
+from compiler.llb._layout import DEV_HOME
+from compiler.llb._ops import BindMount, Mkdir, Mkfile
 from compiler.llb._state import State, http
 from compiler.llb._verify import LISTING, SINGLE, Shape, verify_lines
 from dsl.errors import CompileError
@@ -39,6 +41,7 @@ CRAN_DEFAULT = "https://cran.rstudio.com"
 JULIA_VERSION = "1.10.10"
 UV_VERSION = "0.9.22"
 PIXI_VERSION = "0.62.2"
+PIXI_CONFIG = "/etc/pixi/config.toml"
 DOWNLOAD_DIR = "/run/dsl/download"
 CHECKSUM_DIR = "/run/dsl/checksum"
 _LABEL = {GoInstall: "install.go", NodejsInstall: "install.nodejs", JuliaInstall: "install.julia",
@@ -144,7 +147,67 @@ def install(ctx: Context, state: State, step: object) -> State:
                          name=a.filename, sums_url=a.sums_url, what=what, shape=a.shape)
     state = ctx.run(state, [*lines, a.unpack], name=what, span=span,
                     mounts=(BindMount(DOWNLOAD_DIR, dl.output), BindMount(CHECKSUM_DIR, sums.output)))
+    if isinstance(step, UvInstall):
+        state = _uv_python(ctx, state, step)
+    if isinstance(step, PixiInstall):
+        state = _pixi_config(state, step)
     return state
+
+
+def _uv_python(ctx: Context, state: State, step: UvInstall) -> State:
+    """``uv python install <v>`` as envd does: as the dev user in dev images (the Python lands
+    in their home, where their ``uv`` looks), as root otherwise. uv checks the archive it
+    downloads against the checksums built into uv."""
+    version = check.version(step.python_version or "3.11", "python", step.span)
+    runner = state
+    if ctx.env.build.base.dev:
+        o = owner(ctx.env)
+        runner = state.with_env("HOME", DEV_HOME)
+        if o.uid != 0:
+            runner = runner.with_user(f"{o.uid}:{o.gid}")
+    done = ctx.run(runner, [f"uv python install {shlex.quote(version)}"],
+                   name=f"install.uv: python {version}", span=step.span)
+    return state.with_output(done.output)
+
+
+def pixi_config(step: PixiInstall) -> str:
+    """``/etc/pixi/config.toml`` for the step's settings ("" when there are none).
+
+    ``use_pixi_mirror``: conda.anaconda.org through prefix.dev, except conda-forge's label
+    channels, which prefix.dev does not mirror (pixi takes the longest matching prefix).
+    ``pypi_index``: the index pixi resolves PyPI dependencies from.
+    """
+    parts = []
+    if step.use_pixi_mirror:
+        parts.append("[mirrors]\n"
+                     f"{_toml('https://conda.anaconda.org')} = [{_toml('https://prefix.dev/')}]\n"
+                     f"{_toml('https://conda.anaconda.org/conda-forge/label')} = "
+                     f"[{_toml('https://conda.anaconda.org/conda-forge/label')}]\n")
+    if step.pypi_index:
+        index = check.url(step.pypi_index, step.span)
+        parts.append(f"[pypi-config]\nindex-url = {_toml(index)}\n")
+    return "\n".join(parts)
+
+
+def _pixi_config(state: State, step: PixiInstall) -> State:
+    text = pixi_config(step)
+    if not text:
+        return state
+    return state.file(Mkdir("/etc/pixi", 0o755), Mkfile(PIXI_CONFIG, text.encode(), 0o644),
+                      name=f"install.pixi: {PIXI_CONFIG}", span=step.span)
+
+
+def _toml(text: str) -> str:
+    """A TOML basic string: quotes, backslashes and control characters escaped."""
+    out = []
+    for ch in text:
+        if ch in '"\\':
+            out.append("\\" + ch)
+        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
+            out.append(f"\\u{ord(ch):04X}")
+        else:
+            out.append(ch)
+    return '"' + "".join(out) + '"'
 
 
 def r_apt_packages(ctx: Context) -> tuple[str, ...]:
