@@ -20,6 +20,7 @@ from compiler.llb._layout import DEV_HOME
 from compiler.llb._ops import BindMount, Mkdir, Mkfile
 from compiler.llb._state import State, http
 from compiler.llb._verify import LISTING, SINGLE, Shape, verify_lines
+from compiler.llb._vscode import parse as parse_extension
 from dsl.errors import CompileError
 from dsl.ir import (
     CodexInstall,
@@ -112,22 +113,27 @@ def archive(step: object, arch: str) -> Archive | None:
 
 
 def toolchains(ctx: Context) -> list[tuple[str, object]]:
-    """``(name, step)`` for every downloaded toolchain, in declaration order."""
+    """``(name, step)`` for every downloaded toolchain, in declaration order.
+
+    Refusals of downloads we cannot verify are raised here too, so the first one in the build
+    file is the one reported.
+    """
     out = []
     for step in ctx.env.build.steps:
-        if isinstance(step, CodexInstall | VscodeExtensions):
-            # envd fetches these at build time from GitHub releases / Open VSX without a pinned
-            # checksum; until we can pin them, say so instead of building something unverified.
-            # Only the image needs them: dsl check and the k8s/docker targets still work.
-            if isinstance(step, CodexInstall):
-                what, source = "install.codex", "a GitHub release"
-            else:
-                what, source = "install.vscode_extensions", "Open VSX"
+        if isinstance(step, VscodeExtensions):  # installed later, after the system packages
+            for ext_id in step.extensions:
+                parse_extension(ext_id, step.span)
+        if isinstance(step, CodexInstall):
+            # openai/codex publishes no checksum file for its release archives (only Sigstore
+            # bundles, which need cosign, and a DotSlash manifest of the .zst files), so there
+            # is nothing to verify the download against. Only the image needs it: dsl check
+            # and the k8s/docker targets still work.
             raise CompileError(
-                f"{what} is not supported by the image builder yet (it downloads from {source})",
+                "install.codex is not supported by the image builder: openai/codex publishes no "
+                "checksum for its release archives, so the download cannot be verified",
                 span=step.span,
-                hint="remove it from the build file, or download and install it in a run([...]) step; "
-                     "dsl check and dsl compile --target k8s|docker do not need it")
+                hint="download it with io.http(url=..., checksum='sha256:...') using a hash you "
+                     "checked, and install it in a run([...]) step")
         if archive(step, ctx.platform.architecture) is not None:
             out.append((type(step).__name__, step))
     return out

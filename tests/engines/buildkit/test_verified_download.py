@@ -86,3 +86,46 @@ def test_a_good_archive_passes_and_a_tampered_one_fails_the_step(docker_host, ba
     assert f"dsl: install.test: checksum mismatch for {name}: {bad_sums}" in log
     assert digest in log and hashlib.sha256(good + b"!").hexdigest() in log
 
+
+def test_a_vscode_extension_is_verified_and_unpacked_by_the_compiled_step(
+        docker_host, docker_api, base_image, publisher, monkeypatch) -> None:
+    """The whole compiled step: Open VSX's layout on the loopback server, python3's zipfile
+    on the Debian base (it has no unzip)."""
+    import io
+    import zipfile
+
+    from compiler.llb import _vscode, compile_environment
+    from dsl.engines.buildkit import Exporter
+    from dsl.ir import BaseImage, BuildGraph, Environment, VscodeExtensions
+
+    root, base_url = publisher
+    run = uuid.uuid4().hex[:12]
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("extension/package.json", f'{{"name": "t{run}"}}')
+        z.writestr("extension.vsixmanifest", "<x/>")
+    vsix = buf.getvalue()
+    stem = f"p{run}.ext-1.0.0"
+    files = root / "api" / f"p{run}" / "ext" / "1.0.0" / "file"
+    files.mkdir(parents=True)
+    (files / f"{stem}.vsix").write_bytes(vsix)
+    (files / f"{stem}.sha256").write_text(hashlib.sha256(vsix).hexdigest())
+    monkeypatch.setattr(_vscode, "OPEN_VSX_API", f"{base_url}/api")
+    env = Environment("x", BuildGraph(base=BaseImage(base_image), steps=(VscodeExtensions((stem,)),)))
+    res = compile_environment(env)
+    tag = f"dsl-vsix-{run}:dev"
+    with connect(f"docker://{docker_host}") as builder:
+        solve(builder, lambda caps, platform: Plan(res.definition, res.base_image, res.vertex_spans),
+              image_config=lambda base, platform: base, exporter=Exporter("moby", {"name": tag}))
+    try:
+        path = f"/home/envd/.vscode-server/extensions/p{run}.ext-1.0.0"
+        container = docker_api.create_container(tag, command=["sh", "-c", f"cat {path}/package.json; echo; ls {path}"])
+        try:
+            docker_api.start(container)
+            assert docker_api.wait(container, timeout=60)["StatusCode"] == 0
+            out = docker_api.logs(container).decode().split()
+        finally:
+            docker_api.remove_container(container, force=True)
+        assert out == ['{"name":', f'"t{run}"}}', "package.json"]
+    finally:
+        docker_api.remove_image(tag, force=True)
