@@ -24,7 +24,7 @@ from compiler.llb._layout import (
     join_path,
     login_shell,
     path_entries,
-    toolchain_environ,
+    toolchain_env,
 )
 from compiler.llb._ops import Platform
 from dsl.errors import CompileError
@@ -91,8 +91,7 @@ def image_config(env: Environment, *, base_config: dict | None, platform: str = 
 
 def _env(env: Environment, base: list[str]) -> list[str]:
     values = dict(item.split("=", 1) if "=" in item else (item, "") for item in base)
-    ours: dict[str, str] = {"LANG": "C.UTF-8", "LC_ALL": "C.UTF-8"}
-    ours.update(toolchain_environ(env))
+    ours: dict[str, str] = {"LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", **dict(toolchain_env(env))}
     ours.update(_runtime.environ(env))
     if env.build.base.dev:
         ours.update({"USER": DEV_USER, "HOME": DEV_HOME, "SHELL": login_shell(env),

@@ -2,8 +2,9 @@
 
 Order (facts: envd-language.md §b.2): base → apt sources → dev preparation (sshd, user) →
 system packages (and python3 for the venv) ∥ language toolchains → pip index → Python (the
-first pip step creates the venv), conda, R, Julia packages → downloads (io.http) → io.copy →
-dev finish (ownership, sshd config, entrypoint) → run() steps → runtime.mount directories.
+first pip step creates the venv), conda, R, Julia packages → VS Code extensions → downloads
+(io.http) → io.copy → dev finish (ownership, sshd config, entrypoint) → run() steps →
+runtime.mount directories.
 
 *Parallel* (builder has ``mergeop`` and ``diffop``): the system packages and every toolchain are
 built from the same parent and joined with ``merge([parent, diff(parent, x), ...])``; downloads
@@ -17,7 +18,7 @@ from __future__ import annotations
 import posixpath
 from dataclasses import dataclass
 
-from compiler.llb import _dev, _python, _toolchains
+from compiler.llb import _dev, _python, _toolchains, _vscode
 from compiler.llb import _validate as check
 from compiler.llb._context import Context
 from compiler.llb._layout import CA_SECRET_ID, CONTEXT_NAME, DEV_HOME, DEV_USER, VENV, python_kind, workdir
@@ -175,6 +176,7 @@ def _build(ctx: Context, parallel: bool) -> State:
                            name="config.pip_index", span=b.pip_index.span)
     state = _python.packages(ctx, state, then=_dev.give_to_user(env, VENV))
     state = _toolchains.language_packages(ctx, state)
+    state = _vscode.install(ctx, state)
     state = _downloads(ctx, state, parallel)
     state = _copies(ctx, state)
     if b.base.dev:

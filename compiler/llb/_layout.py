@@ -18,6 +18,7 @@ from dsl.ir import (
     PipWheel,
     PythonInstall,
     RustInstall,
+    UvInstall,
 )
 
 
@@ -82,21 +83,6 @@ def conda_prefix(env: Environment) -> str:
     return CONDA_ENV if env.build.steps_of(PythonInstall) else CONDA_ROOT
 
 
-def toolchain_environ(env: Environment) -> tuple[tuple[str, str], ...]:
-    """Variables the image gets for the toolchains it has (as envd sets them at run time).
-
-    ``MAMBA_ROOT_PREFIX``/``MAMBA_TARGET_PREFIX`` let ``conda`` (micromamba) find its root
-    and install where the build put the packages; ``JULIA_PKG_SERVER`` is
-    ``config.julia_pkg_server`` (Pkg's mirror, at build time and at run time).
-    """
-    out: list[tuple[str, str]] = []
-    if uses_micromamba(env):
-        out += [("MAMBA_ROOT_PREFIX", CONDA_ROOT), ("MAMBA_TARGET_PREFIX", conda_prefix(env))]
-    if env.build.julia_pkg_server is not None:
-        out.append(("JULIA_PKG_SERVER", env.build.julia_pkg_server.value))
-    return tuple(out)
-
-
 def path_entries(env: Environment) -> tuple[str, ...]:
     """PATH directories our installs add, highest priority first (before the base PATH)."""
     out: list[str] = [*env.runtime.extra_path]
@@ -119,6 +105,24 @@ def join_path(first: tuple[str, ...], base_path: str = DEFAULT_PATH) -> str:
     return ":".join(p for p in dict.fromkeys(parts) if p)
 
 
+def toolchain_env(env: Environment) -> tuple[tuple[str, str], ...]:
+    """Variables the toolchains need in build steps and in the image (as envd sets them).
+
+    uv: copy instead of hard links (which fail across the cache and image filesystems), and
+    only the Python uv installed, never the image's. ``MAMBA_ROOT_PREFIX``/``MAMBA_TARGET_PREFIX``
+    let ``conda`` (micromamba) find its root and install where the build put the packages;
+    ``JULIA_PKG_SERVER`` is ``config.julia_pkg_server`` (Pkg's mirror).
+    """
+    out: list[tuple[str, str]] = []
+    if env.build.steps_of(UvInstall):
+        out += [("UV_LINK_MODE", "copy"), ("UV_PYTHON_PREFERENCE", "only-managed")]
+    if uses_micromamba(env):
+        out += [("MAMBA_ROOT_PREFIX", CONDA_ROOT), ("MAMBA_TARGET_PREFIX", conda_prefix(env))]
+    if env.build.julia_pkg_server is not None:
+        out.append(("JULIA_PKG_SERVER", env.build.julia_pkg_server.value))
+    return tuple(out)
+
+
 def build_env(env: Environment, base_path: str | None = None) -> tuple[tuple[str, str], ...]:
     """The environment of every build step (root steps and the dev user's ``run()`` steps).
 
@@ -132,4 +136,5 @@ def build_env(env: Environment, base_path: str | None = None) -> tuple[tuple[str
         ("LC_ALL", "C.UTF-8"),
         ("PIP_DISABLE_PIP_VERSION_CHECK", "1"),
         ("PIP_ROOT_USER_ACTION", "ignore"),
+        *toolchain_env(env),
     )

@@ -19,11 +19,20 @@ from compiler.llb._layout import CONDA_ENV, CONDA_ROOT, VENV, conda_prefix, pyth
 from compiler.llb._ops import BindMount, Mkfile, MountSpec
 from compiler.llb._script import apt_get_install, install_packages, quote_all
 from compiler.llb._state import State, http, image
+from dsl.errors import CompileError
 from dsl.ir import CondaInstall, CondaPackages, PipPackages, PipRequirements, PipWheel, PythonInstall, Span
 
 MICROMAMBA_IMAGE = "ghcr.io/mamba-org/micromamba:2.3.3-debian12-slim"
-MINICONDA = "https://repo.anaconda.com/miniconda/Miniconda3-py311_25.9.1-1-Linux-{arch}.sh"
-_CONDA_ARCH = {"amd64": "x86_64", "arm64": "aarch64", "ppc64le": "ppc64le", "s390x": "s390x"}
+MINICONDA_VERSION = "py311_25.9.1-1"
+MINICONDA = "https://repo.anaconda.com/miniconda/Miniconda3-{version}-Linux-{arch}.sh"
+# The installers' sha256 as Anaconda lists them (repo.anaconda.com/miniconda/); the same values
+# are pinned by envd's get_conda.sh and by other projects' Dockerfiles for this version. Anaconda
+# publishes no checksum file beside the installer, so BuildKit checks these (http.checksum).
+# Architectures without a pinned hash are refused rather than installed unverified.
+MINICONDA_SHA256 = {
+    "amd64": ("x86_64", "238abad23f8d4d8ba89dd05df0b0079e278909a36e06955f12bbef4aa94e6131"),
+    "arm64": ("aarch64", "4e0723b9d76aa491cf22511dac36f4fdec373e41d2a243ff875e19b8df39bf94"),
+}
 CONDARC = f"{CONDA_ROOT}/.condarc"  # read by conda and micromamba (the root prefix's rc file)
 DEFAULT_CONDARC = "channels:\n  - conda-forge\n"
 MICROMAMBA = f"{CONDA_ROOT}/bin/micromamba"
@@ -49,9 +58,7 @@ def toolchain(ctx: Context, state: State) -> State:
     if mamba_conda:
         state = _micromamba_as_conda(ctx, state, conda[-1].span)
     elif conda:
-        arch = _CONDA_ARCH.get(ctx.platform.architecture, ctx.platform.architecture)
-        installer = http(MINICONDA.format(arch=arch), filename="miniconda.sh",
-                         platform=ctx.platform, name="download miniconda", span=conda[-1].span)
+        installer = _miniconda(ctx, conda[-1].span)
         state = ctx.run(state, [
             f"bash /run/dsl/miniconda/miniconda.sh -b -u -p {CONDA_ROOT}",
             f"printf 'channels:\\n  - conda-forge\\n' > {CONDA_ROOT}/.condarc",
@@ -97,6 +104,20 @@ def _micromamba_as_conda(ctx: Context, state: State, span: Span | None) -> State
     condarc = Mkfile(CONDARC, (setting.value if setting is not None else DEFAULT_CONDARC).encode())
     return state.file(Mkfile(f"{CONDA_ROOT}/bin/conda", _CONDA_LAUNCHER, 0o755), condarc,
                       name="install.conda: conda (micromamba) and .condarc", span=span)
+
+
+def _miniconda(ctx: Context, span: Span | None) -> State:
+    """The Miniconda installer as an http source BuildKit verifies against the pinned sha256."""
+    pinned = MINICONDA_SHA256.get(ctx.platform.architecture)
+    if pinned is None:
+        raise CompileError(
+            f"install.conda: no pinned checksum for the Miniconda installer on "
+            f"{ctx.platform.os}/{ctx.platform.architecture}",
+            span=span, hint="build for linux/amd64 or linux/arm64, or use install.python() "
+                            "(micromamba) without install.conda()")
+    arch, sha256 = pinned
+    return http(MINICONDA.format(version=MINICONDA_VERSION, arch=arch), checksum=f"sha256:{sha256}",
+                filename="miniconda.sh", platform=ctx.platform, name="download miniconda", span=span)
 
 
 # python3 with the venv module and a pip to drive: Debian's pip (python3-pip), or ensurepip

@@ -66,6 +66,7 @@ def build():
     io.copy(source="/etc/os-release", target="/opt/os-release", image="alpine:3")
     io.http(url="https://example.com/data.tgz", checksum="sha256:" + "ab" * 32, filename="data.tgz")
     run(commands=["echo hi"])
+    install.vscode_extensions(name=["ms-python.python-2024.0.1"])
     config.jupyter(token="tok", port=8899)
     config.rstudio_server()
     config.gpu(count=2)
@@ -103,7 +104,6 @@ SECRETS: dict[tuple[str, str], str] = {
 # Steps the image builder refuses (a compile error naming the builtin, with a hint).
 REFUSED: dict[str, str] = {
     "CodexInstall": "install.codex()",
-    "VscodeExtensions": 'install.vscode_extensions(name=["ms-python.python"])',
 }
 # Field paths whose generic change would be invalid: the value to use instead.
 CHANGES: dict[str, Callable[[Any], Any]] = {
