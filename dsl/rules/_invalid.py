@@ -11,10 +11,11 @@ class Invalid(ValueError):
     IR node's span, the CLI into a ``UsageError`` naming the option.
     """
 
-    def __init__(self, message: str, hint: str | None = None) -> None:
+    def __init__(self, message: str, hint: str | None = None, *, reason: str = "") -> None:
         super().__init__(message)
         self.message = message
         self.hint = hint
+        self.reason = reason  # the part of ``message`` after the value, when a caller rewords it
 
 
 def shown(text: str, limit: int = 80) -> str:

@@ -99,7 +99,7 @@ def parse_image_ref(text: str) -> ImageRef:
     """
 
     def bad(reason: str, hint: str = _HINT) -> Invalid:
-        return Invalid(f"expected an image reference, got {shown(text)}: {reason}", hint)
+        return Invalid(f"expected an image reference, got {shown(text)}: {reason}", hint, reason=reason)
 
     if not text:
         raise bad("it is empty")
@@ -116,6 +116,8 @@ def parse_image_ref(text: str) -> ImageRef:
         name, tag = name[:colon], name[colon + 1:]
         if not tag:
             raise bad("the tag after ':' is empty")
+        if len(tag) > 128:
+            raise bad("the tag is longer than 128 characters")
         if not re.fullmatch(_TAG, tag):
             raise bad(f"bad tag {shown(tag)}", "a tag is up to 128 ASCII letters, digits, '_', '.' and '-', "
                       "and does not start with '.' or '-'")
@@ -199,6 +201,6 @@ def cuda_image(base_image: str, version: str, cudnn: str, *, dev: bool) -> Image
     try:
         return parse_image_ref(derived)
     except Invalid as exc:
-        raise Invalid(f"the CUDA image {shown(derived)} is not a valid image reference ({exc.message})",
+        raise Invalid(f"the CUDA image {shown(derived)} would not be a valid image reference: {exc.reason}",
                       "use a CUDA version and cuDNN major version NVIDIA publishes, e.g. version='12.1.0', "
                       "cudnn='8'") from exc
