@@ -202,7 +202,7 @@ def test_default_image_warns(capsys):
 
 @pytest.mark.parametrize("image", ["Proj:dev", "proj@sha256:abc", "proj:", "a//b"])
 def test_bad_image_reference_is_refused(image):
-    with pytest.raises(CompileError):
+    with pytest.raises(UsageError, match="^--image: expected an image reference"):  # a command-line value
         run_emit(make_env(), image=image)
 
 
