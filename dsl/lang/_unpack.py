@@ -165,7 +165,13 @@ def int_range(low: int, high: int, what: str = "") -> Unpacker[int]:
 
 PortNumber = int_range(1, 65535, "port number")
 HostPort = int_range(0, 65535, "host port (0 = any free port)")
-OwnerId = int_range(0, 65535, "uid/gid")
+
+
+def OwnerId(value: Any) -> int:  # noqa: N802
+    """A uid or gid (``rules.owner_id``)."""
+    return rules.owner_id(Int(value))
+
+
 NonNegative = int_range(0, 1 << 31, "")
 
 

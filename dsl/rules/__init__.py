@@ -48,6 +48,7 @@ from dsl.rules._values import (
     env_value,
     exposed_port,
     http_url,
+    owner_id,
     python_version,
     quantity,
     rust_toolchain,
@@ -59,7 +60,7 @@ __all__ = [
     "ImageRef", "Invalid", "apt_package", "checksum", "command_text", "conda_channel",
     "conda_package", "container_dir", "context_path", "cuda_image", "cuda_version",
     "dns_label", "dns_subdomain", "download_name", "env_name", "env_value", "exposed_port",
-    "file_name", "http_url", "image_path", "julia_package", "mount_path", "parse_image_ref",
+    "file_name", "http_url", "owner_id", "image_path", "julia_package", "mount_path", "parse_image_ref",
     "path_in_image", "pip_item", "python_version", "quantity", "r_package", "rust_toolchain",
     "shown", "tag_reference", "version", "vscode_extension",
 ]

@@ -179,6 +179,18 @@ ACCESS_MODES = ("ReadWriteOnce", "ReadOnlyMany", "ReadWriteMany", "ReadWriteOnce
 SERVICE_TYPES = ("ClusterIP", "NodePort", "LoadBalancer")
 
 
+# ---- users -------------------------------------------------------------------------------------
+
+OWNER_ID_MAX = 65535
+
+
+def owner_id(number: int) -> int:
+    """A uid or gid for the dev user (``config.owner``, ``--owner``): 0..65535, as envd."""
+    if not 0 <= number <= OWNER_ID_MAX:
+        raise Invalid(f"expected a uid/gid in 0..{OWNER_ID_MAX}, got {number}")
+    return number
+
+
 # ---- ports -------------------------------------------------------------------------------------
 
 

@@ -117,7 +117,7 @@ CALLS = st.one_of(
     _call("config.julia_pkg_server", url=S["url"]),
     st.just("config.rstudio_server()"),
     _call("config.entrypoint", args=_list(TEXT)),
-    _call("config.owner", uid=st.integers(0, 65535).map(str), gid=st.integers(0, 65535).map(str)),
+    _call("config.owner", uid=st.sampled_from([-1, 0, 1000, 65535, 65536]).map(str), gid=st.integers(0, 65535).map(str)),
     _call("io.copy", source=S["context"], target=S["path"]),
     _call("io.copy", source=S["path"], target=S["path"], image=S["image"]),
     _call("io.http", url=S["url"], checksum=st.sampled_from(["", f"sha256:{HEX}", "sha512:" + "a" * 128]).map(_s),

@@ -143,3 +143,14 @@ def test_exposed_ports() -> None:
     assert "host port 70000" in _refused(lambda p: rules.exposed_port(80, int(p), earlier=[], reserved={}), "70000")
     assert "exposed twice" in _refused(lambda p: rules.exposed_port(int(p), 0, earlier=[80], reserved={}), "80")
     assert "already used by ssh" in _refused(lambda p: rules.exposed_port(int(p), 0, earlier=[], reserved={2222: "ssh"}), "2222")
+
+
+def test_owner_id_is_one_range_for_config_owner_and_the_option() -> None:
+    from dsl.cli._load import parse_owner
+    from dsl.errors import UsageError
+
+    assert rules.owner_id(0) == 0 and rules.owner_id(65535) == 65535
+    for bad in (-1, 65536):
+        _refused(lambda n: rules.owner_id(int(n)), str(bad))
+    with pytest.raises(UsageError, match="expected a uid/gid in 0..65535, got 70000"):
+        parse_owner("1000:70000")
