@@ -96,11 +96,12 @@ def _record_inputs(path: str, from_: str | None, builder: str | None, tags: tupl
         return None
     if not address.is_dockerd:
         return None
-    from dsl.rules import tag_reference
-
     cwd = os.getcwd()
-    # `-t ws:1` and `-t docker.io/library/ws:1` name one image: one record
-    names = tuple(tag_reference(t).normalized() for t in tags)
+    names = tags
+    if tags:  # `-t ws:1` and `-t docker.io/library/ws:1` name one image: one record
+        from dsl.rules import tag_reference
+
+        names = tuple(tag_reference(t).normalized() for t in tags)
     return key_inputs(build_file=os.path.join(cwd, path), function=from_ or "", context_dir=cwd,
                       builder_url=address.url, tags=names, output=output, platform=platform, owner=owner,
                       ca_bundle=ca_bundle)
