@@ -117,3 +117,14 @@ def test_cuda_image_is_derived_from_the_parsed_base(base: str, dev: bool, want: 
 def test_cuda_image_past_a_tags_length_is_refused() -> None:
     with pytest.raises(Invalid, match="the CUDA image .* would not be a valid image reference: the tag is longer"):
         cuda_image("ubuntu:" + "2" * 110, "12.2.2", "8", dev=True)
+
+
+def test_the_images_envdsl_itself_names_parse() -> None:
+    """The helper images are references like any other (one parser, no hand-made strings)."""
+    from compiler.llb._python import MICROMAMBA_IMAGE
+    from dsl.engines.buildkit._container import BUILDKIT_IMAGE
+    from dsl.ir import DEFAULT_BASE_IMAGE
+
+    assert parse_image_ref(MICROMAMBA_IMAGE).domain == "ghcr.io"
+    assert parse_image_ref(BUILDKIT_IMAGE).normalized() == "docker.io/moby/buildkit:latest"
+    assert parse_image_ref(DEFAULT_BASE_IMAGE).normalized() == "docker.io/library/ubuntu:22.04"
