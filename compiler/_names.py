@@ -103,12 +103,11 @@ def label_value(text: str) -> str:
 # ---- image references (the grammar is dsl.rules.parse_image_ref) --------------------------
 
 
-def validate_image_ref(ref: str, *, option: str = "--image") -> str:
-    """Check an image reference given on the command line.
+def validate_image_ref(ref: str) -> str:
+    """Check the image reference ``dsl compile`` runs (``--image``, or the default tag).
 
     Args:
-        ref: the reference given with ``--image`` (or the default tag).
-        option: the option it came from, for the message.
+        ref: the reference.
 
     Returns:
         ``ref`` unchanged when valid.
@@ -119,7 +118,7 @@ def validate_image_ref(ref: str, *, option: str = "--image") -> str:
     try:
         rules.parse_image_ref(ref)
     except rules.Invalid as exc:
-        raise UsageError(f"{option}: {exc.message}", hint=exc.hint) from exc
+        raise UsageError(f"--image: {exc.message}", hint=exc.hint) from exc
     return ref
 
 

@@ -272,3 +272,10 @@ def test_yaml_quoting_matches_pyyaml_for_ambiguous_strings():
     plain = {k: v for k, v in tricky["data"].items() if k != "g"}
     ours = dump_yaml({**tricky, "data": plain}).split("\ndata:\n", 1)[1]
     assert ours == yaml.safe_dump({"data": plain}, allow_unicode=True).split("data:\n", 1)[1]
+
+
+def test_a_mount_path_without_ascii_letters_still_names_its_claim():
+    """'/_' or '/日本' is a valid mount path; its PVC is named by a hash, not refused."""
+    objects = compile_k8s(dev_env(mounts=(Mount("/日本", span=AT), Mount("/_", span=AT))), K8sOptions(image="proj:dev"))
+    claims = [o["metadata"]["name"] for o in objects if o["kind"] == "PersistentVolumeClaim"]
+    assert len([c for c in claims if "-path-" in c]) == 2 and len(set(claims)) == len(claims)
