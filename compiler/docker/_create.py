@@ -19,6 +19,7 @@ from compiler._names import (
     MANAGED_BY,
     child_name,
     dns_label,
+    path_label,
 )
 from dsl.errors import CompileError
 from dsl.ir import Environment, content_hash, to_data
@@ -87,13 +88,13 @@ def plan_mounts(env: Environment, opts: DockerOptions) -> tuple[PlannedMount, ..
         elif m.host_path:
             by_target[target] = PlannedMount("bind", host_path(m.host_path, opts), target)
         else:
-            by_target[target] = PlannedMount("volume", child_name(base, dns_label(target)), target)
+            by_target[target] = PlannedMount("volume", child_name(base, path_label(target, span=m.span)), target)
     for d in env.runtime.docker.mounts:
         target = _checks.absolute_path(d.target, what="mount path", span=d.span)
         if d.source:
             by_target[target] = PlannedMount("bind", host_path(d.source, opts), target, d.read_only)
         else:
-            by_target[target] = PlannedMount("volume", child_name(base, dns_label(target)), target, d.read_only)
+            by_target[target] = PlannedMount("volume", child_name(base, path_label(target, span=d.span)), target, d.read_only)
     for m in by_target.values():
         if m.kind == "bind" and not m.source.startswith("/"):
             raise CompileError(f"host path {m.source!r} is not absolute", hint="pass an absolute build directory")

@@ -33,6 +33,7 @@ from compiler.llb._ops import Mkdir, Mkfile, Owner
 from compiler.llb._python import python_lines
 from compiler.llb._script import install_packages
 from compiler.llb._state import State
+from dsl import rules
 from dsl.errors import CompileError
 from dsl.ir import JUPYTER_PORT, RSTUDIO_PORT, SSH_PORT, Environment
 
@@ -83,9 +84,11 @@ def owner(env: Environment) -> Owner:
     o = env.build.owner
     if o is None:
         return Owner(DEFAULT_UID, DEFAULT_UID)
-    if not (0 <= o.uid <= 65535 and 0 <= o.gid <= 65535):
-        raise CompileError(f"owner {o.uid}:{o.gid} is out of range", span=o.span,
-                           hint="config.owner(uid, gid) takes numbers 0..65535")
+    try:
+        rules.owner_id(o.uid), rules.owner_id(o.gid)
+    except rules.Invalid as exc:
+        raise CompileError(f"owner {o.uid}:{o.gid} is out of range: {exc.message}", span=o.span,
+                           hint="config.owner(uid, gid) takes numbers 0..65535") from exc
     return Owner(o.uid, o.gid)
 
 

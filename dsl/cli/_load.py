@@ -13,6 +13,7 @@ import re
 import sys
 from typing import TYPE_CHECKING
 
+from dsl import rules
 from dsl.errors import UsageError
 from dsl.ir import Environment, Owner
 
@@ -31,9 +32,10 @@ def parse_owner(text: str) -> Owner:
         raise UsageError(f"invalid --owner {text!r}: expected UID[:GID], e.g. 1000 or 1000:1000")
     uid = int(m.group(1))
     gid = int(m.group(2)) if m.group(2) is not None else uid
-    if uid > 65535 or gid > 65535:
-        raise UsageError(f"invalid --owner {text!r}: uid and gid must be in 0..65535")
-    return Owner(uid=uid, gid=gid)
+    try:
+        return Owner(uid=rules.owner_id(uid), gid=rules.owner_id(gid))
+    except rules.Invalid as exc:
+        raise UsageError(f"invalid --owner {text!r}: {exc.message}") from exc
 
 
 def load_environment(path: str = ".", from_: str | None = None, *, owner: str | None = None) -> Environment:

@@ -16,7 +16,7 @@ from typing import Any
 import click
 
 from dsl.cli._builder_options import builder_options, connect_from_options
-from dsl.cli._options import from_option, path_argument
+from dsl.cli._options import check_references, check_tags, from_option, path_argument
 from dsl.errors import UsageError
 
 PROGRESS_MODES = ("auto", "tty", "plain", "json", "quiet")
@@ -26,7 +26,8 @@ PROGRESS_MODES = ("auto", "tty", "plain", "json", "quiet")
 @path_argument
 @from_option
 @builder_options
-@click.option("--tag", "-t", "tags", multiple=True, metavar="REF", help="Image name (repeatable); default <env-name>:dev.")
+@click.option("--tag", "-t", "tags", multiple=True, metavar="REF", callback=check_tags,
+              help="Image name, e.g. myteam/ws:1 (repeatable); default <env-name>:dev.")
 @click.option("--output", "-o", "output", metavar="SPEC",
               help="type=docker (default) | type=image,name=REF,push=true | type=oci,dest=FILE | "
                    "type=tar,dest=FILE | type=local,dest=DIR")
@@ -60,14 +61,16 @@ def build(path: str, from_: str | None, builder: str | None, tls_ca: str | None,
         code = code_fingerprint()  # before anything is imported or evaluated
         if not no_cache and _print_if_up_to_date(inputs, code, metadata_file, progress):
             return  # (a --no-cache build is still recorded: its image is a build of these inputs)
-    from compiler._names import default_image_ref, validate_image_ref
+    from compiler._names import default_image_ref
     from dsl.cli._load import invoking_owner, load_evaluation
     from dsl.engines.buildkit._outputs import parse_output
 
     env, evaluation = load_evaluation(path, from_, owner=owner, default_owner=invoking_owner())
-    for tag in tags:
-        validate_image_ref(tag)
     spec = parse_output(output, tags=tags, default_name=default_image_ref(env.name))
+    if output:  # names given as --output type=image,name=A,B (the push targets)
+        from dsl.rules import tag_reference
+
+        check_references(spec.names, tag_reference, "--output name")
     context_dir = path if os.path.isdir(path) else os.path.dirname(os.path.abspath(path))
     seen: dict[str, Any] = {}
     with connect_from_options(builder, tls_ca, tls_cert, tls_key) as bk:
@@ -109,8 +112,13 @@ def _record_inputs(path: str, from_: str | None, builder: str | None, tags: tupl
     if not address.is_dockerd:
         return None
     cwd = os.getcwd()
+    names = tags
+    if tags:  # `-t ws:1` and `-t docker.io/library/ws:1` name one image: one record
+        from dsl.rules import tag_reference
+
+        names = tuple(tag_reference(t).normalized() for t in tags)
     return key_inputs(build_file=os.path.join(cwd, path), function=from_ or "", context_dir=cwd,
-                      builder_url=address.url, tags=tags, output=output, platform=platform, owner=owner,
+                      builder_url=address.url, tags=names, output=output, platform=platform, owner=owner,
                       ca_bundle=ca_bundle)
 
 

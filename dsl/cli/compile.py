@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import click
 
-from dsl.cli._options import from_option, path_argument
+from dsl.cli._options import check_image, from_option, path_argument
 
 TARGETS = ("k8s", "docker", "llb", "image-config")
 
@@ -17,7 +17,8 @@ TARGETS = ("k8s", "docker", "llb", "image-config")
 @click.option("--target", "-t", type=click.Choice(TARGETS), required=True, help="What to produce.")
 @path_argument
 @from_option
-@click.option("--image", help="Image reference to run (pin with REF@sha256:...); default <env>:dev.")
+@click.option("--image", callback=check_image,
+              help="Image reference to run, e.g. myteam/ws:1 (pin with REF@sha256:...); default <env>:dev.")
 @click.option("--namespace", "-n", help="Kubernetes namespace for every object.")
 @click.option("--output", "-o", "out", type=click.Path(), help="Write into this directory (k8s: one file per object + kustomization.yaml).")
 @click.option("--check", is_flag=True, help="Write nothing; exit 1 with a diff if --output differs from what would be generated.")

@@ -55,6 +55,7 @@ from dsl.ir._runtime import (
     Port,
     Resources,
     RuntimeSpec,
+    builtin_ports,
 )
 from dsl.ir._span import Span
 
@@ -67,5 +68,5 @@ __all__ = [
     "Mount", "NodejsInstall", "Owner", "PipIndex", "PipPackages", "PipRequirements",
     "PipWheel", "PixiInstall", "Port", "PythonInstall", "RLangInstall", "RPackages", "Repo",
     "Resources", "Run", "RuntimeSpec", "RustInstall", "Span", "Step", "TextSetting",
-    "UvInstall", "VscodeExtensions", "canonical_json", "content_hash", "to_data",
+    "UvInstall", "VscodeExtensions", "builtin_ports", "canonical_json", "content_hash", "to_data",
 ]

@@ -17,6 +17,22 @@ RSTUDIO_PORT = 8787
 DEFAULT_SHM_SIZE_MB = 2048
 
 
+def builtin_ports(*, dev: bool, jupyter: bool, rstudio: bool) -> dict[int, str]:
+    """The container ports an environment uses itself (dev environments only): port → name.
+
+    The language refuses a ``runtime.expose`` of one of these and the runtime compilers emit
+    them, both from this one definition.
+    """
+    if not dev:
+        return {}
+    used = {SSH_PORT: "ssh"}
+    if jupyter:
+        used[JUPYTER_PORT] = "jupyter"
+    if rstudio:
+        used[RSTUDIO_PORT] = "rstudio"
+    return used
+
+
 @node
 class Port(Node):
     """``runtime.expose``: a port inside the container, optionally published on the host."""

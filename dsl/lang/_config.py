@@ -11,6 +11,7 @@ from dsl.lang._registry import primitive
 from dsl.lang._unpack import (
     Bool,
     Call,
+    Command,
     HostPort,
     MAX_URL,
     HttpUrl,
@@ -21,12 +22,9 @@ from dsl.lang._unpack import (
     Str,
     int_range,
     list_of,
+    optional,
     shown,
 )
-
-
-def _opt_url(value: Any) -> str:
-    return "" if value in (None, "") else HttpUrl(value)
 
 
 def _condarc(value: Any) -> str:
@@ -83,7 +81,7 @@ primitive("config.julia_pkg_server")(_text_setting("julia_pkg_server", "url", Ht
 @primitive("config.pip_index")
 def pip_index(rec: Recorder, call: Call, url: Any, extra_url: Any, trust: Any) -> None:
     url = call.arg("url", url, HttpUrl)
-    extra = call.arg("extra_url", extra_url, _opt_url)
+    extra = call.arg("extra_url", extra_url, optional(HttpUrl))
     trust = call.arg("trust", trust, Bool)
     call.check()
     rec.settings["pip_index"] = PipIndex(url=url, extra_url=extra, trust=trust, span=call.span)
@@ -129,7 +127,7 @@ def rstudio_server(rec: Recorder, call: Call) -> None:
 
 @primitive("config.entrypoint")
 def entrypoint(rec: Recorder, call: Call, args: Any) -> None:
-    args = call.arg("args", args, list_of(Str))
+    args = call.arg("args", args, list_of(Command))
     if args == ():
         call.fail("argument 'args': expected at least one item")
     call.check()

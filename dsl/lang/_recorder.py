@@ -31,6 +31,7 @@ from dsl.ir import (
     Span,
     Step,
 )
+from dsl.lang._combinations import check_combinations
 
 
 @dataclass
@@ -100,7 +101,7 @@ class Recorder:
 
         Raises:
             BuildFileError: declarations that are only wrong in combination
-                (``config.entrypoint`` in a dev image).
+                (``config.entrypoint`` in a dev image, see also ``_combinations``).
         """
         if self.settings.get("entrypoint") and self.base.dev:
             raise BuildFileError(
@@ -125,7 +126,9 @@ class Recorder:
             ),
             **self.runtime,
         )
-        return Environment(name=name, build=build, runtime=runtime, source=source, function=function)
+        env = Environment(name=name, build=build, runtime=runtime, source=source, function=function)
+        check_combinations(env)
+        return env
 
 
 _CURRENT: contextvars.ContextVar[Recorder] = contextvars.ContextVar("envdsl_recorder")

@@ -8,7 +8,7 @@ from typing import Any
 from dsl.ir import BaseImage, GitConfig, Run
 from dsl.lang._recorder import Recorder
 from dsl.lang._registry import primitive
-from dsl.lang._unpack import Bool, Call, ImageRef, Invalid, NonEmptyStr, OptStr, Str, list_of, shown
+from dsl.lang._unpack import Bool, Call, Command, Image, Invalid, OptStr, Str, list_of, nonblank, optional, shown
 
 _V0_LANGUAGE = re.compile(r"(python|r|julia)(\d+(\.\d+)*)?", re.I)
 
@@ -35,7 +35,7 @@ def base(rec: Recorder, call: Call, image: Any, dev: Any, legacy: dict[str, Any]
         )
     for name in sorted(legacy):
         call.fail(f"unexpected argument '{name}'", "base takes image and dev")
-    image = call.arg("image", image, lambda v: "" if v in ("", None) else ImageRef(v))
+    image = call.arg("image", image, optional(Image))
     dev = call.arg("dev", dev, Bool)
     call.check()
     rec.base = BaseImage(image=image or rec.base.image, dev=dev, span=call.span)
@@ -64,7 +64,7 @@ def shell(rec: Recorder, call: Call, name: Any) -> None:
 
 @primitive("run")
 def run(rec: Recorder, call: Call, commands: Any, mount_host: Any) -> None:
-    commands = call.arg("commands", commands, list_of(NonEmptyStr))
+    commands = call.arg("commands", commands, list_of(nonblank(Command)))
     mount_host = call.arg("mount_host", mount_host, Bool)
     call.check()
     if commands:

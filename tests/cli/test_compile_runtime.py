@@ -212,7 +212,7 @@ def test_a_docker_spec_without_image_takes_the_build_tag_without_the_gitops_warn
 
 @pytest.mark.parametrize("image", ["Proj:dev", "proj@sha256:abc", "proj:", "a//b"])
 def test_bad_image_reference_is_refused(image):
-    with pytest.raises(CompileError):
+    with pytest.raises(UsageError, match="^--image: expected an image reference"):  # a command-line value
         run_emit(make_env(), image=image)
 
 

@@ -120,7 +120,7 @@ def test_body_is_deterministic_json():
 
 @pytest.mark.parametrize("runtime, message", [
     ({"ports": (Port(0, span=Span("build.envd", 4, 3)),)}, "container port 0 is out of range"),
-    ({"mounts": (Mount("rel/path", span=Span("build.envd", 4, 3)),)}, "not an absolute"),
+    ({"mounts": (Mount("rel/path", span=Span("build.envd", 4, 3)),)}, "expected an absolute path, got 'rel/path'"),
 ])
 def test_bad_input_points_at_the_build_file(runtime, message):
     with pytest.raises(CompileError) as err:
