@@ -131,7 +131,7 @@ def compile_container(env: Environment, opts: DockerOptions) -> dict[str, Any]:
     env_list = [f"{k}={v}" for k, v in _runtime.environ(env)]
     if _runtime.is_dev(env):
         env_list.append(f"{AUTHORIZED_KEYS_ENV}={AUTHORIZED_KEYS_PLACEHOLDER}")
-        if env.runtime.jupyter is not None and env.runtime.jupyter.auth:
+        if _runtime.needs_jupyter_token(env):
             env_list.append(f"{JUPYTER_TOKEN_ENV}={JUPYTER_TOKEN_PLACEHOLDER}")
     host_config: dict[str, Any] = {
         "PortBindings": {

@@ -97,7 +97,7 @@ def _env(env: Environment, opts: K8sOptions, ssh_secret: str, jupyter_secret: st
         # The key and the token arrive from Secrets at run time; the spec only names where.
         out.append({"name": AUTHORIZED_KEYS_ENV, "valueFrom": {
             "secretKeyRef": {"name": ssh_secret, "key": AUTHORIZED_KEYS_KEY}}})
-        if env.runtime.jupyter is not None and env.runtime.jupyter.auth:
+        if _runtime.needs_jupyter_token(env):
             # not optional: a missing Secret keeps the Pod from starting, with the reason
             out.append({"name": JUPYTER_TOKEN_ENV, "valueFrom": {
                 "secretKeyRef": {"name": jupyter_secret, "key": JUPYTER_TOKEN_KEY}}})
