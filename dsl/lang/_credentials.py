@@ -18,14 +18,14 @@ from typing import Any
 from dsl.lang._unpack import Call
 
 # The arguments (per builtin) whose strings are URLs or text that holds URLs. include(git=)
-# is fetched before evaluation, so the evaluator checks it before fetching (include_error).
+# is fetched before evaluation, so the evaluator checks it before fetching (include_error);
+# config.repo is left to its own handler, whose URL rule refuses a password.
 URL_ARGUMENTS: dict[str, tuple[str, ...]] = {
     "config.apt_source": ("source",),
     "config.conda_channel": ("channel",),
     "config.cran_mirror": ("url",),
     "config.julia_pkg_server": ("url",),
     "config.pip_index": ("url", "extra_url"),
-    "config.repo": ("url",),
     "install.conda_packages": ("channel",),
     "install.pixi": ("pypi_index",),
     "install.python_packages": ("name",),
@@ -37,7 +37,6 @@ _NO_BUILD_SECRET = ("a build cannot take a credential yet: use a mirror or proxy
 _HINTS = {
     "include": "git asks your credential helper for the password: remove it from the URL and set one up "
                "(git config --global credential.helper ...), or use an ssh:// URL and your SSH key",
-    "config.repo": "record the URL without credentials; git takes them from your credential helper",
     "io.http": "download the file before the build into the build context and copy it with io.copy",
     "install.python_packages": _NO_BUILD_SECRET + " (install.python_packages(local_wheels=[...]) installs wheels from it)",
 }

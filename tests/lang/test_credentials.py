@@ -43,7 +43,6 @@ def test_every_checked_builtin_and_argument_exists() -> None:
     ('config.pip_index(url="https://pypi.org/simple", extra_url="https://u:SECRET@x/simple")', "argument 'extra_url'"),
     ('install.python_packages(name=["six", "pkg @ https://u:SECRET@files/pkg.tar.gz"])', "argument 'name': item 1"),
     ('install.conda()\ninstall.conda_packages(name=["numpy"], channel=["https://SECRET@conda/c"])', "argument 'channel': item 0"),
-    ('config.repo(url="https://oauth2:SECRET@git.example.com/r.git")', "argument 'url'"),
     ('lib = include("https://u:SECRET@127.0.0.1:9/lib")', "argument 'git'"),
 ])
 def test_the_error_names_the_argument_and_hides_the_secret(error, call: str, where: str) -> None:
