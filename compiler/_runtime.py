@@ -44,6 +44,12 @@ def is_dev(env: Environment) -> bool:
     return env.build.base.dev
 
 
+def needs_jupyter_token(env: Environment) -> bool:
+    """The dev entrypoint starts Jupyter only with ``DSL_JUPYTER_TOKEN``: the runner must pass
+    it (everything but ``config.jupyter(token="")``)."""
+    return is_dev(env) and env.runtime.jupyter is not None and env.runtime.jupyter.auth
+
+
 def workdir(env: Environment) -> str:
     """The project directory inside a dev container: ``/home/envd/<env name>`` (as envd)."""
     return f"{DEV_HOME}/{env.name}"

@@ -8,6 +8,7 @@ from compiler.docker._compose import compose_file
 from compiler.docker._create import (
     AUTHORIZED_KEYS_PLACEHOLDER,
     DATA_VOLUME_PREFIX,
+    JUPYTER_TOKEN_PLACEHOLDER,
     NAME_LABEL,
     DockerOptions,
     PlannedMount,
@@ -19,7 +20,7 @@ from compiler.docker._create import (
 )
 
 __all__ = [
-    "AUTHORIZED_KEYS_PLACEHOLDER", "DATA_VOLUME_PREFIX", "NAME_LABEL", "DockerOptions",
-    "PlannedMount", "compile_container", "compose_file", "host_path", "labels", "plan_mounts",
-    "runtime_digest",
+    "AUTHORIZED_KEYS_PLACEHOLDER", "DATA_VOLUME_PREFIX", "JUPYTER_TOKEN_PLACEHOLDER", "NAME_LABEL",
+    "DockerOptions", "PlannedMount", "compile_container", "compose_file", "host_path", "labels",
+    "plan_mounts", "runtime_digest",
 ]

@@ -2,7 +2,8 @@
 
 Built from the create body rather than from the environment, so the two formats cannot
 disagree. Compose interpolates ``$`` in values, so literal dollars are doubled; the
-authorized keys come from the invoking shell's ``DSL_AUTHORIZED_KEYS`` (required).
+authorized keys and the Jupyter token come from the invoking shell's ``DSL_AUTHORIZED_KEYS``
+and ``DSL_JUPYTER_TOKEN`` (both required: Compose stops with the message otherwise).
 """
 
 from __future__ import annotations
@@ -10,9 +11,13 @@ from __future__ import annotations
 from typing import Any
 
 from compiler._names import AUTHORIZED_KEYS_ENV
-from compiler.docker._create import AUTHORIZED_KEYS_PLACEHOLDER
+from compiler.docker._create import AUTHORIZED_KEYS_PLACEHOLDER, JUPYTER_TOKEN_PLACEHOLDER
+from dsl.ir import JUPYTER_TOKEN_ENV
 
-_KEYS_FROM_SHELL = "${%s:?set %s to your SSH public key}" % (AUTHORIZED_KEYS_ENV, AUTHORIZED_KEYS_ENV)
+_FROM_SHELL = {
+    AUTHORIZED_KEYS_PLACEHOLDER: "${%s:?set %s to your SSH public key}" % (AUTHORIZED_KEYS_ENV, AUTHORIZED_KEYS_ENV),
+    JUPYTER_TOKEN_PLACEHOLDER: "${%s:?set %s to the Jupyter token}" % (JUPYTER_TOKEN_ENV, JUPYTER_TOKEN_ENV),
+}
 
 
 def _escape(value: str) -> str:
@@ -33,7 +38,7 @@ def compose_file(service: str, body: dict[str, Any]) -> dict[str, Any]:
     environment: dict[str, str] = {}
     for item in body["Env"]:
         key, _, value = item.partition("=")
-        environment[key] = _KEYS_FROM_SHELL if value == AUTHORIZED_KEYS_PLACEHOLDER else _escape(value)
+        environment[key] = _FROM_SHELL.get(value) or _escape(value)
     svc: dict[str, Any] = {
         "image": body["Image"],
         "container_name": service,

@@ -22,12 +22,14 @@ from compiler._names import (
     path_label,
 )
 from dsl.errors import CompileError
-from dsl.ir import Environment, content_hash, to_data
+from dsl.ir import JUPYTER_TOKEN_ENV, Environment, content_hash, to_data
 
 OUTPUT_VERSION = 1
-# The create body never carries key material: the runner replaces this value with the
-# public key(s) just before it calls the Engine API.
+# The create body never carries key material or tokens: the runner replaces these values with
+# the public key(s) and the Jupyter token just before it calls the Engine API (and the dev
+# entrypoint refuses a value still in this ${...} form).
 AUTHORIZED_KEYS_PLACEHOLDER = "${" + AUTHORIZED_KEYS_ENV + "}"
+JUPYTER_TOKEN_PLACEHOLDER = "${" + JUPYTER_TOKEN_ENV + "}"
 RESTART_POLICY = "unless-stopped"
 NAME_LABEL = "envdsl/name"
 FUNCTION_LABEL = "envdsl/function"
@@ -130,6 +132,8 @@ def compile_container(env: Environment, opts: DockerOptions) -> dict[str, Any]:
     env_list = [f"{k}={v}" for k, v in _runtime.environ(env)]
     if _runtime.is_dev(env):
         env_list.append(f"{AUTHORIZED_KEYS_ENV}={AUTHORIZED_KEYS_PLACEHOLDER}")
+        if _runtime.needs_jupyter_token(env):
+            env_list.append(f"{JUPYTER_TOKEN_ENV}={JUPYTER_TOKEN_PLACEHOLDER}")
     host_config: dict[str, Any] = {
         "PortBindings": {
             f"{p.container_port}/tcp": [{"HostIp": p.listen_addr,

@@ -45,6 +45,7 @@ def compile_k8s(env: Environment, opts: K8sOptions) -> tuple[dict[str, Any], ...
     ports = _runtime.ports(env)
     volumes = plan_volumes(env, base, opts)
     ssh_secret = opts.ssh_secret or child_name(base, "ssh")
+    jupyter_secret = child_name(base, "jupyter")  # never emitted: a token is not for manifests
     labels = {
         "app.kubernetes.io/name": label_value(env.name) or base,
         "app.kubernetes.io/instance": base,
@@ -71,7 +72,7 @@ def compile_k8s(env: Environment, opts: K8sOptions) -> tuple[dict[str, Any], ...
     if ports:
         objects.append(_service(meta(base), env.runtime.kubernetes.service, labels, ports))
     objects.append({"apiVersion": "v1", "kind": "Pod", "metadata": meta(base),
-                    "spec": pod_spec(env, opts, ports, volumes, ssh_secret)})
+                    "spec": pod_spec(env, opts, ports, volumes, ssh_secret, jupyter_secret)})
     return tuple(objects)
 
 

@@ -20,10 +20,11 @@ from compiler._names import AUTHORIZED_KEYS_ENV, HOST_KEY_PATH_ENV
 from compiler.k8s._options import K8sOptions
 from compiler.k8s._volumes import HOST_KEY_DIR, HOST_KEY_FILE, Volume
 from dsl.errors import CompileError
-from dsl.ir import Environment
+from dsl.ir import JUPYTER_TOKEN_ENV, Environment
 
 CONTAINER_NAME = "environment"
 AUTHORIZED_KEYS_KEY = "authorized_keys"
+JUPYTER_TOKEN_KEY = "token"
 
 
 def pod_spec(
@@ -32,6 +33,7 @@ def pod_spec(
     ports: tuple[_runtime.NamedPort, ...],
     volumes: tuple[Volume, ...],
     ssh_secret: str,
+    jupyter_secret: str = "",
 ) -> dict[str, Any]:
     """The Pod's ``spec``.
 
@@ -41,6 +43,7 @@ def pod_spec(
         ports: the container ports (names included).
         volumes: the planned volumes.
         ssh_secret: name of the Secret with ``authorized_keys`` (dev environments).
+        jupyter_secret: name of the Secret with the Jupyter ``token`` (when one is required).
 
     Returns:
         The spec as plain data.
@@ -52,7 +55,7 @@ def pod_spec(
     container: dict[str, Any] = {
         "name": CONTAINER_NAME,
         "image": opts.image,
-        "env": _env(env, opts, ssh_secret),
+        "env": _env(env, opts, ssh_secret, jupyter_secret),
         "securityContext": {
             "allowPrivilegeEscalation": False,
             "capabilities": {"drop": ["ALL"]},
@@ -130,12 +133,16 @@ def _clone_repo(env: Environment, opts: K8sOptions, container: dict[str, Any],
     return {"initContainers": [init]}
 
 
-def _env(env: Environment, opts: K8sOptions, ssh_secret: str) -> list[dict[str, Any]]:
+def _env(env: Environment, opts: K8sOptions, ssh_secret: str, jupyter_secret: str) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = [{"name": k, "value": v} for k, v in _runtime.environ(env)]
     if _runtime.is_dev(env):
-        # The key arrives from the Secret at run time; the spec only names where it is.
+        # The key and the token arrive from Secrets at run time; the spec only names where.
         out.append({"name": AUTHORIZED_KEYS_ENV, "valueFrom": {
             "secretKeyRef": {"name": ssh_secret, "key": AUTHORIZED_KEYS_KEY}}})
+        if _runtime.needs_jupyter_token(env):
+            # not optional: a missing Secret keeps the Pod from starting, with the reason
+            out.append({"name": JUPYTER_TOKEN_ENV, "valueFrom": {
+                "secretKeyRef": {"name": jupyter_secret, "key": JUPYTER_TOKEN_KEY}}})
         if opts.host_key_secret:
             out.append({"name": HOST_KEY_PATH_ENV, "value": f"{HOST_KEY_DIR}/{HOST_KEY_FILE}"})
     return out

@@ -2,8 +2,8 @@
 
 sshd runs as the unprivileged dev user on port 2222 with its own configuration (no PAM, keys
 only, host key and pid file in the user's state directory), so the image works in a Pod that
-runs as non-root with every capability dropped. No key is baked in: the entrypoint reads it at
-start (see templates/entrypoint.sh.j2 for the contract).
+runs as non-root with every capability dropped. No key and no Jupyter token is baked in: the
+entrypoint reads them at start (see templates/entrypoint.sh.j2 for the contract).
 """
 
 from __future__ import annotations
@@ -211,7 +211,8 @@ def render_entrypoint(env: Environment) -> str:
     init = [q("\n".join(("set -euo pipefail", *s.commands))) for s in rt.init]
     daemons = [{"name": q(f"daemon-{i}"), "argv": " ".join(q(a) for a in d.args)}
                for i, d in enumerate(rt.daemons, 1) if d.args]
-    jupyter = None if rt.jupyter is None else {"port": JUPYTER_PORT, "token": q(rt.jupyter.token)}
+    # the token is never rendered (the IR does not hold it): the script reads it at start
+    jupyter = None if rt.jupyter is None else {"port": JUPYTER_PORT, "auth": rt.jupyter.auth}
     return _templates().get_template("entrypoint.sh.j2").render(
         home=DEV_HOME, log_dir=q(LOG_DIR), workdir=q(workdir(env)), init_scripts=init,
         daemons=daemons, jupyter=jupyter, rstudio=rt.rstudio, rstudio_port=RSTUDIO_PORT,

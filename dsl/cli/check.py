@@ -11,7 +11,7 @@ import json
 import click
 
 from dsl.cli._options import from_option, path_argument
-from dsl.ir import JUPYTER_PORT, Environment
+from dsl.ir import JUPYTER_PORT, JUPYTER_TOKEN_ENV, Environment
 
 
 def _step_line(step: object) -> str:
@@ -77,7 +77,8 @@ def summary(env: Environment) -> str:
     for name, command in r.commands:
         lines.append(f"  command   {name}: {_short(command, 50)}")
     if r.jupyter:
-        lines.append(f"  jupyter   port {JUPYTER_PORT} -> {r.jupyter.host_port or 'any'}{_at(r.jupyter)}")
+        auth = f"token from {JUPYTER_TOKEN_ENV} at run time" if r.jupyter.auth else "no authentication"
+        lines.append(f"  jupyter   port {JUPYTER_PORT} -> {r.jupyter.host_port or 'any'}, {auth}{_at(r.jupyter)}")
     if r.rstudio:
         lines.append("  rstudio   yes")
     if r.gpu:

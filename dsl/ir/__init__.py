@@ -41,6 +41,7 @@ from dsl.ir._environment import Environment, canonical_json, content_hash, to_da
 from dsl.ir._runtime import (
     DEFAULT_SHM_SIZE_MB,
     JUPYTER_PORT,
+    JUPYTER_TOKEN_ENV,
     RSTUDIO_PORT,
     SSH_PORT,
     Daemon,
@@ -60,7 +61,7 @@ from dsl.ir._runtime import (
 from dsl.ir._span import Span
 
 __all__ = [
-    "DEFAULT_BASE_IMAGE", "DEFAULT_PYTHON", "DEFAULT_SHM_SIZE_MB", "JUPYTER_PORT",
+    "DEFAULT_BASE_IMAGE", "DEFAULT_PYTHON", "DEFAULT_SHM_SIZE_MB", "JUPYTER_PORT", "JUPYTER_TOKEN_ENV",
     "RSTUDIO_PORT", "SSH_PORT", "AptPackages", "BaseImage", "BuildGraph", "CodexInstall",
     "CondaInstall", "CondaPackages", "Copy", "Cuda", "Daemon", "DockerMount", "DockerSpec",
     "Environment", "GitConfig", "GoInstall", "HttpDownload", "InitScript", "JuliaInstall",

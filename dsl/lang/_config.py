@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from dsl.ir import Jupyter, Owner, PipIndex, PipPackages, Repo, TextSetting
+from dsl.ir import JUPYTER_TOKEN_ENV, Jupyter, Owner, PipIndex, PipPackages, Repo, TextSetting
 from dsl.lang._recorder import Recorder
 from dsl.lang._registry import primitive
 from dsl.lang._unpack import (
@@ -91,16 +91,18 @@ def pip_index(rec: Recorder, call: Call, url: Any, extra_url: Any, trust: Any) -
 def jupyter(rec: Recorder, call: Call, token: Any, port: Any, legacy: dict[str, Any]) -> None:
     if "password" in legacy:
         rec.warn(call.span, "config.jupyter(password=...) is deprecated; use token=...")
-        if token in ("", None):
-            token = legacy.pop("password")
-        else:
-            legacy.pop("password")
+        password = legacy.pop("password")
+        if token is None:
+            token = password
     for name in sorted(legacy):
         call.fail(f"unexpected argument '{name}'", "config.jupyter takes token and port")
-    token = call.arg("token", token, OptStr)
+    token = call.arg("token", token, lambda v: None if v is None else Str(v))
     port = call.arg("port", 0 if port is None else port, HostPort)
     call.check()
-    rec.runtime["jupyter"] = Jupyter(token=token, host_port=port, span=call.span)
+    if token:  # a credential: never stored, so never in an image, manifest or log
+        rec.warn(call.span, "config.jupyter: the token given here is not stored in the image; "
+                            f"give it at run time as {JUPYTER_TOKEN_ENV} (see docs/llb.md)")
+    rec.runtime["jupyter"] = Jupyter(auth=token != "", host_port=port, span=call.span)
     # envd adds one extra pip group "jupyter"; keep a single one at the first call's place
     if not any(isinstance(s, PipPackages) and s.packages == ("jupyter",) for s in rec.steps):
         rec.add_step(PipPackages(packages=("jupyter",), span=call.span))

@@ -20,6 +20,7 @@ import starlark
 from dsl.errors import BuildFileError
 from dsl.ir import Environment, Span
 from dsl.lang._catalog import prelude_names, public_names
+from dsl.lang._credentials import include_error
 from dsl.lang._dialect import check_header, check_reassignment, include_urls
 from dsl.lang._limits import check_nesting, check_size
 from dsl.lang._native_stderr import native_stderr_filtered
@@ -294,6 +295,10 @@ class Evaluation:
     def _fetch_include(self, url: str) -> bool:
         """Fetch ``url`` before evaluation; a failure is reported when include() is called."""
         if url in self.rec.include_errors:
+            return False
+        refused = include_error(url)  # never hand credentials to git, its cache or a message
+        if refused is not None:
+            self.rec.include_errors[url] = refused
             return False
         from dsl.lang import _include  # git, subprocess: only for files that include()
 

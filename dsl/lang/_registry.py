@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from dsl.errors import BuildFileError
+from dsl.lang._credentials import refuse_credentials
 from dsl.lang._recorder import Recorder, current
 from dsl.lang._spans import call_site
 from dsl.lang._unpack import Call
@@ -45,6 +46,7 @@ def dispatch(public: str, stack: str, **args: Any) -> Any:
     call = Call(public, call_site(stack, public, rec.sources))
     try:
         handler = REGISTRY[public]
+        refuse_credentials(call, args)  # before the handler, whose errors may quote the value
         return handler(rec, call, **args)
     except BuildFileError as err:
         rec.pending = err

@@ -128,9 +128,26 @@ def test_config_settings(env, result) -> None:
     assert b.repo == ir.Repo("https://github.com/a/b", "d") and b.owner == ir.Owner(1000, 1001)
     # jupyter: defaults, a single extra pip group, historical password= with a warning
     res = result('config.jupyter()\nconfig.jupyter(password="s3cret", port=8899)')
-    assert res.environment.runtime.jupyter == ir.Jupyter("s3cret", 8899)
+    assert res.environment.runtime.jupyter == ir.Jupyter(auth=True, host_port=8899)
     assert res.environment.build.steps == (ir.PipPackages(("jupyter",)),)
-    assert res.warnings == ("build.envd:3:5: warning: config.jupyter(password=...) is deprecated; use token=...",)
+    assert res.warnings == (
+        "build.envd:3:5: warning: config.jupyter(password=...) is deprecated; use token=...",
+        "build.envd:3:5: warning: config.jupyter: the token given here is not stored in the image; "
+        "give it at run time as DSL_JUPYTER_TOKEN (see docs/llb.md)",
+    )
+
+
+@pytest.mark.parametrize(("call", "auth", "warned"), [
+    ("config.jupyter()", True, False),  # no token given: one is required at run time
+    ("config.jupyter(token=None)", True, False),  # envd files pass None for "unset"
+    ('config.jupyter(token="s3cret")', True, True),  # accepted, never stored, still required
+    ('config.jupyter(token="")', False, False),  # envd's explicit "no authentication"
+])
+def test_jupyter_token_is_never_recorded(result, call: str, auth: bool, warned: bool) -> None:
+    res = result(call)
+    assert res.environment.runtime.jupyter == ir.Jupyter(auth=auth)
+    assert "s3cret" not in repr(res.environment) and "s3cret" not in " ".join(res.warnings)
+    assert bool(res.warnings) == warned and all("DSL_JUPYTER_TOKEN" in w for w in res.warnings)
 
 
 def test_entrypoint_custom_image_only(env, error) -> None:

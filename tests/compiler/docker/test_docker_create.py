@@ -9,6 +9,7 @@ import yaml
 
 from compiler.docker import (
     AUTHORIZED_KEYS_PLACEHOLDER,
+    JUPYTER_TOKEN_PLACEHOLDER,
     DockerOptions,
     compile_container,
     compose_file,
@@ -51,6 +52,22 @@ def test_dev_body_publishes_on_loopback_and_carries_only_a_key_placeholder():
     assert body["HostConfig"]["RestartPolicy"] == {"Name": "unless-stopped"}
     assert body["Labels"]["envdsl/name"] == "proj"
     assert body["Labels"]["envdsl/content-hash"].startswith("sha256:")
+
+
+@pytest.mark.parametrize(("jupyter", "expected"), [
+    (Jupyter(), ["DSL_JUPYTER_TOKEN=${DSL_JUPYTER_TOKEN}"]),  # the runner fills in the token
+    (Jupyter(auth=False), []),  # config.jupyter(token=""): nothing to pass
+    (None, []),
+])
+def test_the_jupyter_token_is_a_placeholder_the_runner_and_compose_fill_in(jupyter, expected):
+    body = compile_container(env(jupyter=jupyter), OPTS)
+    assert [v for v in body["Env"] if "JUPYTER" in v] == expected
+    assert JUPYTER_TOKEN_PLACEHOLDER == "${DSL_JUPYTER_TOKEN}"
+    svc = compose_file("proj", body)["services"]["proj"]
+    tokens = {k: v for k, v in svc["environment"].items() if "JUPYTER" in k}
+    # Compose takes it from the shell and stops with this message when it is unset
+    assert tokens == ({"DSL_JUPYTER_TOKEN": "${DSL_JUPYTER_TOKEN:?set DSL_JUPYTER_TOKEN to the Jupyter token}"}
+                      if expected else {})
 
 
 def test_mounts_resolve_host_paths_and_use_named_volumes():

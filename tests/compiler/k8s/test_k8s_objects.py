@@ -107,6 +107,21 @@ def test_private_or_garbage_public_key_is_refused(text):
     assert "b3BlbnNzaC1rZXk" not in err.value.format()
 
 
+@pytest.mark.parametrize(("jupyter", "ref"), [
+    (Jupyter(), {"name": "proj-jupyter", "key": "token"}),
+    (Jupyter(auth=False), None),  # config.jupyter(token=""): no token to pass
+])
+def test_the_jupyter_token_comes_from_a_secret_never_emitted(valid_objects, jupyter, ref):
+    pub = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl a@b\n"
+    objects = compile_k8s(dev_env(jupyter=jupyter), K8sOptions(image="proj:dev", ssh_public_key=pub))
+    valid_objects(objects)
+    env = {e["name"]: e for e in pod_of(objects)["spec"]["containers"][0]["env"]}
+    got = env.get("DSL_JUPYTER_TOKEN", {}).get("valueFrom", {}).get("secretKeyRef")
+    assert got == ref and "optional" not in (got or {})  # a missing Secret stops the Pod
+    (secret,) = by_kind(objects, "Secret")  # only the SSH one
+    assert set(secret["data"]) == {"authorized_keys"}
+
+
 def test_ports_env_resources_gpu_and_service_type(valid_objects):
     env = dev_env(
         ports=(Port(8000, service="web", span=AT), Port(9000, host_port=19000)),
