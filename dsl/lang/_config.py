@@ -50,12 +50,9 @@ _REPO_URL = re.compile(r"(?:(?:https?|ssh|git)://[^\s/@]+(?:@[^\s/@]+)?(?:/\S*)?
 
 
 def _repo_url(value: Any) -> str:
-    """``config.repo(url)``: a git URL without a password (it lands in labels and manifests)."""
+    """``config.repo(url)``: a git URL (credentials are refused before, by _credentials: the
+    URL lands in labels and manifests)."""
     text = Str(value, MAX_URL)
-    authority = text.split("://", 1)[1].split("/", 1)[0] if "://" in text else ""
-    if ":" in authority.rpartition("@")[0]:
-        raise Invalid("the repository URL carries a password or token",
-                      "it would be written into image labels and manifests; give the URL without credentials")
     if not _REPO_URL.fullmatch(text):
         raise Invalid(f"expected a git repository URL (https://host/org/repo, ssh://..., git@host:org/repo), got {shown(text)}")
     return text

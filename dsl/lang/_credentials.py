@@ -18,14 +18,14 @@ from typing import Any
 from dsl.lang._unpack import Call
 
 # The arguments (per builtin) whose strings are URLs or text that holds URLs. include(git=)
-# is fetched before evaluation, so the evaluator checks it before fetching (include_error);
-# config.repo is left to its own handler, whose URL rule refuses a password.
+# is fetched before evaluation, so the evaluator checks it before fetching (include_error).
 URL_ARGUMENTS: dict[str, tuple[str, ...]] = {
     "config.apt_source": ("source",),
     "config.conda_channel": ("channel",),
     "config.cran_mirror": ("url",),
     "config.julia_pkg_server": ("url",),
     "config.pip_index": ("url", "extra_url"),
+    "config.repo": ("url",),
     "install.conda_packages": ("channel",),
     "install.pixi": ("pypi_index",),
     "install.python_packages": ("name",),

@@ -26,17 +26,20 @@ def test_a_shell_without_the_dev_layer_warns(result) -> None:
     assert result('shell("bash")').warnings == ()
 
 
-@pytest.mark.parametrize("url", ["https://github.com/tensorchord/envd", "https://bot@git.example/team/ws.git",
+@pytest.mark.parametrize("url", ["https://github.com/tensorchord/envd",
                                  "git@github.com:tensorchord/envd.git", "ssh://git@git.example:2222/team/ws",
                                  "git://git.example/ws"])
 def test_repo_urls_git_understands(env, url: str) -> None:
     assert env(f'config.repo(url="{url}")').build.repo.url == url
 
 
-@pytest.mark.parametrize("url", ["https://alice:s3cr3t-t0ken@github.com/a/b", "ssh://git:s3cr3t-t0ken@host/a"])
+# One rule for every URL argument (dsl/lang/_credentials.py): on https a bare user slot is the
+# usual place for a token (https://<token>@github.com), so it is refused too.
+@pytest.mark.parametrize("url", ["https://alice:s3cr3t-t0ken@github.com/a/b", "ssh://git:s3cr3t-t0ken@host/a",
+                                 "https://s3cr3t-t0ken@github.com/a/b"])
 def test_repo_url_with_a_password_is_refused_without_echoing_it(error, url: str) -> None:
     err = error(f'config.repo(url="{url}")')
-    assert "the repository URL carries a password or token" in str(err)
+    assert "has credentials in it" in str(err) and "***@" in str(err)
     assert "s3cr3t" not in str(err) + (err.hint or "")
 
 
