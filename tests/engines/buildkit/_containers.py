@@ -1,10 +1,13 @@
-"""Running a command in a built image, and reaching the host from a build step; shared by the engine tests."""
+"""Shared by the engine tests: running a command in a built image, reaching the host from a
+build step, and a wheel to serve from a local package index."""
 
 from __future__ import annotations
 
 import fcntl
 import socket
 import struct
+import zipfile
+from pathlib import Path
 
 
 def run_in(docker_api, ref: str, script: str) -> str:
@@ -43,3 +46,18 @@ def _ipv4_of(device: str) -> str:
         request = struct.pack("256s", device.encode()[:15])
         answer = fcntl.ioctl(sock.fileno(), 0x8915, request)  # SIOCGIFADDR
     return socket.inet_ntoa(answer[20:24])
+
+
+def make_wheel(directory: Path, name: str, modules: dict[str, str] | None = None) -> Path:
+    """A minimal pure-Python wheel ``name`` 1.0: ``modules`` (path -> text; default one
+    ``name/__init__.py``), its metadata and record."""
+    dist = f"{name}-1.0"
+    files = dict(modules or {f"{name}/__init__.py": f"NAME = {name!r}\n"})
+    files[f"{dist}.dist-info/METADATA"] = f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n"
+    files[f"{dist}.dist-info/WHEEL"] = "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
+    files[f"{dist}.dist-info/RECORD"] = "".join(f"{p},,\n" for p in files) + f"{dist}.dist-info/RECORD,,\n"
+    path = directory / f"{dist}-py3-none-any.whl"
+    with zipfile.ZipFile(path, "w") as zf:
+        for p, text in files.items():
+            zf.writestr(p, text)
+    return path

@@ -20,13 +20,12 @@ import ipaddress
 import re
 import threading
 import uuid
-import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.engines.buildkit._containers import bridge_gateway, run_in
+from tests.engines.buildkit._containers import bridge_gateway, make_wheel, run_in
 from tests.engines.buildkit.test_build_e2e import _build
 
 pytestmark = pytest.mark.engine
@@ -39,20 +38,6 @@ def build():
     install.apt_packages(name={apt})
     install.python_packages(name={pip})
 '''
-
-
-def _wheel(directory: Path, name: str) -> Path:
-    """A minimal pure-Python wheel ``name`` 1.0 (one module, metadata, record)."""
-    dist = f"{name}-1.0"
-    path = directory / f"{dist}-py3-none-any.whl"
-    files = {f"{name}/__init__.py": f"NAME = {name!r}\n",
-             f"{dist}.dist-info/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n",
-             f"{dist}.dist-info/WHEEL": "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n"}
-    record = "".join(f"{p},,\n" for p in files) + f"{dist}.dist-info/RECORD,,\n"
-    with zipfile.ZipFile(path, "w") as zf:
-        for p, text in {**files, f"{dist}.dist-info/RECORD": record}.items():
-            zf.writestr(p, text)
-    return path
 
 
 class _Index(http.server.SimpleHTTPRequestHandler):
@@ -78,7 +63,7 @@ def package_index(docker_api, tmp_path) -> Iterator[tuple[str, list[str], collec
     names = [f"dslcache_a_{suffix}", f"dslcache_b_{suffix}"]
     files = _mkdir(root / "files")
     for name in names:
-        wheel = _wheel(files, name)
+        wheel = make_wheel(files, name)
         digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
         page = _mkdir(root / "simple" / name.replace("_", "-"))
         (page / "index.html").write_text(f'<a href="../../files/{wheel.name}#sha256={digest}">{wheel.name}</a>\n')

@@ -14,19 +14,18 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import http.server
-import ipaddress
 import json
 import subprocess
 import sys
 import threading
 import time
 import uuid
-import zipfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.engines.buildkit._containers import bridge_gateway, make_wheel
 from tests.engines.buildkit.test_build_e2e import _build, _env
 
 pytestmark = pytest.mark.engine
@@ -54,31 +53,11 @@ time.sleep(3600)
 '''
 
 
-def _wheel(directory: Path) -> Path:
-    """A wheel named ``jupyter`` that provides the ``notebook`` module above."""
-    dist = "jupyter-1.0"
-    files = {"notebook/__init__.py": "", "notebook/__main__.py": NOTEBOOK_MAIN,
-             f"{dist}.dist-info/METADATA": "Metadata-Version: 2.1\nName: jupyter\nVersion: 1.0\n",
-             f"{dist}.dist-info/WHEEL": "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n"}
-    files[f"{dist}.dist-info/RECORD"] = "".join(f"{p},,\n" for p in files) + f"{dist}.dist-info/RECORD,,\n"
-    path = directory / f"{dist}-py3-none-any.whl"
-    with zipfile.ZipFile(path, "w") as zf:
-        for name, text in files.items():
-            zf.writestr(name, text)
-    return path
-
-
-def _bridge_gateway(docker_api) -> str:
-    """The address RUN steps reach the host at (dockerd 20.10 may list only the subnet)."""
-    (config, *_) = docker_api.inspect_network("bridge")["IPAM"]["Config"]
-    return config.get("Gateway") or str(next(ipaddress.ip_network(config["Subnet"]).hosts()))
-
-
 @pytest.fixture(scope="module")
 def package_index(docker_api, tmp_path_factory) -> Iterator[str]:
     root = tmp_path_factory.mktemp("index")
     (root / "files").mkdir()
-    wheel = _wheel(root / "files")
+    wheel = make_wheel(root / "files", "jupyter", {"notebook/__init__.py": "", "notebook/__main__.py": NOTEBOOK_MAIN})
     digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
     (root / "simple" / "jupyter").mkdir(parents=True)
     (root / "simple" / "jupyter" / "index.html").write_text(
@@ -91,7 +70,8 @@ def package_index(docker_api, tmp_path_factory) -> Iterator[str]:
     server = http.server.ThreadingHTTPServer(("0.0.0.0", 0), lambda *a: Quiet(*a, directory=str(root)))
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        yield f"http://{_bridge_gateway(docker_api)}:{server.server_address[1]}/simple/"
+        host = bridge_gateway(docker_api.inspect_network("bridge"))
+        yield f"http://{host}:{server.server_address[1]}/simple/"
     finally:
         server.shutdown()
         server.server_close()
