@@ -48,23 +48,36 @@ class _LazyGroup(click.Group):
 
 
 @click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--debug", is_flag=True, help="Show Python tracebacks for errors.")
+@click.option("--debug", is_flag=True, help="Show Python tracebacks for errors (or set DSL_DEBUG=1).")
 @click.pass_context
 def cli(ctx: click.Context, debug: bool) -> None:
     """envdsl: one build.envd → an OCI image, a Docker run spec or Kubernetes manifests."""
     ctx.obj = {"debug": debug}
 
 
+EXIT_INTERNAL = 70  # EX_SOFTWARE (sysexits.h): a bug of ours, not the user's input
+
+
+def debug_requested(args: list[str]) -> bool:
+    """``dsl --debug ...`` (the group's flag, before the command) or ``DSL_DEBUG=1``."""
+    before_command = args[: next((i for i, a in enumerate(args) if not a.startswith("-")), len(args))]
+    return "--debug" in before_command or os.environ.get("DSL_DEBUG", "") not in ("", "0")
+
+
 def main(argv: list[str] | None = None) -> None:
-    """Console entry point: run the CLI and turn every ``DslError`` into a clean exit."""
+    """Console entry point: run the CLI and turn every exception into one line and an exit code.
+
+    A ``DslError`` prints its message (and hint) and exits with its code; anything else is a
+    bug of ours and prints one ``internal error:`` line, exit 70. With ``--debug`` (or
+    ``DSL_DEBUG=1``) the traceback, causes included, is printed first.
+    """
     args = sys.argv[1:] if argv is None else argv
-    debug = "--debug" in args
+    debug = debug_requested(args)
     finish = _fast_exit if argv is None else sys.exit
     try:
         code = cli.main(args=args, prog_name="dsl", standalone_mode=False)
     except DslError as exc:
-        if debug:
-            raise
+        _traceback(debug)
         click.echo(f"error: {exc.format()}" if not getattr(exc, "span", None) else exc.format(), err=True)
         finish(exc.exit_code)
     except click.exceptions.Abort:
@@ -78,7 +91,28 @@ def main(argv: list[str] | None = None) -> None:
         finish(130)
     except BrokenPipeError:
         finish(0)
+    except Exception as exc:  # noqa: BLE001 - the last resort: a bug must not look like a crash dump
+        _traceback(debug)
+        click.echo(internal_error_line(exc), err=True)
+        finish(EXIT_INTERNAL)
     finish(code if isinstance(code, int) else 0)
+
+
+def internal_error_line(exc: BaseException) -> str:
+    """``internal error: <type>: <message> (run again with --debug to see where)``, one line."""
+    message = " ".join(str(exc).split())
+    if len(message) > 200:
+        message = message[:197] + "..."
+    name = type(exc).__qualname__
+    return f"internal error: {name}: {message} (run again with --debug to see where)" if message else \
+        f"internal error: {name} (run again with --debug to see where)"
+
+
+def _traceback(debug: bool) -> None:
+    if debug:
+        import traceback
+
+        traceback.print_exc()
 
 
 def _fast_exit(code: int) -> None:
