@@ -12,7 +12,7 @@ import sys
 
 import click
 
-from dsl.errors import DslError
+from dsl.errors import DslError, InternalError
 
 # name -> "module:attribute"; the module is imported only when the command runs.
 _COMMANDS = {
@@ -55,9 +55,6 @@ def cli(ctx: click.Context, debug: bool) -> None:
     ctx.obj = {"debug": debug}
 
 
-EXIT_INTERNAL = 70  # EX_SOFTWARE (sysexits.h): a bug of ours, not the user's input
-
-
 def debug_requested(args: list[str]) -> bool:
     """``dsl --debug ...`` (the group's flag, before the command) or ``DSL_DEBUG=1``."""
     before_command = args[: next((i for i, a in enumerate(args) if not a.startswith("-")), len(args))]
@@ -68,7 +65,8 @@ def main(argv: list[str] | None = None) -> None:
     """Console entry point: run the CLI and turn every exception into one line and an exit code.
 
     A ``DslError`` prints its message (and hint) and exits with its code; anything else is a
-    bug of ours and prints one ``internal error:`` line, exit 70. With ``--debug`` (or
+    bug of ours and prints one ``internal error:`` line (an :class:`InternalError`), exit 70.
+    With ``--debug`` (or
     ``DSL_DEBUG=1``) the traceback, causes included, is printed first.
     """
     args = sys.argv[1:] if argv is None else argv
@@ -93,19 +91,10 @@ def main(argv: list[str] | None = None) -> None:
         finish(0)
     except Exception as exc:  # noqa: BLE001 - the last resort: a bug must not look like a crash dump
         _traceback(debug)
-        click.echo(internal_error_line(exc), err=True)
-        finish(EXIT_INTERNAL)
+        internal = InternalError.of(exc)
+        click.echo(internal.format(), err=True)
+        finish(internal.exit_code)
     finish(code if isinstance(code, int) else 0)
-
-
-def internal_error_line(exc: BaseException) -> str:
-    """``internal error: <type>: <message> (run again with --debug to see where)``, one line."""
-    message = " ".join(str(exc).split())
-    if len(message) > 200:
-        message = message[:197] + "..."
-    name = type(exc).__qualname__
-    return f"internal error: {name}: {message} (run again with --debug to see where)" if message else \
-        f"internal error: {name} (run again with --debug to see where)"
 
 
 def _traceback(debug: bool) -> None:

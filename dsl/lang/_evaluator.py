@@ -17,7 +17,7 @@ from pathlib import Path
 
 import starlark
 
-from dsl.errors import BuildFileError
+from dsl.errors import BuildFileError, InternalError
 from dsl.ir import Environment, Span
 from dsl.lang._catalog import prelude_names, public_names
 from dsl.lang._dialect import check_header, check_reassignment, include_urls
@@ -163,7 +163,8 @@ class Evaluation:
         try:
             return body()
         except starlark.StarlarkError as exc:
-            raise self._translate(str(exc), fallback) from None
+            err = self._translate(str(exc), fallback)
+            raise err from (err.__cause__ or exc)  # a parked error's own cause (a bug) comes first
         except BaseException as exc:  # a Rust panic surfaces as pyo3's PanicException
             if type(exc).__name__ != "PanicException":
                 raise
@@ -173,7 +174,7 @@ class Evaluation:
                 hint="a value grew too large (e.g. a huge list or string repetition)",
             ) from None
 
-    def _translate(self, text: str, fallback: Span) -> BuildFileError:
+    def _translate(self, text: str, fallback: Span) -> BuildFileError | InternalError:
         err, self.rec.pending = self.rec.pending, None
         located = translate(text, self.rec.sources, public_names(), fallback)
         if err is None:
@@ -268,6 +269,8 @@ class Evaluation:
             self.rec.pending = self.rec.pending or err
         except starlark.StarlarkError as exc:  # a nested module failed: keep its own location
             self.rec.pending = self._translate(str(exc), fallback)
+        except Exception as exc:  # a bug of ours: not the user's mistake (exit 70), at the load line
+            self.rec.pending = InternalError.of(exc)
         raise PrimitiveFailed(self.rec.pending.message)
 
     def _load(self, module_id: str, importer: str) -> starlark.FrozenModule:

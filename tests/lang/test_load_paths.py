@@ -136,3 +136,26 @@ def test_a_huge_build_file_is_refused_without_being_read(tmp_path: Path) -> None
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr.splitlines()[0] == (
         "build.envd:1:1: the file is 4,294,967,296 bytes; build files are limited to 1,048,576 bytes (1 MiB)")
+
+
+def test_a_bug_behind_a_builtin_or_a_load_is_an_internal_error_not_the_users(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A handler that raises KeyError is our bug: it used to come back as a BuildFileError
+    (exit 2, "your mistake"), which also hid it from a fuzzer. Now it is an InternalError
+    (exit 70) at the user's call, with the bug as its cause."""
+    from dsl.errors import InternalError
+    from dsl.lang import _registry
+    from dsl.lang._files import LoadPaths
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise KeyError("oops")
+
+    monkeypatch.setitem(_registry.REGISTRY, "config.pip_index", broken)
+    with pytest.raises(InternalError) as info:
+        evaluate_source('def build():\n    config.pip_index(url="https://pypi.example/simple")\n')
+    assert str(info.value) == "build.envd:2:5: internal error: KeyError: 'oops' (run again with --debug to see where)"
+    assert isinstance(info.value.__cause__, KeyError) and info.value.exit_code == 70
+
+    monkeypatch.setattr(LoadPaths, "resolve", broken)
+    with pytest.raises(InternalError) as info:
+        evaluate_source('load("lib.star", "x")\n' + PASS, files={"lib.star": "x = 1\n"})
+    assert str(info.value).startswith("build.envd:1:1: internal error: KeyError: 'oops'")
