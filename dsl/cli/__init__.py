@@ -6,9 +6,11 @@ and ``dsl compile`` never pay for ``grpc``, ``docker`` or ``kubernetes``.
 
 from __future__ import annotations
 
+import errno
 import importlib
 import os
 import sys
+from collections.abc import Callable
 
 import click
 
@@ -65,9 +67,9 @@ def main(argv: list[str] | None = None) -> None:
     """Console entry point: run the CLI and turn every exception into one line and an exit code.
 
     A ``DslError`` prints its message (and hint) and exits with its code; anything else is a
-    bug of ours and prints one ``internal error:`` line (an :class:`InternalError`), exit 70.
-    With ``--debug`` (or
-    ``DSL_DEBUG=1``) the traceback, causes included, is printed first.
+    bug of ours and prints one ``internal error:`` line (an :class:`InternalError`), exit 70,
+    except an output that cannot be written (a full disk behind ``>``), exit 1. With
+    ``--debug`` (or ``DSL_DEBUG=1``) the traceback, causes included, is printed first.
     """
     args = sys.argv[1:] if argv is None else argv
     debug = debug_requested(args)
@@ -89,12 +91,28 @@ def main(argv: list[str] | None = None) -> None:
         finish(130)
     except BrokenPipeError:
         finish(0)
+    except OSError as exc:
+        if exc.errno in _OUTPUT_ERRNOS and exc.filename is None:  # stdout, redirected, failed
+            _traceback(debug)
+            click.echo(f"error: cannot write the output: {exc.strerror}", err=True)
+            finish(1)
+        else:
+            _last_resort(exc, debug, finish)
     except Exception as exc:  # noqa: BLE001 - the last resort: a bug must not look like a crash dump
-        _traceback(debug)
-        internal = InternalError.of(exc)
-        click.echo(internal.format(), err=True)
-        finish(internal.exit_code)
+        _last_resort(exc, debug, finish)
     finish(code if isinstance(code, int) else 0)
+
+
+# A full disk or a failing device behind the redirected stdout: the machine's problem, not a bug.
+_OUTPUT_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO})
+
+
+def _last_resort(exc: Exception, debug: bool, finish: Callable[[int], object]) -> None:
+    """Report a bug of ours in one line (traceback first under --debug) and exit 70."""
+    _traceback(debug)
+    internal = InternalError.of(exc)
+    click.echo(internal.format(), err=True)
+    finish(internal.exit_code)
 
 
 def _traceback(debug: bool) -> None:

@@ -107,3 +107,13 @@ def test_a_directory_where_the_build_file_should_be_is_named_as_such(tmp_path: P
         "demo/build.envd:1:1: cannot read demo/build.envd: it is a directory",
         "  hint: name a file, not a directory",
     ])
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+def test_an_output_that_cannot_be_written_is_one_line_not_a_bug(tmp_path: Path) -> None:
+    """`dsl inspect > file` on a full disk: the machine's problem (exit 1), not a traceback."""
+    (tmp_path / "build.envd").write_text("def build():\n    base(dev=True)\n")
+    with open("/dev/full", "w") as full:
+        proc = subprocess.run([sys.executable, "-m", "dsl", "inspect"], cwd=tmp_path, stdout=full,
+                              stderr=subprocess.PIPE, env=dict(os.environ, PYTHONPATH=str(REPO)), text=True, timeout=60)
+    assert (proc.returncode, proc.stderr) == (1, "error: cannot write the output: No space left on device\n")
