@@ -90,9 +90,13 @@ def defined_functions(lines: list[str]) -> list[str]:
 
 
 def decode(raw: bytes, display: str) -> str:
-    """UTF-8 text of a build file, or a ``BuildFileError`` at the first invalid byte."""
+    """UTF-8 text of a build file, or a ``BuildFileError`` at the first invalid byte.
+
+    A leading byte-order mark (Windows editors write one) is dropped: the parser would stop
+    at it with an "invalid input" that shows nothing.
+    """
     try:
-        return raw.decode("utf-8")
+        return raw.decode("utf-8").removeprefix("\ufeff")
     except UnicodeDecodeError as exc:
         before = raw[: exc.start]
         line = before.count(b"\n") + 1

@@ -159,3 +159,9 @@ def test_a_bug_behind_a_builtin_or_a_load_is_an_internal_error_not_the_users(mon
     with pytest.raises(InternalError) as info:
         evaluate_source('load("lib.star", "x")\n' + PASS, files={"lib.star": "x = 1\n"})
     assert str(info.value).startswith("build.envd:1:1: internal error: KeyError: 'oops'")
+
+
+def test_a_byte_order_mark_is_not_a_parse_error() -> None:
+    """Editors on Windows start UTF-8 files with a BOM; starlark stopped at 1:1 ("invalid input")."""
+    env = evaluate_source(b'\xef\xbb\xbfdef build():\r\n    install.python_packages(name=["rich"])\r\n').environment
+    assert env.build.steps[0].packages == ("rich",) and str(env.build.steps[0].span) == "build.envd:2:5"
