@@ -95,7 +95,7 @@ def base_image_ref(env: Environment) -> str:
     try:
         return normalize_image_ref(ref)
     except ValueError as exc:
-        raise CompileError(str(exc), span=span, hint="e.g. base(image='debian:bookworm')") from None
+        raise CompileError(str(exc), span=span, hint="e.g. base(image='debian:bookworm')") from exc
 
 
 def compile_environment(
@@ -260,7 +260,7 @@ def _copies(ctx: Context, state: State) -> State:
             try:
                 src_ref = normalize_image_ref(c.image)
             except ValueError as exc:
-                raise CompileError(str(exc), span=c.span) from None
+                raise CompileError(str(exc), span=c.span) from exc
             src, path = image(src_ref, platform=ctx.platform, span=c.span), check.image_path(c.source, c.span)
         else:
             src, path = ctx.context(), check.context_path(c.source, c.span)

@@ -73,8 +73,8 @@ def pip_item(item: str, span: Span | None) -> tuple[str, ...]:
         raise _fail("python package", item, span, hint)
     try:
         words = shlex.split(text)
-    except ValueError:
-        raise _fail("python package", item, span, hint) from None
+    except ValueError as exc:
+        raise _fail("python package", item, span, hint) from exc
     if not words or not (_PIP.match(words[0]) or words[0].startswith("-")):
         raise _fail("python package", item, span, hint)
     out: list[str] = []

@@ -105,7 +105,7 @@ def decode(raw: bytes, display: str) -> str:
             f"the file is not valid UTF-8 (byte 0x{raw[exc.start]:02x})",
             span=Span(display, line, col),
             hint="save the build file as UTF-8",
-        ) from None
+        ) from exc
 
 
 class Evaluation:
@@ -176,7 +176,7 @@ class Evaluation:
                 f"evaluation aborted by the interpreter: {exc}",
                 span=fallback,
                 hint="a value grew too large (e.g. a huge list or string repetition)",
-            ) from None
+            ) from exc
 
     def _translate(self, text: str, fallback: Span) -> BuildFileError | InternalError:
         err, self.rec.pending = self.rec.pending, None
@@ -198,13 +198,13 @@ class Evaluation:
                     f"{display} has no function '{function}' (functions defined: {defs})",
                     span=Span(display, 1, 1),
                     hint=f"define 'def {function}():' or pick another with -f {display}:NAME",
-                ) from None
+                ) from exc
             if "Operation `call()` not supported" in text and "* " not in text:
                 raise BuildFileError(f"'{function}' is not a function", span=self._def_span(display, function),
-                                     hint=f"-f {display}:NAME must name a function defined with def") from None
+                                     hint=f"-f {display}:NAME must name a function defined with def") from exc
             if "for call to" in text and "* " not in text:
                 raise BuildFileError(f"{function}() must take no arguments: {translate(text, {}, {}, None).message}",
-                                     span=self._def_span(display, function)) from None
+                                     span=self._def_span(display, function)) from exc
             raise
 
     def _def_span(self, display: str, function: str) -> Span:

@@ -202,8 +202,8 @@ def IPAddress(value: Any) -> str:  # noqa: N802
     text = Str(value, MAX_NAME)
     try:
         ipaddress.ip_address(text)
-    except ValueError:
-        raise Invalid(f"expected an IP address, got {shown(text)}", "e.g. '127.0.0.1' or '0.0.0.0'") from None
+    except ValueError as exc:
+        raise Invalid(f"expected an IP address, got {shown(text)}", "e.g. '127.0.0.1' or '0.0.0.0'") from exc
     return text
 
 
@@ -266,7 +266,7 @@ def list_of(item: Unpacker[T], what: str = "strings") -> Unpacker[tuple[T, ...]]
             try:
                 out.append(item(element))
             except Invalid as exc:
-                raise Invalid(f"item {index}: {exc.message}", exc.hint) from None
+                raise Invalid(f"item {index}: {exc.message}", exc.hint) from exc
         return tuple(out)
 
     return unpack
@@ -289,7 +289,7 @@ def dict_of(key: Unpacker[str], value: Unpacker[str]) -> Unpacker[tuple[tuple[st
                 pairs.append((key(k), value(v)))
             except Invalid as exc:
                 key_text = shown(k) if isinstance(k, str) else repr(k)
-                raise Invalid(f"key {key_text}: {exc.message}", exc.hint) from None
+                raise Invalid(f"key {key_text}: {exc.message}", exc.hint) from exc
         return tuple(sorted(pairs))
 
     return unpack

@@ -117,3 +117,19 @@ def test_an_output_that_cannot_be_written_is_one_line_not_a_bug(tmp_path: Path) 
         proc = subprocess.run([sys.executable, "-m", "dsl", "inspect"], cwd=tmp_path, stdout=full,
                               stderr=subprocess.PIPE, env=dict(os.environ, PYTHONPATH=str(REPO)), text=True, timeout=60)
     assert (proc.returncode, proc.stderr) == (1, "error: cannot write the output: No space left on device\n")
+
+
+def test_debug_shows_what_caused_a_build_file_error(tmp_path: Path) -> None:
+    """The causes kept by ``raise ... from exc`` (was ``from None``) are what --debug is for;
+    without it the error is still the one located line and its hint."""
+    (tmp_path / "build.envd").write_bytes(b'def build():\n    base(image="caf\xe9")\n')
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    env.pop("DSL_DEBUG", None)
+    plain = subprocess.run([sys.executable, "-m", "dsl", "check"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    assert (plain.returncode, plain.stderr.splitlines()) == (2, [
+        "build.envd:2:20: the file is not valid UTF-8 (byte 0xe9)", "  hint: save the build file as UTF-8"])
+    debug = subprocess.run([sys.executable, "-m", "dsl", "--debug", "check"], cwd=tmp_path, env=env,
+                           capture_output=True, text=True, timeout=60)
+    assert debug.returncode == 2
+    assert "UnicodeDecodeError" in debug.stderr and "The above exception was the direct cause" in debug.stderr
+    assert debug.stderr.endswith(plain.stderr)

@@ -70,7 +70,7 @@ def parse_pattern(line: str) -> Pattern | None:
             for part in text.split("/")
         )
     except ValueError as exc:
-        raise UsageError(f"invalid pattern {line.strip()!r}: {exc}") from None
+        raise UsageError(f"invalid pattern {line.strip()!r}: {exc}") from exc
     return Pattern(text, negated, regex, parts)
 
 
