@@ -71,6 +71,8 @@ def validate_address(address: str, *, kind: str) -> str:
 def _read() -> dict:
     path = contexts_file()
     try:
+        if path.exists() and not path.is_dir() and not path.is_file():  # a FIFO: reading it would wait forever
+            raise UsageError(f"{path}: cannot read it (not a regular file)", hint="remove it; it only stores contexts")
         data = json.loads(path.read_text())
     except FileNotFoundError:
         return {"current": None, "contexts": {}}

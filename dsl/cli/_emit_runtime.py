@@ -19,6 +19,7 @@ import click
 
 from compiler import _runtime
 from compiler._names import default_image_ref, validate_image_ref
+from dsl.cli._load import read_option_file
 from dsl.errors import UsageError
 from dsl.ir import Environment
 
@@ -76,11 +77,7 @@ def k8s_options(image: str, opts: dict[str, Any]) -> K8sOptions:
 
     public_key = ""
     if opts.get("ssh_public_key"):
-        try:
-            text = Path(opts["ssh_public_key"]).read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise UsageError(f"cannot read --ssh-public-key {opts['ssh_public_key']}: {exc}") from exc
-        public_key = check_public_key(text)
+        public_key = check_public_key(read_option_file(opts["ssh_public_key"], "--ssh-public-key"))
     return K8sOptions(
         image=image,
         namespace=opts.get("namespace") or "",

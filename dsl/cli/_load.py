@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
+import stat
 import sys
 from typing import TYPE_CHECKING
 
@@ -19,6 +20,39 @@ from dsl.ir import Environment, Owner
 
 if TYPE_CHECKING:
     from dsl.lang import EvalResult
+
+
+def read_option_file(path: str, option: str, *, limit: int = 1 << 20) -> str:
+    """The UTF-8 text of the small regular file an option names (e.g. ``--ssh-public-key``).
+
+    Opened non-blocking and checked before reading, so a FIFO or a device cannot hang the
+    command or fill memory.
+
+    Raises:
+        UsageError: not a readable regular file, larger than ``limit`` bytes, or not UTF-8.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError as exc:
+        raise UsageError(f"cannot read {option} {path}: {(exc.strerror or str(exc)).lower()}") from exc
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise UsageError(f"cannot read {option} {path}: not a regular file", hint=f"{option} takes a regular file")
+        if info.st_size > limit:
+            raise UsageError(f"cannot read {option} {path}: {info.st_size:,} bytes is too large for it")
+        os.set_blocking(fd, True)
+        with os.fdopen(fd, "rb", closefd=False) as handle:
+            raw = handle.read(limit + 1)
+    except OSError as exc:
+        raise UsageError(f"cannot read {option} {path}: {(exc.strerror or str(exc)).lower()}") from exc
+    finally:
+        os.close(fd)
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"cannot read {option} {path}: it is not UTF-8 text (byte 0x{raw[exc.start]:02x} "
+                         f"at offset {exc.start})", hint=f"{option} takes a text file") from exc
 
 
 def parse_owner(text: str) -> Owner:

@@ -99,16 +99,18 @@ def _context_ca_bundle() -> str | None:
 def _record_inputs(path: str, from_: str | None, builder: str | None, tags: tuple[str, ...], output: str | None,
                    platform: str | None, owner: str | None, ca_bundle: str | None) -> dict[str, Any] | None:
     """The build-record key inputs, or None when this build can never be skipped (a push, a
-    file output, a builder other than dockerd, or a builder we cannot resolve cheaply)."""
+    file output, a builder other than dockerd).
+
+    Raises:
+        UsageError: the builder address, ``DOCKER_HOST`` or the current context is malformed.
+    """
     if output not in (None, "type=docker"):
         return None
     from dsl.engines.buildkit._connect import parse_builder_url, resolve_builder_url
     from dsl.engines.buildkit._uptodate import key_inputs
 
-    try:
-        address = parse_builder_url(resolve_builder_url(builder)[0])
-    except Exception:  # noqa: BLE001 - the real build reports a bad address properly
-        return None
+    # a bad address (or DOCKER_HOST, or context) is bad input: reported now, before evaluating
+    address = parse_builder_url(resolve_builder_url(builder)[0])
     if not address.is_dockerd:
         return None
     cwd = os.getcwd()

@@ -11,7 +11,7 @@ import contextvars
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from dsl.errors import BuildFileError
+from dsl.errors import BuildFileError, InternalError
 from dsl.ir import (
     BaseImage,
     BuildGraph,
@@ -59,7 +59,7 @@ class Recorder:
     conda_enabled: bool = False
     warnings: list[str] = field(default_factory=list)
     messages: list[str] = field(default_factory=list)  # print() output
-    pending: BuildFileError | None = None  # the error a primitive raised, with its span
+    pending: BuildFileError | InternalError | None = None  # the error a primitive raised, with its span
     sources: dict[str, list[str]] = field(default_factory=dict)  # display name -> lines
     include_errors: dict[str, tuple[str, str | None]] = field(default_factory=dict)  # url -> (message, hint)
 

@@ -181,6 +181,8 @@ def solve(
         raise mapped from exc
     finally:
         job.finish()
+    if job.status_error is not None:  # progress stopped because of a bug: never hidden
+        raise job.status_error
     vertices, cached = tracker.counts()
     return SolveOutcome(job.ref, dict(response.ExporterResponse), caps, vertices, cached,
                         waited=job.waited, platform=platform)
@@ -208,6 +210,7 @@ class _Job:
         self.status_thread: threading.Thread | None = None
         self.done = threading.Event()
         self.waited = 0.0  # seconds blocked on the builder's answers
+        self.status_error: Exception | None = None  # what broke the Status reader, if not the stream
 
     def start(self, request: control.ControlSolveRequest) -> None:
         call = self.builder.unary(CONTROL + "Solve", control.ControlSolveResponse)
@@ -220,13 +223,17 @@ class _Job:
         self.status_thread.start()
 
     def _read_status(self) -> None:
+        import grpc
+
         try:
             for resp in self.status_call:
                 events = self.tracker.update(resp)
                 if self.renderer is not None and events:
                     self.renderer.events(events)
-        except Exception:  # noqa: BLE001 - the stream ends with the job; Solve reports errors
-            pass
+        except grpc.RpcError:
+            pass  # the stream ends (or is cancelled) with the job; Solve reports build errors
+        except Exception as exc:  # noqa: BLE001 - a bug of ours (tracker, renderer): solve() raises it
+            self.status_error = exc
 
     def bridge(self, method: str, request: Any, response_type: Any, timeout: float) -> Any:
         """One LLBBridge call for this build (with the build-id header and a deadline)."""
