@@ -16,6 +16,7 @@ from compiler import _checks, _runtime
 from compiler._names import (
     AUTHORIZED_KEYS_ENV,
     HASH_ANNOTATION,
+    HOST_KEY_PATH_ENV,
     MANAGED_BY,
     child_name,
     dns_label,
@@ -23,10 +24,16 @@ from compiler._names import (
 from dsl.errors import CompileError
 from dsl.ir import Environment, content_hash, to_data
 
-OUTPUT_VERSION = 1
+OUTPUT_VERSION = 2  # 2: the host key is mounted from the runner's file
 # The create body never carries key material: the runner replaces this value with the
 # public key(s) just before it calls the Engine API.
 AUTHORIZED_KEYS_PLACEHOLDER = "${" + AUTHORIZED_KEYS_ENV + "}"
+# The SSH host key is made per environment by the runner (so clients can pin it) and bind-
+# mounted read-only at the path the Kubernetes Pod mounts its host-key Secret at; the body
+# names the host file only by this placeholder.
+HOST_KEY_FILE_ENV = "DSL_HOST_KEY_FILE"
+HOST_KEY_FILE_PLACEHOLDER = "${" + HOST_KEY_FILE_ENV + "}"
+HOST_KEY_MOUNT_PATH = "/etc/dsl/host-key/ssh_host_key"
 RESTART_POLICY = "unless-stopped"
 NAME_LABEL = "envdsl/name"
 FUNCTION_LABEL = "envdsl/function"
@@ -127,15 +134,18 @@ def compile_container(env: Environment, opts: DockerOptions) -> dict[str, Any]:
     """
     ports = _runtime.ports(env)
     env_list = [f"{k}={v}" for k, v in _runtime.environ(env)]
+    mounts = [_mount(m) for m in plan_mounts(env, opts)]
     if _runtime.is_dev(env):
         env_list.append(f"{AUTHORIZED_KEYS_ENV}={AUTHORIZED_KEYS_PLACEHOLDER}")
+        env_list.append(f"{HOST_KEY_PATH_ENV}={HOST_KEY_MOUNT_PATH}")
+        mounts.append(_mount(PlannedMount("bind", HOST_KEY_FILE_PLACEHOLDER, HOST_KEY_MOUNT_PATH, read_only=True)))
     host_config: dict[str, Any] = {
         "PortBindings": {
             f"{p.container_port}/tcp": [{"HostIp": p.listen_addr,
                                          "HostPort": str(p.host_port) if p.host_port else ""}]
             for p in ports
         },
-        "Mounts": [_mount(m) for m in plan_mounts(env, opts)],
+        "Mounts": mounts,
         "ShmSize": _runtime.shm_mb(env) * 1024 * 1024,
         "RestartPolicy": {"Name": RESTART_POLICY},
     }

@@ -9,6 +9,8 @@ import yaml
 
 from compiler.docker import (
     AUTHORIZED_KEYS_PLACEHOLDER,
+    HOST_KEY_FILE_PLACEHOLDER,
+    HOST_KEY_MOUNT_PATH,
     DockerOptions,
     compile_container,
     compose_file,
@@ -51,6 +53,22 @@ def test_dev_body_publishes_on_loopback_and_carries_only_a_key_placeholder():
     assert body["HostConfig"]["RestartPolicy"] == {"Name": "unless-stopped"}
     assert body["Labels"]["envdsl/name"] == "proj"
     assert body["Labels"]["envdsl/content-hash"].startswith("sha256:")
+
+
+def test_dev_body_mounts_the_host_key_from_a_placeholder_file():
+    """The host key is per environment and pinned by the client, so it comes from the runner's file
+    (never generated in the container, never in the body); the path is the Pod's Secret mount."""
+    from compiler.k8s import HOST_KEY_DIR, HOST_KEY_FILE
+
+    body = compile_container(env(), OPTS)
+    assert HOST_KEY_MOUNT_PATH == f"{HOST_KEY_DIR}/{HOST_KEY_FILE}"
+    assert f"DSL_HOST_KEY_PATH={HOST_KEY_MOUNT_PATH}" in body["Env"]
+    assert body["HostConfig"]["Mounts"][-1] == {
+        "Type": "bind", "Source": HOST_KEY_FILE_PLACEHOLDER, "Target": HOST_KEY_MOUNT_PATH, "ReadOnly": True}
+    svc = compose_file("proj", body)["services"]["proj"]
+    assert svc["volumes"][-1]["source"].startswith("${DSL_HOST_KEY_FILE:?")
+    non_dev = compile_container(env(dev=False), OPTS)
+    assert not any("DSL_HOST_KEY" in json.dumps(x) for x in (non_dev["Env"], non_dev["HostConfig"]["Mounts"]))
 
 
 def test_mounts_resolve_host_paths_and_use_named_volumes():

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from compiler.docker import DockerOptions, compile_container, compose_file
+from compiler.docker import HOST_KEY_FILE_PLACEHOLDER, DockerOptions, compile_container, compose_file
 from dsl.cli._load import load_environment
 
 REPO = Path(__file__).resolve().parents[3]
@@ -35,7 +35,8 @@ def body_for(example: str, function: str, image: str, build_dir: str, home: str)
 def test_example_compiles_to_body_and_compose(example, function):
     env, body = body_for(example, function, "x:1", f"/src/{example}", "/home/user")
     assert body["Image"] == "x:1"
-    assert all(m["Source"].startswith("/") or m["Type"] == "volume" for m in body["HostConfig"]["Mounts"])
+    assert all(m["Source"].startswith("/") or m["Type"] == "volume" or m["Source"] == HOST_KEY_FILE_PLACEHOLDER
+               for m in body["HostConfig"]["Mounts"])
     compose = compose_file(example, body)
     assert compose["services"][example]["image"] == "x:1"
 
