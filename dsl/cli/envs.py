@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from dsl.engines.runner import EnvState, Runner
 
 SPEC_LABEL = "envdsl/spec-hash"
+PORTS_LABEL = "envdsl/ports"  # read back by the runner (dsl.engines.docker._state)
 BUILD_FILE_LABEL = "envdsl/build-file"
 FUNCTION_LABEL = "envdsl/function"
 
@@ -133,7 +134,7 @@ def logs(env: str, follow: bool, tail: int) -> None:
 
 @click.command("down")
 @click.argument("envs", nargs=-1)
-@click.option("--all", "all_", is_flag=True, help="Every environment on the runner.")
+@click.option("--all", "all_", is_flag=True, help="Every environment you (user@host) started on this runner.")
 @click.option("--purge", is_flag=True, help="Also remove its own named volumes, its image and its SSH host key.")
 def down(envs: tuple[str, ...], all_: bool, purge: bool) -> None:
     """Remove environments (and their SSH blocks); named volumes and images stay unless --purge."""
@@ -144,7 +145,13 @@ def down(envs: tuple[str, ...], all_: bool, purge: bool) -> None:
 
     runner = open_runner()
     try:
-        ids = [s.id for s in runner.list()] if all_ else [resolve(runner, e).id for e in envs]
+        if all_:
+            from dsl.identity import owner
+
+            me = owner()
+            ids = [s.id for s in runner.list() if s.claim.owner == me]  # a shared engine: not others'
+        else:
+            ids = [resolve(runner, e).id for e in envs]
         for env_id in ids:
             result = runner.down(env_id, purge=purge)
             remove_host(env_id)

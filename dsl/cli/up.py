@@ -85,11 +85,12 @@ def up(ctx: click.Context, path: str, from_: str | None, image: str | None, name
         claim = Claim(generation or ((seen.claim.generation + 1) if seen is not None else 1), owner(), now())
         from dsl.engines.runner import UpRequest
 
-        from dsl.cli.envs import BUILD_FILE_LABEL, SPEC_LABEL
+        from dsl.cli.envs import BUILD_FILE_LABEL, PORTS_LABEL, SPEC_LABEL
 
         request = UpRequest(identity=identity, spec=spec, values=values, config_hash=_config_hash(spec, info, values),
                             claim=claim, ssh_user=(info.env.get("USER") or "envd") if dev else "",
-                            labels={SPEC_LABEL: spec_hash(spec), BUILD_FILE_LABEL: os.path.abspath(env.source)})
+                            labels={SPEC_LABEL: spec_hash(spec), BUILD_FILE_LABEL: os.path.abspath(env.source),
+                                    PORTS_LABEL: _port_names(env)})
         result = runner.up(request)
         alias = _ssh_config(identity, result, key, no_ssh_config) if dev else None
         if dev and result.action != "unchanged":  # unchanged and running: a no-op, as promised
@@ -146,6 +147,13 @@ def _run_time_values(identity: Identity, info: ImageInfo, dev: bool, ssh_key: st
     values["DSL_AUTHORIZED_KEYS"] = client.public
     values["DSL_HOST_KEY_FILE"] = str(host.private)
     return values, key_file
+
+
+def _port_names(env: Environment) -> str:
+    from compiler import _runtime
+
+    return json.dumps([{"name": p.name, "port": p.container_port} for p in _runtime.ports(env)],
+                      separators=(",", ":"))
 
 
 def spec_hash(spec: dict[str, Any]) -> str:

@@ -18,7 +18,8 @@ from dsl.identity import (
     Claim,
 )
 
-PORTS_LABEL = "dev.envdsl.ports"  # set by the image config: [{"name": "ssh", "port": 2222}, ...]
+PORTS_LABEL = "envdsl/ports"  # [{"name": "ssh", "port": 2222}, ...], from the build file that ran
+IMAGE_PORTS_LABEL = "dev.envdsl.ports"  # the same, as the image's own build file had it
 LIST_FILTERS = {"label": [f"{MANAGED_BY_LABEL}={MANAGED_BY}", INSTANCE_LABEL, PROJECT_LABEL]}
 
 
@@ -33,7 +34,8 @@ def _status(state: str) -> str:
 
 def _port_names(labels: dict[str, str]) -> dict[int, str]:
     try:
-        return {int(p["port"]): str(p["name"]) for p in json.loads(labels.get(PORTS_LABEL) or "[]")}
+        text = labels.get(PORTS_LABEL) or labels.get(IMAGE_PORTS_LABEL) or "[]"
+        return {int(p["port"]): str(p["name"]) for p in json.loads(text)}
     except (ValueError, TypeError, KeyError):
         return {}
 
