@@ -20,11 +20,12 @@ from compiler._names import (
     MANAGED_BY,
     child_name,
     dns_label,
+    short_hash,
 )
 from dsl.errors import CompileError
 from dsl.ir import Environment, content_hash, to_data
 
-OUTPUT_VERSION = 2  # 2: the host key is mounted from the runner's file
+OUTPUT_VERSION = 2  # 2: the host key is mounted from the runner's file; volume names per project
 # The create body never carries key material: the runner replaces this value with the
 # public key(s) just before it calls the Engine API.
 AUTHORIZED_KEYS_PLACEHOLDER = "${" + AUTHORIZED_KEYS_ENV + "}"
@@ -76,12 +77,18 @@ def host_path(path: str, opts: DockerOptions) -> str:
 def plan_mounts(env: Environment, opts: DockerOptions) -> tuple[PlannedMount, ...]:
     """The container's mounts: project dir (dev), ``runtime.mount``, ``runtime.docker.mount``.
 
+    A named volume of the environment's own is ``<instance>-<project hash>-<path>``, the
+    project hash being the first 8 hex digits of SHA-256 of ``opts.build_dir``; a data set
+    (``data.envd(name)``) is ``envdsl-data-<name>``, shared on purpose.
+
     A later mount at the same target replaces an earlier one (target-specific settings win).
 
     Raises:
         CompileError: a relative container path, or a path ``~`` cannot resolve.
     """
-    base = _runtime.instance_name(env)
+    # Docker volumes are global to the engine: the project's hash keeps two projects with the
+    # same environment name apart (the runner names the container <instance>.<hash> too).
+    base = f"{_runtime.instance_name(env)}-{short_hash(opts.build_dir)}"
     by_target: dict[str, PlannedMount] = {}
     if _runtime.is_dev(env):
         # As envd: the directory of the build file is the project directory.

@@ -88,10 +88,20 @@ def test_mounts_resolve_host_paths_and_use_named_volumes():
     assert mounts["/cache"]["Source"] == "/abs"  # runtime.docker.mount overrides runtime.mount
 
 
-def test_named_volume_without_host_path():
+def test_named_volume_without_host_path_is_the_projects_own():
+    """Named after the environment and its project directory: two projects named proj keep apart."""
+    import hashlib
+
+    from dsl.identity import project_hash
+
+    project = hashlib.sha256(b"/src/proj").hexdigest()[:8]
+    assert project == project_hash("/src/proj")  # the runner's container is proj.<the same hash>
     mounts = compile_container(env(mounts=(Mount("/home/envd/.cache"),)), OPTS)["HostConfig"]["Mounts"]
-    assert {"Type": "volume", "Source": "proj-home-envd-cache", "Target": "/home/envd/.cache",
+    assert {"Type": "volume", "Source": f"proj-{project}-home-envd-cache", "Target": "/home/envd/.cache",
             "ReadOnly": False} in mounts
+    elsewhere = DockerOptions(image="proj:dev", build_dir="/other/proj", home="/home/ada")
+    other = compile_container(env(mounts=(Mount("/home/envd/.cache"),)), elsewhere)["HostConfig"]["Mounts"]
+    assert {m["Source"] for m in other if m["Type"] == "volume"} == {f"proj-{project_hash('/other/proj')}-home-envd-cache"}
 
 
 def test_expose_listen_addr_gpu_and_shm():
@@ -124,8 +134,10 @@ def test_compose_service_matches_body_and_escapes_dollars():
     assert svc["environment"]["PRICE"] == "$$5"
     assert svc["environment"]["DSL_AUTHORIZED_KEYS"].startswith("${DSL_AUTHORIZED_KEYS:?")
     assert {"target": 8000, "host_ip": "127.0.0.1", "protocol": "tcp", "published": "18000"} in svc["ports"]
-    assert {"type": "volume", "source": "proj-cache", "target": "/cache", "read_only": False} in svc["volumes"]
-    assert doc["volumes"] == {"proj-cache": {"name": "proj-cache"}}
+    volume = next(v["source"] for v in svc["volumes"] if v["target"] == "/cache")
+    assert volume.startswith("proj-") and volume.endswith("-cache")
+    assert {"type": "volume", "source": volume, "target": "/cache", "read_only": False} in svc["volumes"]
+    assert doc["volumes"] == {volume: {"name": volume}}
     assert svc["deploy"]["resources"]["reservations"]["devices"][0]["count"] == 1
     assert svc["shm_size"] == body["HostConfig"]["ShmSize"]
 

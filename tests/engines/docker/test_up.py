@@ -11,6 +11,7 @@ import urllib.request
 
 import pytest
 
+from dsl.identity import project_hash
 from tests.engines.docker.conftest import WEB as _WEB, project
 
 pytestmark = pytest.mark.engine
@@ -66,7 +67,7 @@ def test_up_ssh_port_down_keeps_the_volume_up_finds_it_purge_removes_it(user, im
 
     down = user.dsl("down", name)
     assert down.returncode == 0, down.stderr
-    assert _ls(user) == [] and _volumes(docker_api, name) == [f"{name}-home-envd-cache"]
+    assert _ls(user) == [] and _volumes(docker_api, name) == [f"{name}-{project_hash(str(proj))}-home-envd-cache"]
     assert not list((user.home / ".ssh" / "envdsl" / "hosts").glob("*.conf"))
 
     back = user.dsl("up", "--image", image, "--detach", cwd=proj)
