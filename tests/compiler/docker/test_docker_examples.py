@@ -60,9 +60,14 @@ def test_dockerd_creates_and_removes_the_container(example, function, docker_api
     for sub in ("home", "project"):
         (tmp_path / sub).mkdir()
     env, body = body_for(example, function, base_image, str(tmp_path / "project"), str(tmp_path / "home"))
+    from dsl.engines.runner import fill_placeholders
+
+    (tmp_path / "host_key").write_text("not a key: the container is never started\n")
+    body = fill_placeholders(body, {"DSL_AUTHORIZED_KEYS": "ssh-ed25519 AAAAC3Nza test",
+                                    "DSL_HOST_KEY_FILE": str(tmp_path / "host_key")})
     for m in body["HostConfig"]["Mounts"]:  # the runner creates missing bind sources
-        if m["Type"] == "bind":
-            Path(m["Source"]).mkdir(parents=True, exist_ok=True)
+        if m["Type"] == "bind" and not Path(m["Source"]).exists():
+            Path(m["Source"]).mkdir(parents=True)
     body["HostConfig"]["DeviceRequests"] = None  # no GPU on this machine; the request is checked above
     name = f"dsltest-{example}-{function}-{os.getpid()}".lower()
     created = docker_api.create_container_from_config(body, name=name)
