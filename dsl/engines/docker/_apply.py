@@ -85,8 +85,9 @@ def apply(api: Any, request: UpRequest) -> UpResult:
         try:
             api.start(ours)
         except Exception as exc:  # noqa: BLE001 - Docker's reason, one line, and nothing left behind
-            if status(exc) == 404:
-                raise _superseded(api, name) from exc
+            current = _inspect(api, name)
+            if status(exc) in (404, 409) or (current is not None and current.id != ours):
+                raise _superseded(api, name) from exc  # a newer generation removed ours meanwhile
             raise EngineError(f"cannot start {name}: {explain(exc)}", hint=_start_hint(explain(exc))) from exc
     except BaseException:
         _remove(api, ours)
@@ -143,8 +144,8 @@ def _settled(api: Any, current: _Current, request: UpRequest) -> UpResult | None
 def _superseded(api: Any, name: str) -> EngineError:
     current = _inspect(api, name)
     if current is None:
-        return EngineError(f"{name} was removed while it was being started")
-    return RunConflict(f"replaced while starting by a newer configuration ({current.claim.describe()})")
+        return RunConflict(f"{name} was replaced by a newer configuration while it was being started")
+    return RunConflict(f"{name} was replaced by a newer configuration ({current.claim.describe()})")
 
 
 def _create_claim(api: Any, body: dict[str, Any], request: UpRequest) -> str:

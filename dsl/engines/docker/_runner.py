@@ -19,7 +19,7 @@ from dsl.engines.docker._client import base_url, connect, engine_errors, explain
 from dsl.engines.docker._state import LIST_FILTERS, env_id, from_inspect, from_list_entry
 from dsl.engines.runner import DownResult, EnvState, ImageInfo, UpRequest, UpResult
 from dsl.errors import EngineError, UsageError
-from dsl.identity import INSTANCE_LABEL, PROJECT_LABEL
+from dsl.identity import INSTANCE_LABEL, PROJECT_LABEL, Claim
 
 DATA_VOLUME_PREFIX = "envdsl-data-"  # data.envd(name) volumes: shared data sets, never purged
 _STOP_TIMEOUT = 10
@@ -93,25 +93,41 @@ class DockerRunner:
             except Exception as exc:  # noqa: BLE001
                 if status(exc) != 404:
                     raise
-                now = self.get(env_id_)
-                if now is not None:
-                    return f"{env_id_} was replaced by a newer configuration ({now.claim.describe()})"
+                info = None
+            if info is not None and info["Name"].lstrip("/") == env_id_:
+                state = info["State"]
+                if state.get("Running") and not state.get("Restarting"):
+                    return None
+            now = self.get(env_id_)
+            if now is not None and now.object_id != container:
+                return f"{env_id_} was replaced by a newer configuration ({now.claim.describe()})"
+            newer = self._newest_other(env_id_, container)
+            if newer is not None:  # its claim exists: it removed ours and is about to take the name
+                return f"{env_id_} was replaced by a newer configuration ({newer.describe()})"
+            if info is None or info["State"].get("Status") in ("removing", "dead"):
                 return f"{env_id_} was removed while it was starting"
-            if info["Name"].lstrip("/") != env_id_:
-                return f"{env_id_} was replaced by a newer configuration while it was starting"
-            state = info["State"]
-            if state.get("Running") and not state.get("Restarting"):
-                return None
-            tail = self.api.logs(container, tail=20).decode(errors="replace").rstrip()
+            try:
+                tail = self.api.logs(container, tail=20).decode(errors="replace").rstrip()
+            except Exception:  # noqa: BLE001 - removed meanwhile: no logs to show
+                tail = ""
             sys.stderr.write("".join(f"  | {line}\n" for line in tail.splitlines()))
-            return f"{env_id_} stopped while starting (exit status {state.get('ExitCode')}); its last log lines are above"
+            return (f"{env_id_} stopped while starting (exit status {info['State'].get('ExitCode')})"
+                    + ("; its last log lines are above" if tail else ""))
+
+    def _related(self, env_id_: str) -> list[dict[str, Any]]:
+        """Every container of the environment: the one named ``env_id_`` and any claims."""
+        instance, _, project = env_id_.rpartition(".")
+        return self.api.containers(all=True, filters={"label": [f"{INSTANCE_LABEL}={instance}",
+                                                                f"{PROJECT_LABEL}={project}"]})
+
+    def _newest_other(self, env_id_: str, container: str) -> Claim | None:
+        claims = [Claim.from_labels(c.get("Labels") or {}) for c in self._related(env_id_) if c["Id"] != container]
+        return max(claims, key=lambda c: c.generation, default=None)
 
     def down(self, env_id_: str, *, purge: bool) -> DownResult:
         with engine_errors(self.where):
             main = self.get(env_id_)
-            instance, project = env_id_.rsplit(".", 1) if "." in env_id_ else (env_id_, "")
-            related = self.api.containers(all=True, filters={"label": [f"{INSTANCE_LABEL}={instance}",
-                                                                       f"{PROJECT_LABEL}={project}"]})
+            related = self._related(env_id_)
             if main is None and not related:
                 raise UsageError(f"no environment {env_id_}", hint="see `dsl ls`")
             volumes: list[str] = []
