@@ -23,13 +23,15 @@ from dsl.cli._runner import endpoint_lines, open_runner, ssh_key_option, ssh_tar
 from dsl.errors import UsageError
 
 if TYPE_CHECKING:
-    from dsl.engines.runner import ImageInfo, Runner, UpResult
-    from dsl.identity import Identity
+    from dsl.engines.runner import ImageInfo, Runner, UpRequest, UpResult
+    from dsl.identity import Claim, Identity
     from dsl.ir import Environment
 
 # Values that fill a placeholder but must not reach a label, even hashed.
 _SECRET_VALUES = frozenset({"DSL_JUPYTER_TOKEN"})
 DEV_LABEL = "dev.envdsl.dev"
+ENV_NAME_IMAGE_LABEL = "dev.envdsl.env.name"
+ENVIRONMENT_IMAGE_LABEL = "dev.envdsl.environment"
 
 
 @click.command("up")
@@ -64,34 +66,26 @@ def up(ctx: click.Context, path: str, from_: str | None, image: str | None, name
     configuration replaces the container and keeps its named volumes.
     """
     from compiler import _runtime
-    from dsl.cli._load import invoking_owner, load_evaluation
     from compiler._names import dns_label
     from dsl.identity import Claim, Identity, now, owner
 
-    env, _ = load_evaluation(path, from_, default_owner=invoking_owner())
-    project_dir = os.path.dirname(os.path.abspath(env.source)) if env.source else os.path.abspath(path)
-    identity = Identity(env.name, dns_label(name, what="--name") if name else _runtime.instance_name(env), project_dir)
     runner = open_runner()
     try:
+        env, info = _environment(runner, path, from_, image)
+        project_dir = os.path.dirname(os.path.abspath(env.source))
+        identity = Identity(env.name, dns_label(name, what="--name") if name else _runtime.instance_name(env),
+                            project_dir)
         seen = runner.get(identity.id)  # before the build: the generation this command follows
-        ref = image or _build(ctx, env, path, from_, builder, tls_ca, tls_cert, tls_key, ca_bundle, progress)
-        info = runner.image(ref)
+        if info is None:
+            info = runner.image(_build(ctx, env, path, from_, builder, tls_ca, tls_cert, tls_key, ca_bundle,
+                                       progress))
         dev = _runtime.is_dev(env)
         if dev and info.labels.get(DEV_LABEL) != "true":
-            raise UsageError(f"image {ref} has no envdsl dev layer (no sshd to log in to)",
+            raise UsageError(f"image {info.ref} has no envdsl dev layer (no sshd to log in to)",
                              hint="build it from a build file with base(dev=True): `dsl up` without --image")
         values, key = _run_time_values(identity, info, dev, ssh_key, jupyter_token)
-        spec = _compiled_body(env, ref)
         claim = Claim(generation or ((seen.claim.generation + 1) if seen is not None else 1), owner(), now())
-        from dsl.engines.runner import UpRequest
-
-        from dsl.cli.envs import BUILD_FILE_LABEL, PORTS_LABEL, SPEC_LABEL
-
-        request = UpRequest(identity=identity, spec=spec, values=values, config_hash=_config_hash(spec, info, values),
-                            claim=claim, ssh_user=(info.env.get("USER") or "envd") if dev else "",
-                            labels={SPEC_LABEL: spec_hash(spec), BUILD_FILE_LABEL: os.path.abspath(env.source),
-                                    PORTS_LABEL: _port_names(env)})
-        result = runner.up(request)
+        result = runner.up(_request(env, identity, info, values, claim, dev))
         alias = _ssh_config(identity, result, key, no_ssh_config) if dev else None
         if dev and result.action != "unchanged":  # unchanged and running: a no-op, as promised
             _wait_for_ssh(runner, result, key, timeout)
@@ -104,6 +98,65 @@ def up(ctx: click.Context, path: str, from_: str | None, image: str | None, name
             os.execv(argv[0], argv)
     finally:
         runner.close()
+
+
+def _request(env: Environment, identity: Identity, info: ImageInfo, values: dict[str, str], claim: Claim,
+             dev: bool) -> UpRequest:
+    from dsl.cli.envs import BUILD_FILE_LABEL, PORTS_LABEL, SPEC_LABEL
+    from dsl.engines.runner import UpRequest
+
+    spec = _compiled_body(env, info.ref)
+    return UpRequest(identity=identity, spec=spec, values=values, config_hash=_config_hash(spec, info, values),
+                     claim=claim, ssh_user=(info.env.get("USER") or "envd") if dev else "",
+                     labels={SPEC_LABEL: spec_hash(spec), BUILD_FILE_LABEL: os.path.abspath(env.source),
+                             PORTS_LABEL: _port_names(env)})
+
+
+def _environment(runner: Runner, path: str, from_: str | None, image: str | None) -> tuple[Environment, ImageInfo | None]:
+    """The environment to run: PATH's build file, else (``--image`` only) the one the image's
+    labels carry; plus the image when it is given (None: build it)."""
+    from compiler._names import validate_image_ref
+    from dsl.cli._load import invoking_owner, load_evaluation
+
+    info = runner.image(validate_image_ref(image)) if image else None
+    if info is not None and from_ is None and not _has_build_file(path):
+        return _environment_of_image(info, path), info
+    env, _ = load_evaluation(path, from_, default_owner=invoking_owner())
+    built_for = (info.labels.get(ENV_NAME_IMAGE_LABEL) if info is not None else None) or env.name
+    if built_for != env.name:
+        click.echo(f"note: image {image} was built for environment {built_for!r}, not {env.name!r}: its init "
+                   f"scripts, daemons and SSH sessions are {built_for!r}'s", err=True)
+    return env, info
+
+
+def _has_build_file(path: str) -> bool:
+    from dsl.lang import resolve_target
+
+    try:
+        resolve_target(path)
+    except UsageError:
+        return False
+    return True
+
+
+def _environment_of_image(info: ImageInfo, path: str) -> Environment:
+    """The environment an image built by ``dsl build`` carries in its labels, run from ``path``."""
+    import dataclasses
+
+    from dsl.ir import IRDataError, environment_from_data
+
+    text = info.labels.get(ENVIRONMENT_IMAGE_LABEL)
+    if not text:
+        raise UsageError(f"image {info.ref} carries no envdsl environment (it was not built by `dsl build`), "
+                         f"and {path} has no build file",
+                         hint="run it from its project directory, where its build.envd is")
+    try:
+        env = environment_from_data(json.loads(text))
+    except (ValueError, IRDataError) as exc:
+        raise UsageError(f"image {info.ref}: its {ENVIRONMENT_IMAGE_LABEL} label cannot be read: {exc}",
+                         hint="it was built by another envdsl version; rebuild it, or run it from its project") from exc
+    # The project directory is PATH (bind-mounted at the work directory), as with a build file.
+    return dataclasses.replace(env, source=os.path.join(os.path.abspath(path), "build.envd"))
 
 
 def _build(ctx: click.Context, env: Environment, path: str, from_: str | None, builder: str | None,

@@ -4,7 +4,6 @@ one place its errors become ours."""
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import Iterator
 from typing import Any
 

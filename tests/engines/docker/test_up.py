@@ -206,3 +206,20 @@ def test_bad_input_is_one_line_and_leaves_nothing_behind(user, image, base_image
     down = user.dsl("up", "--image", image, "-d", cwd=proj)
     assert down.returncode == 1 and "cannot reach the Docker engine" in down.stderr
     assert len(down.stderr.strip().splitlines()) == 2 and "Traceback" not in down.stderr  # message + hint
+
+
+def test_an_image_built_elsewhere_runs_with_the_runtime_spec_of_its_labels(user, image, tmp_path):
+    """No build file here: `dsl up --image REF` takes the environment the image carries."""
+    elsewhere = tmp_path / "checkout"
+    elsewhere.mkdir()
+    result = user.dsl("up", "--image", image, "-d", cwd=elsewhere)
+    assert result.returncode == 0, result.stderr
+    (row,) = _ls(user)
+    assert row["name"] == "upimage" and row["project_dir"] == str(elsewhere)
+    out = user.ssh("upimage.dsl", "echo $CONFIG; pwd")
+    assert out.stdout.split() == ["image", "/home/envd/upimage"]  # runtime.environ from the image's labels
+    web = next(p["host_port"] for p in row["ports"] if p["name"] == "web")
+    assert web and _http(web, "/") is not None
+
+    plain = user.dsl("up", "--image", "debian:bookworm", "-d", cwd=elsewhere)
+    assert plain.returncode == 2 and "carries no envdsl environment" in plain.stderr
