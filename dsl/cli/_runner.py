@@ -62,7 +62,7 @@ def user_key_path(explicit: str | None) -> str | None:
     from dsl.contexts import current_context
 
     context = current_context()
-    return (getattr(context, "ssh_key", "") or None) if context is not None else None
+    return (context.ssh_key or None) if context is not None else None
 
 
 def ssh_target(runner: Runner, state: EnvState, key_file: str | None) -> SshTarget:

@@ -73,3 +73,21 @@ def test_known_hosts_pins_one_key_per_alias():
     assert pinned("a.dsl") == "ssh-ed25519 AAAAthree"
     unpin("a.dsl")
     assert pinned("a.dsl") is None and pinned("b.dsl") == "ssh-ed25519 AAAAtwo"
+
+
+def test_a_context_names_the_users_own_key(tmp_path, monkeypatch):
+    import os
+
+    from dsl.cli._runner import user_key_path
+    from dsl.contexts import Context, create_context, use_context
+
+    own = tmp_path / "mine"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(own)], check=True)
+    monkeypatch.delenv("DSL_CONTEXT", raising=False)
+    assert user_key_path(None) is None  # envdsl's own key
+    create_context(Context(name="work", ssh_key=str(own)))
+    use_context("work")
+    assert user_key_path(None) == str(own) and user_key(user_key_path(None)).public.startswith("ssh-ed25519 ")
+    assert user_key_path("/explicit") == "/explicit"  # --ssh-key / $DSL_SSH_KEY win
+    with pytest.raises(UsageError, match="not absolute"):
+        create_context(Context(name="rel", ssh_key=os.path.relpath(own)))
