@@ -52,8 +52,9 @@ def ssh_argv(target: SshTarget, command: tuple[str, ...] = (), *, tty: bool | No
     """The ``ssh`` command line for ``target`` (then ``command``, run by the user's shell)."""
     import shlex
 
-    argv = [ssh_binary(), "-o", "IdentitiesOnly=yes", "-i", str(target.identity_file),
-            "-o", f"UserKnownHostsFile={target.known_hosts}", "-o", f"HostKeyAlias={target.host_key_alias}",
+    # A check reads no ssh_config: a user's `Host *` (a ProxyJump, say) must not decide it.
+    argv = [ssh_binary(), *(["-F", "none"] if batch else []), "-o", "IdentitiesOnly=yes",
+            "-i", str(target.identity_file), "-o", f"UserKnownHostsFile={target.known_hosts}", "-o", f"HostKeyAlias={target.host_key_alias}",
             "-o", "StrictHostKeyChecking=yes", "-o", "LogLevel=ERROR", "-l", target.user]
     if batch:
         argv += ["-o", "BatchMode=yes", "-o", "ConnectTimeout=5"]
