@@ -20,7 +20,7 @@ import click
 from dsl.cli._builder_options import builder_options
 from dsl.cli._options import from_option, path_argument
 from dsl.cli._runner import endpoint_lines, open_runner, ssh_key_option, ssh_target, user_key_path
-from dsl.errors import UsageError
+from dsl.errors import EngineError, UsageError
 
 if TYPE_CHECKING:
     from dsl.engines.runner import ImageInfo, Runner, UpRequest, UpResult
@@ -263,7 +263,15 @@ def _wait_for_ssh(runner: Runner, result: UpResult, key_file: str | None, timeou
 
     state = result.state
     target = ssh_target(runner, state, key_file)
-    wait_ready(target, timeout=timeout, alive=lambda: runner.wait_stopped_reason(state.id, state.object_id))
+    try:
+        wait_ready(target, timeout=timeout, alive=lambda: runner.wait_stopped_reason(state.id, state.object_id))
+    except EngineError as exc:
+        if "did not accept a login within" in exc.message:  # still running: its log says why
+            for source, data in runner.logs(state.id, follow=False, tail=20):
+                lines = data.decode(errors="replace").rstrip().splitlines()
+                click.echo("".join(f"  | {source}: {line}\n" for line in lines), err=True, nl=False)
+            exc.hint = exc.hint or f"its last log lines are above; `dsl logs {state.id}` shows more"
+        raise
 
 
 def _report(result: UpResult, alias: str | None) -> None:

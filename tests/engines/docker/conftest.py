@@ -23,6 +23,7 @@ def build():
     runtime.expose(envd_port=8000, service="web")
     runtime.docker.mount(target="/home/envd/cache")
     runtime.daemon(commands=[["python3", "-m", "http.server", "8000", "--directory", "/home/envd/cache"]])
+    runtime.init(commands=['sleep "${{SLOW_START:-0}}"'])
     runtime.environ(env={{"CONFIG": "{config}"}})
     runtime.command(commands={{"where": "pwd; echo $CONFIG"}})
 '''

@@ -223,3 +223,14 @@ def test_an_image_built_elsewhere_runs_with_the_runtime_spec_of_its_labels(user,
 
     plain = user.dsl("up", "--image", "debian:bookworm", "-d", cwd=elsewhere)
     assert plain.returncode == 2 and "carries no envdsl environment" in plain.stderr
+
+
+def test_an_sshd_that_never_answers_times_out_with_the_containers_last_log_lines(user, image, tmp_path):
+    slow = WEB.format(config="slow").replace('"CONFIG": "slow"', '"CONFIG": "slow", "SLOW_START": "60"')
+    proj = project(tmp_path, slow)
+    started = time.monotonic()
+    result = user.dsl("up", "--image", image, "-d", "--timeout", "3", cwd=proj)
+    assert result.returncode == 1 and time.monotonic() - started < 30
+    assert "sshd did not accept a login within 3s" in result.stderr
+    assert "| entrypoint: dsl-entrypoint: running runtime.init #1" in result.stderr  # why: init still runs
+    assert "dsl logs upimage." in result.stderr and "Traceback" not in result.stderr
