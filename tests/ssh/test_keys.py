@@ -91,3 +91,4 @@ def test_a_context_names_the_users_own_key(tmp_path, monkeypatch):
     assert user_key_path("/explicit") == "/explicit"  # --ssh-key / $DSL_SSH_KEY win
     with pytest.raises(UsageError, match="not absolute"):
         create_context(Context(name="rel", ssh_key=os.path.relpath(own)))
+

@@ -184,6 +184,44 @@ def test_exec_logs_and_ports(user, image, tmp_path):
     ports = user.dsl("ports", proj.name).stdout.splitlines()
     assert ports[0].startswith("ssh  ssh ") and ports[1].startswith("web  127.0.0.1:") and ports[1].endswith("-> 8000")
 
+    follow = user.popen("logs", "-f", proj.name, cwd=proj)
+    try:
+        seen = set()
+        deadline = time.monotonic() + 30
+        while not {"entrypoint", "daemon-1"} <= seen and time.monotonic() < deadline:
+            line = follow.stdout.readline()
+            seen.add(line.split(" | ", 1)[0])
+        assert {"entrypoint", "daemon-1"} <= seen  # both streams, interleaved, each line labelled
+    finally:
+        follow.kill()
+        follow.communicate()
+
+
+def test_exec_in_a_terminal_gets_a_tty_and_passes_the_status_through(user, image, tmp_path):
+    import os
+    import pty
+    import sys
+
+    proj = project(tmp_path, WEB.format(config="t"))
+    assert user.dsl("up", "--image", image, "-d", cwd=proj).returncode == 0
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: `dsl exec` with a terminal on stdin and stdout, as typed by a person
+        os.chdir(proj)
+        os.execve(sys.executable, [sys.executable, "-m", "dsl", "exec", proj.name, "--", "sh", "-c",
+                                   "tty; stty size; exit 5"], user.env)
+    output = b""
+    while True:
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not chunk:
+            break
+        output += chunk
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 5, output
+    assert b"/dev/pts/" in output and b"not a tty" not in output
+
 
 def test_bad_input_is_one_line_and_leaves_nothing_behind(user, image, base_image, docker_api, tmp_path):
     unknown = user.dsl("ssh", "nosuchenv")
