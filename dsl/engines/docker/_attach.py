@@ -33,6 +33,9 @@ def raw_terminal(fd: int) -> Iterator[None]:
     import termios
     import tty
 
+    if not os.isatty(fd):  # --tty with stdin from a file: the remote side has the terminal
+        yield
+        return
     saved = termios.tcgetattr(fd)
     try:
         tty.setraw(fd)
@@ -42,7 +45,10 @@ def raw_terminal(fd: int) -> Iterator[None]:
 
 
 def terminal_size() -> tuple[int, int]:
-    size = os.get_terminal_size(sys.stdout.fileno())
+    try:
+        size = os.get_terminal_size(sys.stdout.fileno())
+    except OSError:  # stdout is not a terminal (forced --tty): a conventional size
+        return 24, 80
     return size.lines, size.columns
 
 
