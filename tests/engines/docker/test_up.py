@@ -20,9 +20,15 @@ WEB = _WEB.replace("{base}", "debian:bookworm")
 
 
 def _ls(user) -> list[dict]:
+    """This test's environments (the engine is shared: `dsl ls` shows everyone's)."""
     result = user.dsl("ls", "--format", "json")
     assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout)
+    return [row for row in json.loads(result.stdout) if row["project_dir"].startswith(str(user.home.parent))]
+
+
+def _containers_of(docker_api, proj) -> list[dict]:
+    """Every container of this project's environment, claims included."""
+    return docker_api.containers(all=True, filters={"label": f"envdsl/project={project_hash(str(proj))}"})
 
 
 def _http(port: int, path: str = "/", timeout: float = 30) -> str:
@@ -129,7 +135,7 @@ def test_a_config_change_recreates_and_keeps_the_volume_an_unchanged_up_does_not
     (after,) = _ls(user)
     assert (after["generation"], after["config"]) == (2, "current")
     # one container, and the host key (hence the pinned entry) survived the recreation
-    assert len([c for c in docker_api.containers(all=True) if proj.name in c["Names"][0]]) == 1
+    assert len(_containers_of(docker_api, proj)) == 1
 
 
 def test_a_swapped_host_key_is_refused(user, image, docker_api, tmp_path):
@@ -235,7 +241,7 @@ def test_bad_input_is_one_line_and_leaves_nothing_behind(user, image, base_image
         proj = project(tmp_path, WEB.format(config="p").replace('service="web")', f'service="web", host_port={port})'))
         result = user.dsl("up", "--image", image, "-d", cwd=proj)
     assert result.returncode == 2 and f"host port 127.0.0.1:{port}" in result.stderr and "already in use" in result.stderr
-    assert _ls(user) == [] and not [c for c in docker_api.containers(all=True) if proj.name in c["Names"][0]]
+    assert _ls(user) == [] and not _containers_of(docker_api, proj)
 
     no_sshd = user.dsl("up", "--image", base_image, "-d", cwd=project(tmp_path, WEB.format(config="n")))
     assert no_sshd.returncode == 2 and "has no envdsl dev layer" in no_sshd.stderr and _ls(user) == []
