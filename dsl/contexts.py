@@ -4,7 +4,7 @@
 
     {"current": "gpu-box",
      "contexts": {"gpu-box": {"builder": "tcp://gpu:1234", "runner": "docker", "description": "",
-                              "ca_bundle": "/etc/ssl/corp-proxy.pem"}}}
+                              "ca_bundle": "/etc/ssl/corp-proxy.pem", "ssh_key": ""}}}
 
 A builder is a BuildKit address (``docker``, ``docker://``, ``unix://…``, ``tcp://…``,
 ``docker-container://NAME``); a runner says where environments run (``docker`` or a Docker host
@@ -36,6 +36,7 @@ class Context:
     runner: str = "docker"
     description: str = ""
     ca_bundle: str = ""  # extra CA bundle for build steps (absolute path); "" = none
+    ssh_key: str = ""  # the user's own SSH private key for `dsl up`/`ssh` (absolute path); "" = envdsl's
 
 
 def config_dir() -> Path:
@@ -121,7 +122,7 @@ def list_contexts() -> tuple[list[Context], str | None]:
 
 
 def _fields(value: dict) -> dict:
-    return {k: str(value[k]) for k in ("builder", "runner", "description", "ca_bundle") if k in value}
+    return {k: str(value[k]) for k in ("builder", "runner", "description", "ca_bundle", "ssh_key") if k in value}
 
 
 def current_name(data: dict | None = None) -> str | None:
@@ -158,6 +159,9 @@ def create_context(context: Context, *, overwrite: bool = False) -> None:
     validate_address(context.runner, kind="runner")
     if context.ca_bundle and not os.path.isabs(context.ca_bundle):
         raise UsageError(f"the CA bundle path {context.ca_bundle!r} is not absolute",
+                         hint="a context is used from any directory: give the full path")
+    if context.ssh_key and not os.path.isabs(context.ssh_key):
+        raise UsageError(f"the SSH key path {context.ssh_key!r} is not absolute",
                          hint="a context is used from any directory: give the full path")
     data = _read()
     if context.name in data["contexts"] and not overwrite:

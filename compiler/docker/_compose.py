@@ -1,9 +1,10 @@
 """The container-create body → the equivalent Compose file (``--format compose``).
 
 Built from the create body rather than from the environment, so the two formats cannot
-disagree. Compose interpolates ``$`` in values, so literal dollars are doubled; the
-authorized keys and the Jupyter token come from the invoking shell's ``DSL_AUTHORIZED_KEYS``
-and ``DSL_JUPYTER_TOKEN`` (both required: Compose stops with the message otherwise).
+disagree. Compose interpolates ``$`` in values, so literal dollars are doubled; the body's
+run-time placeholders become required variables of the invoking shell: the authorized keys
+(``DSL_AUTHORIZED_KEYS``), the Jupyter token (``DSL_JUPYTER_TOKEN``) and the SSH host key file
+(``DSL_HOST_KEY_FILE``); Compose stops with the message when one is unset.
 """
 
 from __future__ import annotations
@@ -11,12 +12,19 @@ from __future__ import annotations
 from typing import Any
 
 from compiler._names import AUTHORIZED_KEYS_ENV
-from compiler.docker._create import AUTHORIZED_KEYS_PLACEHOLDER, JUPYTER_TOKEN_PLACEHOLDER
+from compiler.docker._create import (
+    AUTHORIZED_KEYS_PLACEHOLDER,
+    HOST_KEY_FILE_ENV,
+    HOST_KEY_FILE_PLACEHOLDER,
+    JUPYTER_TOKEN_PLACEHOLDER,
+)
 from dsl.ir import JUPYTER_TOKEN_ENV
 
 _FROM_SHELL = {
     AUTHORIZED_KEYS_PLACEHOLDER: "${%s:?set %s to your SSH public key}" % (AUTHORIZED_KEYS_ENV, AUTHORIZED_KEYS_ENV),
     JUPYTER_TOKEN_PLACEHOLDER: "${%s:?set %s to the Jupyter token}" % (JUPYTER_TOKEN_ENV, JUPYTER_TOKEN_ENV),
+    HOST_KEY_FILE_PLACEHOLDER: "${%s:?set %s to an SSH host private key file (ssh-keygen -t ed25519 -f FILE)}" % (
+        HOST_KEY_FILE_ENV, HOST_KEY_FILE_ENV),
 }
 
 
@@ -64,7 +72,8 @@ def compose_file(service: str, body: dict[str, Any]) -> dict[str, Any]:
     volumes: dict[str, Any] = {}
     mounts = []
     for m in host["Mounts"]:
-        mounts.append({"type": m["Type"], "source": m["Source"], "target": m["Target"],
+        source = _FROM_SHELL.get(m["Source"], m["Source"])
+        mounts.append({"type": m["Type"], "source": source, "target": m["Target"],
                        "read_only": m["ReadOnly"]})
         if m["Type"] == "volume":
             volumes[m["Source"]] = {"name": m["Source"]}  # no project-name prefix

@@ -292,7 +292,9 @@ def _runs(ctx: Context, state: State) -> State:
 
 
 def _mount_dirs(ctx: Context, state: State) -> State:
-    mounts = ctx.env.runtime.mounts
+    # A named volume takes the owner of the image's directory at its mount point when first
+    # used (a missing one is root's), so runtime.docker.mount volumes get the directory too.
+    mounts = [*ctx.env.runtime.mounts, *(d for d in ctx.env.runtime.docker.mounts if not d.source)]
     if not mounts:
         return state
     dirs = [Mkdir(check.mount_path(m.target, m.span), owner=_owner(ctx)) for m in mounts]

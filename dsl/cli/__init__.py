@@ -28,6 +28,13 @@ _COMMANDS = {
     "context": "dsl.cli.context:context",
     "prune": "dsl.cli.cache:prune",
     "du": "dsl.cli.cache:du",
+    "up": "dsl.cli.up:up",
+    "down": "dsl.cli.envs:down",
+    "ls": "dsl.cli.envs:ls",
+    "ports": "dsl.cli.envs:ports",
+    "logs": "dsl.cli.envs:logs",
+    "ssh": "dsl.cli.ssh:ssh",
+    "exec": "dsl.cli.ssh:exec_",
 }
 
 

@@ -56,14 +56,14 @@ def build(path: str, from_: str | None, builder: str | None, tls_ca: str | None,
     inputs = _record_inputs(path, from_, builder, tags, output, platform, owner, ca_bundle)
     code = None
     if inputs is not None:
-        from dsl.engines.buildkit._uptodate import code_fingerprint
+        from dsl.engines.buildkit import code_fingerprint
 
         code = code_fingerprint()  # before anything is imported or evaluated
         if not no_cache and _print_if_up_to_date(inputs, code, metadata_file, progress):
             return  # (a --no-cache build is still recorded: its image is a build of these inputs)
     from compiler._names import default_image_ref
     from dsl.cli._load import invoking_owner, load_evaluation
-    from dsl.engines.buildkit._outputs import parse_output
+    from dsl.engines.buildkit import parse_output
 
     env, evaluation = load_evaluation(path, from_, owner=owner, default_owner=invoking_owner())
     spec = parse_output(output, tags=tags, default_name=default_image_ref(env.name))
@@ -106,8 +106,7 @@ def _record_inputs(path: str, from_: str | None, builder: str | None, tags: tupl
     """
     if output not in (None, "type=docker"):
         return None
-    from dsl.engines.buildkit._connect import parse_builder_url, resolve_builder_url
-    from dsl.engines.buildkit._uptodate import key_inputs
+    from dsl.engines.buildkit import parse_builder_url, record_inputs, resolve_builder_url
 
     # a bad address (or DOCKER_HOST, or context) is bad input: reported now, before evaluating
     address = parse_builder_url(resolve_builder_url(builder)[0])
@@ -119,15 +118,15 @@ def _record_inputs(path: str, from_: str | None, builder: str | None, tags: tupl
         from dsl.rules import tag_reference
 
         names = tuple(tag_reference(t).normalized() for t in tags)
-    return key_inputs(build_file=os.path.join(cwd, path), function=from_ or "", context_dir=cwd,
-                      builder_url=address.url, tags=names, output=output, platform=platform, owner=owner,
+    return record_inputs(build_file=os.path.join(cwd, path), function=from_ or "", context_dir=cwd,
+                         builder_url=address.url, tags=names, output=output, platform=platform, owner=owner,
                       ca_bundle=ca_bundle)
 
 
 def _print_if_up_to_date(inputs: dict[str, Any], code: str, metadata_file: str | None, progress: str) -> bool:
-    from dsl.engines.buildkit._uptodate import check
+    from dsl.engines.buildkit import check_up_to_date
 
-    record, reason = check(inputs, inputs["builder"].removeprefix("docker://"), code)
+    record, reason = check_up_to_date(inputs, inputs["builder"].removeprefix("docker://"), code)
     if record is None:
         if reason and progress in ("auto", "tty", "plain"):  # json/quiet: no free-form lines
             click.echo(f"rebuilding: {reason}", err=True)
@@ -143,8 +142,7 @@ def _print_if_up_to_date(inputs: dict[str, Any], code: str, metadata_file: str |
 
 def _record(inputs: dict[str, Any], started: int, code: str | None, evaluation: Any, context_dir: str,
             seen: dict[str, Any], result: Any, report: dict[str, Any], docker_host: str) -> None:
-    from dsl.engines.buildkit._record import BuildFacts, write_record
-    from dsl.engines.buildkit._uptodate import record_key
+    from dsl.engines.buildkit import BuildFacts, record_key, write_record
 
     llb = seen.get("llb")
     if llb is None or not result.digest:
@@ -160,9 +158,8 @@ def _record(inputs: dict[str, Any], started: int, code: str | None, evaluation: 
 
 def _run(bk: Any, env: Any, spec: Any, *, context_dir: str, progress: str, no_cache: bool,
          ca_bundle: str | None, platform: str | None, timeout: float, seen: dict[str, Any] | None = None) -> Any:
-    from dsl.engines.buildkit import Plan, ProgressTracker, make_renderer
-    from dsl.engines.buildkit._build import BuildRequest, build as run_build
-    from dsl.engines.buildkit._progress import PlainRenderer, TeeRenderer
+    from dsl.engines.buildkit import BuildRequest, PlainRenderer, Plan, ProgressTracker, TeeRenderer, make_renderer
+    from dsl.engines.buildkit import build as run_build
     from dsl.errors import DslError, SolveFailed
 
     def plan(caps: frozenset[str], target: str) -> Plan:
@@ -170,7 +167,7 @@ def _run(bk: Any, env: Any, spec: Any, *, context_dir: str, progress: str, no_ca
 
         res = compile_environment(env, caps=caps, platform=target, ca_bundle=bool(ca_bundle), no_cache=no_cache)
         if seen is not None:  # what the build record needs: the served sources, the base's ID now
-            from dsl.engines.buildkit._uptodate import docker_image_id
+            from dsl.engines.buildkit import docker_image_id
 
             seen.update(llb=res, base_id=docker_image_id(bk.docker_host or "", res.base_image))
         return Plan(res.definition, res.base_image, res.vertex_spans)

@@ -115,3 +115,18 @@ def test_root_dev_user_needs_no_user_step_and_no_chown() -> None:
     (home,) = [a.mkdir for d in dec.digests if dec.ops[d].WhichOneof("op") == "file"
                for a in dec.ops[d].file.actions if a.HasField("mkdir") and a.mkdir.path == "/home/envd"]
     assert home.mode == 0o755 and home.makeParents
+
+
+def test_named_volume_mount_points_belong_to_the_dev_user() -> None:
+    """A named volume copies the owner of the image's mount-point directory on first use; without
+    one it is root's, and the dev user cannot write to ``runtime.docker.mount(target=...)``."""
+    from dsl.ir import DockerMount, DockerSpec, Mount, RuntimeSpec
+
+    env = Environment("x", BuildGraph(base=BaseImage("debian:bookworm", dev=True), owner=Owner(1000, 1000)),
+                      RuntimeSpec(mounts=(Mount("/home/envd/data", host_path="/srv/data"),),
+                                  docker=DockerSpec(mounts=(DockerMount("/home/envd/cache"),
+                                                            DockerMount("/home/envd/bound", source="/srv/b")))))
+    dec = decode(compile_environment(env).definition)
+    made = {a.mkdir.path: a.mkdir.owner.user.byID for d in dec.digests if dec.name(d) == "runtime.mount directories"
+            for a in dec.ops[d].file.actions if a.HasField("mkdir")}
+    assert made == {"/home/envd/data": 1000, "/home/envd/cache": 1000}  # a bind mount brings its own owner
