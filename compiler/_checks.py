@@ -1,113 +1,61 @@
-"""Checks of runtime values that both runtime compilers need, with the build-file span.
+"""The compilers' guards: the language's own rules (``dsl.rules``), re-applied to the IR.
 
-The language validates most values at evaluation; these re-check what a compiler relies on
-(an IR built in Python skips the language).
+The language checks every value at evaluation; the compilers call the same functions again
+because an IR built in Python skips the language. There is no rule here of its own: a guard
+only turns ``rules.Invalid`` into a ``CompileError`` at the IR node's build-file span.
 """
 
 from __future__ import annotations
 
-import posixpath
-import re
+from collections.abc import Callable, Mapping
+from typing import TypeVar
 
-from compiler._names import DEV_HOME
+from dsl import rules
 from dsl.errors import CompileError
 from dsl.ir import Port, Span
 
-_QUANTITY = re.compile(
-    r"^(?P<number>[0-9]+(?:\.[0-9]*)?|\.[0-9]+)"
-    r"(?P<suffix>Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E|[eE][+-]?[0-9]+)?$"
-)
-_ENV_NAME = re.compile(r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")
+T = TypeVar("T")
+
+
+def guard(rule: Callable[[str], T], value: str, *, what: str, span: Span | None) -> T:
+    """``rule(value)``, with a broken rule reported as ``invalid <what>: <why>`` at ``span``.
+
+    Raises:
+        CompileError: the value breaks the rule (the rule's hint is the error's hint).
+    """
+    try:
+        return rule(value)
+    except rules.Invalid as exc:
+        raise CompileError(f"invalid {what}: {exc.message}", span=span, hint=exc.hint) from exc
 
 
 def quantity(text: str, *, what: str, span: Span | None, example: str = "10Gi") -> str:
-    """Check a positive Kubernetes quantity (``"10Gi"``, ``"500m"``, ``"2"``, ``"1e3"``).
-
-    Args:
-        text: the quantity as written in the build file.
-        what: what it measures, for the error ("PVC size", "CPU").
-        span: where it was written.
-        example: a valid value to show in the hint.
-
-    Returns:
-        The quantity without surrounding whitespace.
-
-    Raises:
-        CompileError: not a quantity, or not positive.
-    """
-    match = _QUANTITY.match(text.strip()) if isinstance(text, str) else None
-    if not match or not match["number"].strip("0."):
-        raise CompileError(
-            f"{what} {text!r} is not a positive Kubernetes quantity",
-            span=span,
-            hint=f"write a number with an optional unit, e.g. {example!r} (units Ki Mi Gi Ti, k M G, m)",
-        )
-    return match[0]
+    """A positive Kubernetes quantity (``rules.quantity``)."""
+    return guard(lambda t: rules.quantity(t, example), text, what=what, span=span)
 
 
 def absolute_path(path: str, *, what: str, span: Span | None) -> str:
-    """Check that a container path is absolute and normalised; returns it unchanged.
-
-    Raises:
-        CompileError: relative, or containing ``..``/``.`` segments or ``//``.
-    """
-    if not path.startswith("/") or posixpath.normpath(path) != path.rstrip("/") or ":" in path:
-        raise CompileError(
-            f"{what} {path!r} is not an absolute, normalised container path",
-            span=span,
-            hint=f"write the full path inside the container, e.g. '{DEV_HOME}/data'",
-        )
-    return path
+    """A path to mount at (``rules.mount_path``); returns it normalised."""
+    return guard(rules.mount_path, path, what=what, span=span)
 
 
-def port_numbers(ports: tuple[Port, ...]) -> None:
-    """Check every ``runtime.expose`` port range and that no container port repeats.
-
-    Raises:
-        CompileError: a port outside 1..65535 (host port 0..65535), or a duplicate.
-    """
-    seen: set[int] = set()
+def exposed_ports(ports: tuple[Port, ...], builtin: Mapping[int, str]) -> None:
+    """Every ``runtime.expose`` port passes ``rules.exposed_port`` given the ports before it
+    and the environment's own (``builtin``: port → name)."""
+    seen: list[int] = []
     for port in ports:
-        if not 1 <= port.container_port <= 65535:
-            raise CompileError(
-                f"container port {port.container_port} is out of range",
-                span=port.span, hint="ports are 1..65535",
-            )
-        if not 0 <= port.host_port <= 65535:
-            raise CompileError(
-                f"host port {port.host_port} is out of range",
-                span=port.span, hint="host ports are 0..65535 (0 = pick a free port)",
-            )
-        if port.container_port in seen:
-            raise CompileError(
-                f"container port {port.container_port} is exposed twice",
-                span=port.span, hint="expose each container port once",
-            )
-        seen.add(port.container_port)
-
-
-def reserved_port(port: Port, reserved: dict[int, str]) -> None:
-    """Reject a ``runtime.expose`` of a port the environment already uses (SSH, Jupyter, ...).
-
-    Raises:
-        CompileError: the port is in ``reserved`` (port -> what uses it).
-    """
-    if port.container_port in reserved:
-        raise CompileError(
-            f"port {port.container_port} is already used by {reserved[port.container_port]}",
-            span=port.span, hint="expose a different container port",
-        )
+        try:
+            rules.exposed_port(port.container_port, port.host_port, earlier=seen, reserved=builtin)
+        except rules.Invalid as exc:
+            raise CompileError(exc.message, span=port.span, hint=exc.hint) from exc
+        seen.append(port.container_port)
 
 
 def env_name(name: str, *, span: Span | None = None) -> str:
-    """Check an environment variable name is one Kubernetes and Docker accept.
+    """An environment variable name (``rules.env_name``)."""
+    return guard(rules.env_name, name, what="environment variable name", span=span)
 
-    Raises:
-        CompileError: empty, containing '=' or other characters outside ``[-._a-zA-Z0-9]``.
-    """
-    if not _ENV_NAME.match(name):
-        raise CompileError(
-            f"environment variable name {name!r} is not valid",
-            span=span, hint="use letters, digits, '_', '-' and '.', not starting with a digit",
-        )
-    return name
+
+def env_value(value: str, *, span: Span | None = None) -> str:
+    """An environment variable value (``rules.env_value``)."""
+    return guard(rules.env_value, value, what="environment variable value", span=span)

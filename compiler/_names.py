@@ -10,14 +10,15 @@ from __future__ import annotations
 import hashlib
 import re
 
-from dsl.errors import CompileError
+from dsl import rules
+from dsl.errors import CompileError, UsageError
 from dsl.ir import Span
 
 # The dev entrypoint (built by compiler/llb) reads the authorized keys from this variable
 # and, when set, the SSH host key from the file this one names.
 AUTHORIZED_KEYS_ENV = "DSL_AUTHORIZED_KEYS"
 HOST_KEY_PATH_ENV = "DSL_HOST_KEY_PATH"
-DEV_HOME = "/home/envd"
+DEV_HOME = rules.DEV_HOME
 DEFAULT_UID = 1000
 MANAGED_BY = "envdsl"
 HASH_ANNOTATION = "envdsl/content-hash"
@@ -99,42 +100,25 @@ def label_value(text: str) -> str:
     return value.strip("-_.")
 
 
-# ---- image references (the grammar of distribution/reference, re-stated) -----------------
-
-_DOMAIN_PART = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
-_DOMAIN = rf"{_DOMAIN_PART}(?:\.{_DOMAIN_PART})*(?::[0-9]+)?"
-_PATH_PART = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
-_TAG = r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}"
-_DIGEST = r"sha256:[0-9a-f]{64}"
-_IMAGE_REF = re.compile(
-    rf"^(?:(?P<domain>{_DOMAIN})/)?(?P<path>{_PATH_PART}(?:/{_PATH_PART})*)"
-    rf"(?::(?P<tag>{_TAG}))?(?:@(?P<digest>{_DIGEST}))?$"
-)
+# ---- image references (the grammar is dsl.rules.parse_image_ref) --------------------------
 
 
 def validate_image_ref(ref: str) -> str:
-    """Check an image reference (``[host[:port]/]path[:tag][@sha256:<64 hex>]``).
+    """Check the image reference ``dsl compile`` runs (``--image``, or the default tag).
 
     Args:
-        ref: the reference given with ``--image`` (or the default tag).
+        ref: the reference.
 
     Returns:
         ``ref`` unchanged when valid.
 
     Raises:
-        CompileError: the reference does not parse, or its digest is not a sha256 digest.
+        UsageError: the reference does not parse (the message says which part and why).
     """
-    match = _IMAGE_REF.match(ref)
-    first = ref.split("/", 1)[0]
-    looks_like_domain = "/" in ref and ("." in first or ":" in first or first == "localhost")
-    if match and match["domain"] and not looks_like_domain:
-        # "Foo/bar": an uppercase first component is not a registry host.
-        match = None
-    if not match or len(match["path"]) + len(match["domain"] or "") > 255:
-        hint = "lowercase repository, optional :tag, optional @sha256:<64 hex digits>"
-        if "@" in ref:
-            hint = "a digest is written @sha256: followed by 64 lowercase hex digits"
-        raise CompileError(f"invalid image reference {ref!r}", hint=hint)
+    try:
+        rules.parse_image_ref(ref)
+    except rules.Invalid as exc:
+        raise UsageError(f"--image: {exc.message}", hint=exc.hint) from exc
     return ref
 
 
@@ -145,4 +129,12 @@ def default_image_ref(env_name: str) -> str:
     """
     repo = re.sub(r"[^a-z0-9._-]+", "-", env_name.lower())
     repo = re.sub(r"[._-]{2,}", "-", repo).strip("._-") or "env"
-    return f"{repo}:dev"
+    return rules.tag_reference(f"{repo}:dev").familiar()
+
+
+def path_label(path: str, *, span: Span | None = None) -> str:
+    """A DNS label for an object named after a container path (``/home/envd/data`` →
+    ``home-envd-data``); a path without an ASCII letter or digit gets ``path-<hash>``."""
+    if not any(c.isascii() and c.isalnum() for c in path):
+        return f"path-{short_hash(path)}"
+    return dns_label(path, span=span, what="mount path")

@@ -12,11 +12,9 @@ from compiler import _checks
 from compiler._names import DEFAULT_UID, DEV_HOME, dns_label, port_name
 from dsl.ir import (
     DEFAULT_SHM_SIZE_MB,
-    JUPYTER_PORT,
-    RSTUDIO_PORT,
-    SSH_PORT,
     Environment,
     Span,
+    builtin_ports,
 )
 
 
@@ -46,6 +44,12 @@ def is_dev(env: Environment) -> bool:
     return env.build.base.dev
 
 
+def needs_jupyter_token(env: Environment) -> bool:
+    """The dev entrypoint starts Jupyter only with ``DSL_JUPYTER_TOKEN``: the runner must pass
+    it (everything but ``config.jupyter(token="")``)."""
+    return is_dev(env) and env.runtime.jupyter is not None and env.runtime.jupyter.auth
+
+
 def workdir(env: Environment) -> str:
     """The project directory inside a dev container: ``/home/envd/<env name>`` (as envd)."""
     return f"{DEV_HOME}/{env.name}"
@@ -58,18 +62,16 @@ def ports(env: Environment) -> tuple[NamedPort, ...]:
         CompileError: a port out of range, exposed twice, or clashing with a built-in one.
     """
     rt = env.runtime
-    _checks.port_numbers(rt.ports)
+    builtin = builtin_ports(dev=is_dev(env), jupyter=rt.jupyter is not None, rstudio=rt.rstudio)
+    _checks.exposed_ports(rt.ports, builtin)
     out: list[NamedPort] = []
-    if is_dev(env):
-        out.append(NamedPort("ssh", SSH_PORT))
-        if rt.jupyter is not None:
-            out.append(NamedPort("jupyter", JUPYTER_PORT, rt.jupyter.host_port, span=rt.jupyter.span))
-        if rt.rstudio:
-            out.append(NamedPort("rstudio", RSTUDIO_PORT))
-    reserved = {p.container_port: p.name for p in out}
+    for number, name in builtin.items():
+        if name == "jupyter" and rt.jupyter is not None:
+            out.append(NamedPort(name, number, rt.jupyter.host_port, span=rt.jupyter.span))
+        else:
+            out.append(NamedPort(name, number))
     taken = {p.name for p in out}
     for port in rt.ports:
-        _checks.reserved_port(port, reserved)
         name = port_name(port.service, port.container_port, taken)
         out.append(NamedPort(name, port.container_port, port.host_port, port.listen_addr, port.span))
     return tuple(out)
@@ -82,7 +84,7 @@ def environ(env: Environment) -> tuple[tuple[str, str], ...]:
         CompileError: a variable name Kubernetes or Docker would reject.
     """
     return tuple(
-        (_checks.env_name(k), v) for k, v in env.runtime.environ if k != "PATH"
+        (_checks.env_name(k), _checks.env_value(v)) for k, v in env.runtime.environ if k != "PATH"
     )
 
 

@@ -15,7 +15,17 @@ from typing import Any
 
 from compiler import _runtime
 from compiler.llb._dev import owner
-from compiler.llb._layout import DEFAULT_PATH, DEV_HOME, DEV_USER, ENTRYPOINT, LABEL_PREFIX, join_path, path_entries
+from compiler.llb._layout import (
+    DEFAULT_PATH,
+    DEV_HOME,
+    DEV_USER,
+    ENTRYPOINT,
+    LABEL_PREFIX,
+    join_path,
+    login_shell,
+    path_entries,
+    toolchain_env,
+)
 from compiler.llb._ops import Platform
 from dsl.errors import CompileError
 from dsl.ir import Environment, canonical_json
@@ -81,10 +91,10 @@ def image_config(env: Environment, *, base_config: dict | None, platform: str = 
 
 def _env(env: Environment, base: list[str]) -> list[str]:
     values = dict(item.split("=", 1) if "=" in item else (item, "") for item in base)
-    ours: dict[str, str] = {"LANG": "C.UTF-8", "LC_ALL": "C.UTF-8"}
+    ours: dict[str, str] = {"LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", **dict(toolchain_env(env))}
     ours.update(_runtime.environ(env))
     if env.build.base.dev:
-        ours.update({"USER": DEV_USER, "HOME": DEV_HOME, "SHELL": "/bin/bash",
+        ours.update({"USER": DEV_USER, "HOME": DEV_HOME, "SHELL": login_shell(env),
                      "ENVD_WORKDIR": _runtime.workdir(env)})
     ours["PATH"] = join_path(path_entries(env), values.get("PATH", DEFAULT_PATH))
     values.update(ours)
@@ -106,6 +116,12 @@ def _labels(env: Environment, ports: tuple) -> dict[str, str]:
         f"{p}.ports": json.dumps([{"name": q.name, "port": q.container_port} for q in ports],
                                  separators=(",", ":")),
     }
+    if env.runtime.commands:  # runtime.command: what `dsl exec --command NAME` (or a user) runs
+        out[f"{p}.commands"] = json.dumps(dict(env.runtime.commands), sort_keys=True,
+                                          separators=(",", ":"), ensure_ascii=False)
+    if env.build.repo is not None:  # config.repo, as envd's ai.tensorchord.envd.repo
+        out[f"{p}.repo"] = json.dumps({"url": env.build.repo.url, "description": env.build.repo.description},
+                                      sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     if env.build.cuda is not None:
         out[f"{p}.gpu"] = "true"
         out[f"{p}.gpu.cuda"] = env.build.cuda.version

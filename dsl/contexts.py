@@ -3,7 +3,8 @@
 ``$XDG_CONFIG_HOME/envdsl/contexts.json`` (default ``~/.config/envdsl``) holds::
 
     {"current": "gpu-box",
-     "contexts": {"gpu-box": {"builder": "tcp://gpu:1234", "runner": "docker", "description": ""}}}
+     "contexts": {"gpu-box": {"builder": "tcp://gpu:1234", "runner": "docker", "description": "",
+                              "ca_bundle": "/etc/ssl/corp-proxy.pem", "ssh_key": ""}}}
 
 A builder is a BuildKit address (``docker``, ``docker://``, ``unix://…``, ``tcp://…``,
 ``docker-container://NAME``); a runner says where environments run (``docker`` or a Docker host
@@ -34,6 +35,8 @@ class Context:
     builder: str = "docker"
     runner: str = "docker"
     description: str = ""
+    ca_bundle: str = ""  # extra CA bundle for build steps (absolute path); "" = none
+    ssh_key: str = ""  # the user's own SSH private key for `dsl up`/`ssh` (absolute path); "" = envdsl's
 
 
 def config_dir() -> Path:
@@ -69,6 +72,8 @@ def validate_address(address: str, *, kind: str) -> str:
 def _read() -> dict:
     path = contexts_file()
     try:
+        if path.exists() and not path.is_dir() and not path.is_file():  # a FIFO: reading it would wait forever
+            raise UsageError(f"{path}: cannot read it (not a regular file)", hint="remove it; it only stores contexts")
         data = json.loads(path.read_text())
     except FileNotFoundError:
         return {"current": None, "contexts": {}}
@@ -117,7 +122,7 @@ def list_contexts() -> tuple[list[Context], str | None]:
 
 
 def _fields(value: dict) -> dict:
-    return {k: str(value[k]) for k in ("builder", "runner", "description") if k in value}
+    return {k: str(value[k]) for k in ("builder", "runner", "description", "ca_bundle", "ssh_key") if k in value}
 
 
 def current_name(data: dict | None = None) -> str | None:
@@ -152,6 +157,12 @@ def create_context(context: Context, *, overwrite: bool = False) -> None:
         raise UsageError("'default' is the built-in context (docker builder, docker runner)")
     validate_address(context.builder, kind="builder")
     validate_address(context.runner, kind="runner")
+    if context.ca_bundle and not os.path.isabs(context.ca_bundle):
+        raise UsageError(f"the CA bundle path {context.ca_bundle!r} is not absolute",
+                         hint="a context is used from any directory: give the full path")
+    if context.ssh_key and not os.path.isabs(context.ssh_key):
+        raise UsageError(f"the SSH key path {context.ssh_key!r} is not absolute",
+                         hint="a context is used from any directory: give the full path")
     data = _read()
     if context.name in data["contexts"] and not overwrite:
         raise UsageError(f"context {context.name!r} already exists", hint="pass --overwrite to replace it")

@@ -5,6 +5,7 @@
     ├── UsageError                bad command-line input (flag values, paths)
     ├── CompileError              the IR cannot become an artifact (optionally with a Span)
     ├── OutputConflict            refusing to overwrite something the user owns
+    ├── InternalError             exit 70: a bug of envdsl (the bug is its __cause__)
     └── EngineError               exit 1: a builder or runner failed
         ├── EngineUnavailable     cannot reach the builder/runner
         ├── EngineTimeout         a call ran past its deadline
@@ -72,6 +73,27 @@ class CompileError(_Located):
 
 class OutputConflict(DslError):
     """Writing would overwrite or delete a file that envdsl did not generate."""
+
+
+class InternalError(_Located):
+    """A bug of envdsl met while handling the user's input; exit code 70 (EX_SOFTWARE).
+
+    Not the user's mistake, so not a ``BuildFileError``: a fuzzer or a test can tell the two
+    apart. The exception that revealed the bug is ``__cause__`` (shown by ``--debug``).
+    """
+
+    exit_code = 70
+
+    @classmethod
+    def of(cls, exc: BaseException, *, span: Span | None = None) -> InternalError:
+        """The one-line report of ``exc``: ``internal error: <type>: <message> (run again ...)``."""
+        text = " ".join(str(exc).split())
+        if len(text) > 200:
+            text = text[:197] + "..."
+        what = f"{type(exc).__qualname__}: {text}" if text else type(exc).__qualname__
+        err = cls(f"internal error: {what} (run again with --debug to see where)", span=span)
+        err.__cause__ = exc
+        return err
 
 
 class EngineError(DslError):

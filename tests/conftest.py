@@ -83,3 +83,44 @@ def ca_bundle() -> str:
     if not Path(path).is_file():
         engine_missing(f"CA bundle {path} not found")
     return path
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "fake_kube(**options): options of the fake_kube fixture's FakeKube "
+                            "(controllers=True, auto_service_accounts=False)")
+
+
+@pytest.fixture
+def fake_kube(request: pytest.FixtureRequest, tmp_path: Path):
+    """A FAKE Kubernetes API server (``tests/fakes/kube``) on 127.0.0.1, stopped at teardown.
+
+    ``fake_kube.kubeconfig`` points kubectl at it; ``fake_kube.api_client()`` is a
+    ``kubernetes`` client for it. ``@pytest.mark.fake_kube(controllers=True)`` passes options.
+    """
+    from fakes.kube import FakeKube
+
+    marker = request.node.get_closest_marker("fake_kube")
+    with FakeKube.running(tmp_path, **(marker.kwargs if marker else {})) as kube:
+        yield kube
+
+
+@pytest.fixture
+def kubectl(fake_kube, tmp_path: Path):
+    """Run the real kubectl against ``fake_kube``: ``kubectl("get", "pods")`` → CompletedProcess.
+
+    It never raises on a non-zero exit (tests assert on it); its discovery cache lives in the
+    test's temporary directory.
+    """
+    import shutil
+    import subprocess
+
+    binary = shutil.which("kubectl")
+    if binary is None:
+        engine_missing("kubectl is not installed (it comes with the machine image, not from Debian or PyPI)")
+    env = {"PATH": os.environ.get("PATH", ""), "HOME": str(tmp_path), "KUBECONFIG": str(fake_kube.kubeconfig)}
+
+    def run(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([binary, f"--cache-dir={tmp_path / 'kube-cache'}", *args], check=False, env=env, input=stdin,
+                              capture_output=True, text=True, timeout=60)
+
+    return run

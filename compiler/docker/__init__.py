@@ -8,6 +8,10 @@ from compiler.docker._compose import compose_file
 from compiler.docker._create import (
     AUTHORIZED_KEYS_PLACEHOLDER,
     DATA_VOLUME_PREFIX,
+    HOST_KEY_FILE_ENV,
+    HOST_KEY_FILE_PLACEHOLDER,
+    HOST_KEY_MOUNT_PATH,
+    JUPYTER_TOKEN_PLACEHOLDER,
     NAME_LABEL,
     DockerOptions,
     PlannedMount,
@@ -19,7 +23,8 @@ from compiler.docker._create import (
 )
 
 __all__ = [
-    "AUTHORIZED_KEYS_PLACEHOLDER", "DATA_VOLUME_PREFIX", "NAME_LABEL", "DockerOptions",
+    "AUTHORIZED_KEYS_PLACEHOLDER", "DATA_VOLUME_PREFIX", "HOST_KEY_FILE_ENV", "HOST_KEY_FILE_PLACEHOLDER",
+    "HOST_KEY_MOUNT_PATH", "JUPYTER_TOKEN_PLACEHOLDER", "NAME_LABEL", "DockerOptions",
     "PlannedMount", "compile_container", "compose_file", "host_path", "labels", "plan_mounts",
     "runtime_digest",
 ]

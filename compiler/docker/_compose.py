@@ -1,8 +1,10 @@
 """The container-create body → the equivalent Compose file (``--format compose``).
 
 Built from the create body rather than from the environment, so the two formats cannot
-disagree. Compose interpolates ``$`` in values, so literal dollars are doubled; the
-authorized keys come from the invoking shell's ``DSL_AUTHORIZED_KEYS`` (required).
+disagree. Compose interpolates ``$`` in values, so literal dollars are doubled; the body's
+run-time placeholders become required variables of the invoking shell: the authorized keys
+(``DSL_AUTHORIZED_KEYS``), the Jupyter token (``DSL_JUPYTER_TOKEN``) and the SSH host key file
+(``DSL_HOST_KEY_FILE``); Compose stops with the message when one is unset.
 """
 
 from __future__ import annotations
@@ -10,9 +12,20 @@ from __future__ import annotations
 from typing import Any
 
 from compiler._names import AUTHORIZED_KEYS_ENV
-from compiler.docker._create import AUTHORIZED_KEYS_PLACEHOLDER
+from compiler.docker._create import (
+    AUTHORIZED_KEYS_PLACEHOLDER,
+    HOST_KEY_FILE_ENV,
+    HOST_KEY_FILE_PLACEHOLDER,
+    JUPYTER_TOKEN_PLACEHOLDER,
+)
+from dsl.ir import JUPYTER_TOKEN_ENV
 
-_KEYS_FROM_SHELL = "${%s:?set %s to your SSH public key}" % (AUTHORIZED_KEYS_ENV, AUTHORIZED_KEYS_ENV)
+_FROM_SHELL = {
+    AUTHORIZED_KEYS_PLACEHOLDER: "${%s:?set %s to your SSH public key}" % (AUTHORIZED_KEYS_ENV, AUTHORIZED_KEYS_ENV),
+    JUPYTER_TOKEN_PLACEHOLDER: "${%s:?set %s to the Jupyter token}" % (JUPYTER_TOKEN_ENV, JUPYTER_TOKEN_ENV),
+    HOST_KEY_FILE_PLACEHOLDER: "${%s:?set %s to an SSH host private key file (ssh-keygen -t ed25519 -f FILE)}" % (
+        HOST_KEY_FILE_ENV, HOST_KEY_FILE_ENV),
+}
 
 
 def _escape(value: str) -> str:
@@ -33,7 +46,7 @@ def compose_file(service: str, body: dict[str, Any]) -> dict[str, Any]:
     environment: dict[str, str] = {}
     for item in body["Env"]:
         key, _, value = item.partition("=")
-        environment[key] = _KEYS_FROM_SHELL if value == AUTHORIZED_KEYS_PLACEHOLDER else _escape(value)
+        environment[key] = _FROM_SHELL.get(value) or _escape(value)
     svc: dict[str, Any] = {
         "image": body["Image"],
         "container_name": service,
@@ -59,7 +72,8 @@ def compose_file(service: str, body: dict[str, Any]) -> dict[str, Any]:
     volumes: dict[str, Any] = {}
     mounts = []
     for m in host["Mounts"]:
-        mounts.append({"type": m["Type"], "source": m["Source"], "target": m["Target"],
+        source = _FROM_SHELL.get(m["Source"], m["Source"])
+        mounts.append({"type": m["Type"], "source": source, "target": m["Target"],
                        "read_only": m["ReadOnly"]})
         if m["Type"] == "volume":
             volumes[m["Source"]] = {"name": m["Source"]}  # no project-name prefix

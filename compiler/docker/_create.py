@@ -16,17 +16,28 @@ from compiler import _checks, _runtime
 from compiler._names import (
     AUTHORIZED_KEYS_ENV,
     HASH_ANNOTATION,
+    HOST_KEY_PATH_ENV,
     MANAGED_BY,
     child_name,
     dns_label,
+    path_label,
+    short_hash,
 )
 from dsl.errors import CompileError
-from dsl.ir import Environment, content_hash, to_data
+from dsl.ir import JUPYTER_TOKEN_ENV, Environment, content_hash, to_data
 
-OUTPUT_VERSION = 1
-# The create body never carries key material: the runner replaces this value with the
-# public key(s) just before it calls the Engine API.
+OUTPUT_VERSION = 2  # 2: the host key is mounted from the runner's file; volume names per project
+# The create body never carries key material or tokens: the runner replaces these values with
+# the public key(s) and the Jupyter token just before it calls the Engine API (and the dev
+# entrypoint refuses a value still in this ${...} form).
 AUTHORIZED_KEYS_PLACEHOLDER = "${" + AUTHORIZED_KEYS_ENV + "}"
+JUPYTER_TOKEN_PLACEHOLDER = "${" + JUPYTER_TOKEN_ENV + "}"
+# The SSH host key is made per environment by the runner (so clients can pin it) and bind-
+# mounted read-only at the path the Kubernetes Pod mounts its host-key Secret at; the body
+# names the host file only by this placeholder.
+HOST_KEY_FILE_ENV = "DSL_HOST_KEY_FILE"
+HOST_KEY_FILE_PLACEHOLDER = "${" + HOST_KEY_FILE_ENV + "}"
+HOST_KEY_MOUNT_PATH = "/etc/dsl/host-key/ssh_host_key"
 RESTART_POLICY = "unless-stopped"
 NAME_LABEL = "envdsl/name"
 FUNCTION_LABEL = "envdsl/function"
@@ -69,12 +80,18 @@ def host_path(path: str, opts: DockerOptions) -> str:
 def plan_mounts(env: Environment, opts: DockerOptions) -> tuple[PlannedMount, ...]:
     """The container's mounts: project dir (dev), ``runtime.mount``, ``runtime.docker.mount``.
 
+    A named volume of the environment's own is ``<instance>-<project hash>-<path>``, the
+    project hash being the first 8 hex digits of SHA-256 of ``opts.build_dir``; a data set
+    (``data.envd(name)``) is ``envdsl-data-<name>``, shared on purpose.
+
     A later mount at the same target replaces an earlier one (target-specific settings win).
 
     Raises:
         CompileError: a relative container path, or a path ``~`` cannot resolve.
     """
-    base = _runtime.instance_name(env)
+    # Docker volumes are global to the engine: the project's hash keeps two projects with the
+    # same environment name apart (the runner names the container <instance>.<hash> too).
+    base = f"{_runtime.instance_name(env)}-{short_hash(opts.build_dir)}"
     by_target: dict[str, PlannedMount] = {}
     if _runtime.is_dev(env):
         # As envd: the directory of the build file is the project directory.
@@ -87,13 +104,13 @@ def plan_mounts(env: Environment, opts: DockerOptions) -> tuple[PlannedMount, ..
         elif m.host_path:
             by_target[target] = PlannedMount("bind", host_path(m.host_path, opts), target)
         else:
-            by_target[target] = PlannedMount("volume", child_name(base, dns_label(target)), target)
+            by_target[target] = PlannedMount("volume", child_name(base, path_label(target, span=m.span)), target)
     for d in env.runtime.docker.mounts:
         target = _checks.absolute_path(d.target, what="mount path", span=d.span)
         if d.source:
             by_target[target] = PlannedMount("bind", host_path(d.source, opts), target, d.read_only)
         else:
-            by_target[target] = PlannedMount("volume", child_name(base, dns_label(target)), target, d.read_only)
+            by_target[target] = PlannedMount("volume", child_name(base, path_label(target, span=d.span)), target, d.read_only)
     for m in by_target.values():
         if m.kind == "bind" and not m.source.startswith("/"):
             raise CompileError(f"host path {m.source!r} is not absolute", hint="pass an absolute build directory")
@@ -127,15 +144,20 @@ def compile_container(env: Environment, opts: DockerOptions) -> dict[str, Any]:
     """
     ports = _runtime.ports(env)
     env_list = [f"{k}={v}" for k, v in _runtime.environ(env)]
+    mounts = [_mount(m) for m in plan_mounts(env, opts)]
     if _runtime.is_dev(env):
         env_list.append(f"{AUTHORIZED_KEYS_ENV}={AUTHORIZED_KEYS_PLACEHOLDER}")
+        if _runtime.needs_jupyter_token(env):
+            env_list.append(f"{JUPYTER_TOKEN_ENV}={JUPYTER_TOKEN_PLACEHOLDER}")
+        env_list.append(f"{HOST_KEY_PATH_ENV}={HOST_KEY_MOUNT_PATH}")
+        mounts.append(_mount(PlannedMount("bind", HOST_KEY_FILE_PLACEHOLDER, HOST_KEY_MOUNT_PATH, read_only=True)))
     host_config: dict[str, Any] = {
         "PortBindings": {
             f"{p.container_port}/tcp": [{"HostIp": p.listen_addr,
                                          "HostPort": str(p.host_port) if p.host_port else ""}]
             for p in ports
         },
-        "Mounts": [_mount(m) for m in plan_mounts(env, opts)],
+        "Mounts": mounts,
         "ShmSize": _runtime.shm_mb(env) * 1024 * 1024,
         "RestartPolicy": {"Name": RESTART_POLICY},
     }

@@ -7,7 +7,7 @@ serialise them deterministically. Pure: no I/O, no clock, no Kubernetes client.
 from compiler._runtime import instance_name
 from compiler.k8s._compile import OUTPUT_VERSION, check_public_key, compile_k8s
 from compiler.k8s._options import K8sOptions
-from compiler.k8s._pod import AUTHORIZED_KEYS_KEY, CONTAINER_NAME
+from compiler.k8s._pod import AUTHORIZED_KEYS_KEY, CONTAINER_NAME, JUPYTER_TOKEN_KEY
 from compiler.k8s._synth import (
     KIND_ORDER,
     KUSTOMIZATION,
@@ -20,7 +20,7 @@ from compiler.k8s._synth import (
 from compiler.k8s._volumes import HOST_KEY_DIR, HOST_KEY_FILE
 
 __all__ = [
-    "AUTHORIZED_KEYS_KEY", "CONTAINER_NAME", "HOST_KEY_DIR", "HOST_KEY_FILE", "KIND_ORDER",
-    "KUSTOMIZATION", "OUTPUT_VERSION", "K8sOptions", "check_public_key", "compile_k8s",
+    "AUTHORIZED_KEYS_KEY", "CONTAINER_NAME", "HOST_KEY_DIR", "HOST_KEY_FILE", "JUPYTER_TOKEN_KEY",
+    "KIND_ORDER", "KUSTOMIZATION", "OUTPUT_VERSION", "K8sOptions", "check_public_key", "compile_k8s",
     "dump_yaml", "file_name", "instance_name", "synth_files", "synth_json", "synth_yaml",
 ]

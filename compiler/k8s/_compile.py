@@ -13,12 +13,13 @@ from compiler._names import HASH_ANNOTATION, MANAGED_BY, child_name, label_value
 from compiler.k8s._options import K8sOptions
 from compiler.k8s._pod import AUTHORIZED_KEYS_KEY, pod_spec
 from compiler.k8s._volumes import Volume, plan_volumes
+from dsl import rules
 from dsl.errors import CompileError, UsageError
 from dsl.ir import Environment, KubernetesService, content_hash, to_data
 
 # Bump when the shape of the output changes, so the hash annotation changes with it.
 OUTPUT_VERSION = 1
-SERVICE_TYPES = ("ClusterIP", "NodePort", "LoadBalancer")
+SERVICE_TYPES = rules.SERVICE_TYPES
 _PUBLIC_KEY_LINE = re.compile(
     r"^(?:\S+\s+)?(ssh-(?:rsa|dss|ed25519)|ecdsa-sha2-nistp(?:256|384|521)"
     r"|sk-(?:ssh-ed25519|ecdsa-sha2-nistp256)@openssh\.com)\s+[A-Za-z0-9+/]+={0,3}(?:\s.*)?$"
@@ -44,6 +45,7 @@ def compile_k8s(env: Environment, opts: K8sOptions) -> tuple[dict[str, Any], ...
     ports = _runtime.ports(env)
     volumes = plan_volumes(env, base, opts)
     ssh_secret = opts.ssh_secret or child_name(base, "ssh")
+    jupyter_secret = child_name(base, "jupyter")  # never emitted: a token is not for manifests
     labels = {
         "app.kubernetes.io/name": label_value(env.name) or base,
         "app.kubernetes.io/instance": base,
@@ -70,7 +72,7 @@ def compile_k8s(env: Environment, opts: K8sOptions) -> tuple[dict[str, Any], ...
     if ports:
         objects.append(_service(meta(base), env.runtime.kubernetes.service, labels, ports))
     objects.append({"apiVersion": "v1", "kind": "Pod", "metadata": meta(base),
-                    "spec": pod_spec(env, opts, ports, volumes, ssh_secret)})
+                    "spec": pod_spec(env, opts, ports, volumes, ssh_secret, jupyter_secret)})
     return tuple(objects)
 
 

@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
-import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
+from dsl import rules
 from dsl.errors import UsageError
 
 DEFAULT_PVC_SIZE = "10Gi"
-SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
-_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+
+
+def _breaks(rule: Callable[[str], object], value: str) -> bool:
+    """Whether ``value`` breaks ``rule`` (a ``dsl.rules`` function)."""
+    try:
+        rule(value)
+    except rules.Invalid:
+        return True
+    return False
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,7 +50,7 @@ class K8sOptions:
         Raises:
             UsageError: naming the option and the rule it breaks.
         """
-        if self.namespace and (not _LABEL.match(self.namespace) or len(self.namespace) > 63):
+        if self.namespace and _breaks(rules.dns_label, self.namespace):
             raise UsageError(
                 f"--namespace {self.namespace!r} is not a valid namespace name",
                 hint="lowercase letters, digits and '-', at most 63 characters",
@@ -51,7 +59,7 @@ class K8sOptions:
                  ("--service-account", self.service_account)]
         named += [("--image-pull-secret", s) for s in self.image_pull_secrets]
         for option, value in named:
-            if value and (not SUBDOMAIN.match(value) or len(value) > 253):
+            if value and _breaks(rules.dns_subdomain, value):
                 raise UsageError(
                     f"{option} {value!r} is not a valid Kubernetes object name",
                     hint="lowercase letters, digits, '-' and '.', starting and ending alphanumeric",

@@ -20,10 +20,11 @@ from compiler._names import AUTHORIZED_KEYS_ENV, HOST_KEY_PATH_ENV
 from compiler.k8s._options import K8sOptions
 from compiler.k8s._volumes import HOST_KEY_DIR, HOST_KEY_FILE, Volume
 from dsl.errors import CompileError
-from dsl.ir import Environment
+from dsl.ir import JUPYTER_TOKEN_ENV, Environment
 
 CONTAINER_NAME = "environment"
 AUTHORIZED_KEYS_KEY = "authorized_keys"
+JUPYTER_TOKEN_KEY = "token"
 
 
 def pod_spec(
@@ -32,6 +33,7 @@ def pod_spec(
     ports: tuple[_runtime.NamedPort, ...],
     volumes: tuple[Volume, ...],
     ssh_secret: str,
+    jupyter_secret: str = "",
 ) -> dict[str, Any]:
     """The Pod's ``spec``.
 
@@ -41,6 +43,7 @@ def pod_spec(
         ports: the container ports (names included).
         volumes: the planned volumes.
         ssh_secret: name of the Secret with ``authorized_keys`` (dev environments).
+        jupyter_secret: name of the Secret with the Jupyter ``token`` (when one is required).
 
     Returns:
         The spec as plain data.
@@ -52,7 +55,7 @@ def pod_spec(
     container: dict[str, Any] = {
         "name": CONTAINER_NAME,
         "image": opts.image,
-        "env": _env(env, opts, ssh_secret),
+        "env": _env(env, opts, ssh_secret, jupyter_secret),
         "securityContext": {
             "allowPrivilegeEscalation": False,
             "capabilities": {"drop": ["ALL"]},
@@ -75,6 +78,7 @@ def pod_spec(
         del container["env"]
     spec: dict[str, Any] = {
         "containers": [container],
+        **_clone_repo(env, opts, container, volumes),
         "enableServiceLinks": False,  # no *_SERVICE_HOST variables leaking into the shell
         "securityContext": _pod_security(env),
         "volumes": [{"name": v.name, **v.source} for v in volumes],
@@ -88,12 +92,57 @@ def pod_spec(
     return spec
 
 
-def _env(env: Environment, opts: K8sOptions, ssh_secret: str) -> list[dict[str, Any]]:
+# config.repo: clone the repository into the project directory before the environment starts,
+# once (a kept PVC keeps the clone and any work in it). The script gets the directory and URL
+# as arguments, never pasted into its text; `--` ends git's options.
+CLONE_CONTAINER = "clone-repo"
+CLONE_SCRIPT = "\n".join((
+    'set -eu',
+    'dir="$1" url="$2" tmp="$1/.dsl-clone"',
+    'if [ -e "$dir/.git" ]; then echo "$dir is a git checkout already"; exit 0; fi',
+    '# a new volume may hold lost+found; a clone that failed half-way is started again',
+    'if [ -n "$(ls -A "$dir" | grep -vx -e lost+found -e .dsl-clone)" ]; then',
+    '  echo "$dir is not empty; not cloning $url"; exit 0',
+    'fi',
+    'rm -rf "$tmp"',
+    'git clone -- "$url" "$tmp"',
+    'for f in "$tmp"/* "$tmp"/.[!.]* "$tmp"/..?*; do if [ -e "$f" ]; then mv "$f" "$dir/"; fi; done',
+    'rmdir "$tmp"',
+))
+
+
+def _clone_repo(env: Environment, opts: K8sOptions, container: dict[str, Any],
+                volumes: tuple[Volume, ...]) -> dict[str, Any]:
+    """``initContainers`` cloning ``config.repo`` into the dev project directory (as
+    envd-server's git-cloner does), with the environment's own image (the dev layer has git)
+    and the same user and restrictions. Only ``https://`` URLs: the Pod has no credentials and
+    no known host key for SSH, and plain http or git:// could be tampered with."""
+    repo = env.build.repo
+    if repo is None or not _runtime.is_dev(env) or not repo.url.startswith("https://"):
+        return {}
+    wd = _runtime.workdir(env)
+    mounts = [_mount(v) for v in volumes if v.mount_path == wd]
+    init = {
+        "name": CLONE_CONTAINER,
+        "image": opts.image,
+        "command": ["/bin/sh", "-c", CLONE_SCRIPT, CLONE_CONTAINER, wd, repo.url],
+        "env": [{"name": "GIT_TERMINAL_PROMPT", "value": "0"}],  # a private repo fails, never waits
+        "securityContext": container["securityContext"],
+        "volumeMounts": mounts,
+    }
+    return {"initContainers": [init]}
+
+
+def _env(env: Environment, opts: K8sOptions, ssh_secret: str, jupyter_secret: str) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = [{"name": k, "value": v} for k, v in _runtime.environ(env)]
     if _runtime.is_dev(env):
-        # The key arrives from the Secret at run time; the spec only names where it is.
+        # The key and the token arrive from Secrets at run time; the spec only names where.
         out.append({"name": AUTHORIZED_KEYS_ENV, "valueFrom": {
             "secretKeyRef": {"name": ssh_secret, "key": AUTHORIZED_KEYS_KEY}}})
+        if _runtime.needs_jupyter_token(env):
+            # not optional: a missing Secret keeps the Pod from starting, with the reason
+            out.append({"name": JUPYTER_TOKEN_ENV, "valueFrom": {
+                "secretKeyRef": {"name": jupyter_secret, "key": JUPYTER_TOKEN_KEY}}})
         if opts.host_key_secret:
             out.append({"name": HOST_KEY_PATH_ENV, "value": f"{HOST_KEY_DIR}/{HOST_KEY_FILE}"})
     return out

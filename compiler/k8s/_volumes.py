@@ -18,14 +18,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from compiler import _checks, _runtime
-from compiler._names import child_name, dns_label, short_hash
-from compiler.k8s._options import DEFAULT_PVC_SIZE, SUBDOMAIN, K8sOptions
+from compiler._names import child_name, dns_label, path_label, short_hash
+from compiler.k8s._options import DEFAULT_PVC_SIZE, K8sOptions
+from dsl import rules
 from dsl.errors import CompileError
 from dsl.ir import Environment, KubernetesMount, Span
 
 HOST_KEY_DIR = "/etc/dsl/host-key"
 HOST_KEY_FILE = "ssh_host_key"
-ACCESS_MODES = ("ReadWriteOnce", "ReadOnlyMany", "ReadWriteMany", "ReadWriteOncePod")
+ACCESS_MODES = rules.ACCESS_MODES
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,13 +80,13 @@ def plan_volumes(env: Environment, base: str, opts: K8sOptions) -> tuple[Volume,
             raise CompileError(f"two mounts at {path}", span=mount.span, hint="mount each path once")
         generic.add(path)
         if mount.host_path is not None and mount.data_name is None:
-            suffix = "scratch-" + dns_label(path, span=mount.span, what="mount path")
+            suffix = "scratch-" + path_label(path, span=mount.span)
             by_path[path] = Volume(dns_label(suffix), path, {"emptyDir": {}}, span=mount.span)
             continue
         if mount.data_name is not None:
             suffix = "data-" + dns_label(mount.data_name, span=mount.span, what="data set name")
         else:
-            suffix = dns_label(path, span=mount.span, what="mount path")
+            suffix = path_label(path, span=mount.span)
         claim = Claim(child_name(base, suffix), DEFAULT_PVC_SIZE)
         by_path[path] = Volume(dns_label(suffix), path, _pvc_source(claim), claim, span=mount.span)
     _add_kubernetes_mounts(by_path, env.runtime.kubernetes.mounts, base)
@@ -120,11 +121,8 @@ def _add_kubernetes_mounts(by_path: dict[str, Volume], mounts: tuple[KubernetesM
                 f"access mode {mount.access_mode!r} is not one Kubernetes knows",
                 span=mount.span, hint="one of " + ", ".join(ACCESS_MODES),
             )
-        if mount.storage_class and not SUBDOMAIN.match(mount.storage_class):
-            raise CompileError(
-                f"storage class {mount.storage_class!r} is not a valid name",
-                span=mount.span, hint="use the name shown by 'kubectl get storageclass'",
-            )
+        if mount.storage_class:
+            _checks.guard(rules.dns_subdomain, mount.storage_class, what="storage class", span=mount.span)
         claim = Claim(child_name(base, label), size, mount.access_mode, mount.storage_class)
         by_path[path] = Volume(label, path, _pvc_source(claim), claim, span=mount.span)
 

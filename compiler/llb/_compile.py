@@ -2,8 +2,9 @@
 
 Order (facts: envd-language.md §b.2): base → apt sources → dev preparation (sshd, user) →
 system packages (and python3 for the venv) ∥ language toolchains → pip index → Python (the
-first pip step creates the venv), conda, R, Julia packages → downloads (io.http) → io.copy →
-dev finish (ownership, sshd config, entrypoint) → run() steps → runtime.mount directories.
+first pip step creates the venv), conda, R, Julia packages → VS Code extensions → downloads
+(io.http) → io.copy → dev finish (ownership, sshd config, entrypoint) → run() steps →
+runtime.mount directories.
 
 *Parallel* (builder has ``mergeop`` and ``diffop``): the system packages and every toolchain are
 built from the same parent and joined with ``merge([parent, diff(parent, x), ...])``; downloads
@@ -14,10 +15,9 @@ steps one after another. Both give the same files: the branches never write the 
 
 from __future__ import annotations
 
-import posixpath
 from dataclasses import dataclass
 
-from compiler.llb import _dev, _python, _toolchains
+from compiler.llb import _dev, _python, _toolchains, _vscode
 from compiler.llb import _validate as check
 from compiler.llb._context import Context
 from compiler.llb._layout import CA_SECRET_ID, CONTEXT_NAME, DEV_HOME, DEV_USER, VENV, python_kind, workdir
@@ -38,6 +38,7 @@ from dsl.ir import (
     Run,
     Span,
 )
+from dsl.rules import cuda_image
 
 PARALLEL_CAPS = frozenset({"mergeop", "diffop"})
 
@@ -85,17 +86,13 @@ def base_image_ref(env: Environment) -> str:
         CompileError: the reference is malformed.
     """
     base, cuda = env.build.base, env.build.cuda
-    ref = base.image
-    span = base.span
-    if cuda is not None:
-        flavour = "devel" if base.dev else "runtime"
-        os_tag = ref.rsplit("/", 1)[-1].replace(":", "")
-        ref = f"nvidia/cuda:{cuda.version}-cudnn{cuda.cudnn}-{flavour}-{os_tag}"
-        span = cuda.span
     try:
-        return normalize_image_ref(ref)
+        if cuda is not None:
+            return cuda_image(base.image, cuda.version, cuda.cudnn, dev=base.dev).normalized()
+        return normalize_image_ref(base.image)
     except ValueError as exc:
-        raise CompileError(str(exc), span=span, hint="e.g. base(image='debian:bookworm')") from None
+        raise CompileError(str(exc), span=cuda.span if cuda is not None else base.span,
+                           hint="e.g. base(image='debian:bookworm')") from exc
 
 
 def compile_environment(
@@ -175,6 +172,7 @@ def _build(ctx: Context, parallel: bool) -> State:
                            name="config.pip_index", span=b.pip_index.span)
     state = _python.packages(ctx, state, then=_dev.give_to_user(env, VENV))
     state = _toolchains.language_packages(ctx, state)
+    state = _vscode.install(ctx, state)
     state = _downloads(ctx, state, parallel)
     state = _copies(ctx, state)
     if b.base.dev:
@@ -243,7 +241,7 @@ def _downloads(ctx: Context, state: State, parallel: bool) -> State:
     copies = []
     for s in steps:
         url = check.url(s.url, s.span)
-        name = check.filename(s.filename or posixpath.basename(url.split("?")[0]) or "download", s.span)
+        name = check.download_name(url, s.filename, s.span)
         src = http(url, checksum=check.checksum(s.checksum, s.span), filename=name,
                    platform=ctx.platform, span=s.span, name=f"io.http {url}")
         copies.append(CopyFrom(src.output, name, f"{DEV_HOME}/extra_source/{name}", owner=_owner(ctx)))
@@ -260,8 +258,8 @@ def _copies(ctx: Context, state: State) -> State:
             try:
                 src_ref = normalize_image_ref(c.image)
             except ValueError as exc:
-                raise CompileError(str(exc), span=c.span) from None
-            src, path = image(src_ref, platform=ctx.platform, span=c.span), check.image_path(c.source, c.span)
+                raise CompileError(str(exc), span=c.span) from exc
+            src, path = image(src_ref, platform=ctx.platform, span=c.span), check.path_in_image(c.source, c.span)
         else:
             src, path = ctx.context(), check.context_path(c.source, c.span)
         state = state.file(CopyFrom(src.output, path, target, owner=_owner(ctx)),
@@ -294,8 +292,10 @@ def _runs(ctx: Context, state: State) -> State:
 
 
 def _mount_dirs(ctx: Context, state: State) -> State:
-    mounts = ctx.env.runtime.mounts
+    # A named volume takes the owner of the image's directory at its mount point when first
+    # used (a missing one is root's), so runtime.docker.mount volumes get the directory too.
+    mounts = [*ctx.env.runtime.mounts, *(d for d in ctx.env.runtime.docker.mounts if not d.source)]
     if not mounts:
         return state
-    dirs = [Mkdir(check.image_path(m.target, m.span), owner=_owner(ctx)) for m in mounts]
+    dirs = [Mkdir(check.mount_path(m.target, m.span), owner=_owner(ctx)) for m in mounts]
     return state.file(*dirs, name="runtime.mount directories", span=mounts[0].span)

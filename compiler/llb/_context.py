@@ -11,10 +11,10 @@ from dataclasses import dataclass, field
 
 from compiler.llb._layout import CA_BUNDLE_PATH, CA_SECRET_ID, CONTEXT_NAME, build_env
 from compiler.llb._ops import BindMount, CacheMount, CacheSharing, MountSpec, Platform, SecretMount
-from compiler.llb._refs import normalize_image_ref
 from compiler.llb._script import bash
 from compiler.llb._state import State, local
 from dsl.ir import Environment, Span
+from dsl.rules import parse_image_ref
 
 _CA_ENV = ("PIP_CERT", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "CONDA_SSL_VERIFY")
 CONTEXT_MOUNT = "/run/dsl/context"
@@ -38,8 +38,9 @@ class Context:
 
     def cache_key(self) -> str:
         """``<distro>-<arch>``: caches are shared by every project on the same base distro."""
-        ref = normalize_image_ref(self.base_ref).split("@")[0]
-        name = ref.rsplit("/", 1)[-1].replace(":", "-")
+        ref = parse_image_ref(self.base_ref)
+        tag = ref.tag or ("" if ref.digest else "latest")
+        name = ref.path.rsplit("/", 1)[-1] + (f"-{tag}" if tag else "")
         return re.sub(r"[^a-z0-9._-]+", "-", name.lower()) + f"-{self.arch}"
 
     def apt_caches(self) -> tuple[MountSpec, ...]:

@@ -2,8 +2,8 @@
 
 sshd runs as the unprivileged dev user on port 2222 with its own configuration (no PAM, keys
 only, host key and pid file in the user's state directory), so the image works in a Pod that
-runs as non-root with every capability dropped. No key is baked in: the entrypoint reads it at
-start (see templates/entrypoint.sh.j2 for the contract).
+runs as non-root with every capability dropped. No key and no Jupyter token is baked in: the
+entrypoint reads them at start (see templates/entrypoint.sh.j2 for the contract).
 """
 
 from __future__ import annotations
@@ -21,9 +21,11 @@ from compiler.llb._layout import (
     ENTRYPOINT,
     LOG_DIR,
     LOGIN,
+    LOGIN_SHELLS,
     PROFILE_HOOK,
     SFTP_SERVERS,
     SSHD_CONFIG,
+    login_shell,
     python_kind,
     workdir,
 )
@@ -31,6 +33,7 @@ from compiler.llb._ops import Mkdir, Mkfile, Owner
 from compiler.llb._python import python_lines
 from compiler.llb._script import install_packages
 from compiler.llb._state import State
+from dsl import rules
 from dsl.errors import CompileError
 from dsl.ir import JUPYTER_PORT, RSTUDIO_PORT, SSH_PORT, Environment
 
@@ -46,14 +49,46 @@ DEV_PACKAGES = {
 }
 
 
+ZSHRC = b"# envdsl: shell(\"zsh\"). Your zsh settings go here.\n"
+
+
+def dev_packages(env: Environment) -> dict[str, tuple[str, ...]]:
+    """The dev layer's packages per package manager, with the ``shell()`` that is not bash
+    (zsh and fish have the same package name in Debian, Alpine and Fedora)."""
+    name = env.build.shell
+    login_shell(env)  # refuses an unknown shell before anything is built
+    if name == "bash":
+        return DEV_PACKAGES
+    return {manager: (*pkgs, name) for manager, pkgs in DEV_PACKAGES.items()}
+
+
+def _shell_lines(env: Environment, o: Owner) -> list[str]:
+    """After the packages: the shell at envd's path (``LOGIN_SHELLS``), listed in
+    /etc/shells, and root's login shell when the dev user is root (envd's root mode)."""
+    name = env.build.shell
+    if name == "bash":
+        return []
+    path = LOGIN_SHELLS[name]
+    lines = [
+        # Alpine puts zsh in /bin; SHELL and the passwd entry name one path on every distro
+        f"[ -x {path} ] || ln -s \"$(command -v {name})\" {path}",
+        f"grep -qx {path} /etc/shells 2>/dev/null || echo {path} >> /etc/shells",
+    ]
+    if o.uid == 0:
+        lines.append(f"usermod -s {path} root")  # every DEV_PACKAGES set brings usermod
+    return lines
+
+
 def owner(env: Environment) -> Owner:
     """UID/GID of the dev user: ``build.owner`` (config.owner or --owner), else 1000:1000."""
     o = env.build.owner
     if o is None:
         return Owner(DEFAULT_UID, DEFAULT_UID)
-    if not (0 <= o.uid <= 65535 and 0 <= o.gid <= 65535):
-        raise CompileError(f"owner {o.uid}:{o.gid} is out of range", span=o.span,
-                           hint="config.owner(uid, gid) takes numbers 0..65535")
+    try:
+        rules.owner_id(o.uid), rules.owner_id(o.gid)
+    except rules.Invalid as exc:
+        raise CompileError(f"owner {o.uid}:{o.gid} is out of range: {exc.message}", span=o.span,
+                           hint="config.owner(uid, gid) takes numbers 0..65535") from exc
     return Owner(o.uid, o.gid)
 
 
@@ -62,14 +97,16 @@ def prepare(ctx: Context, state: State) -> State:
     then the user."""
     span = ctx.env.build.base.span
     python = python_lines(ctx, apt_only=False) if python_kind(ctx.env) == "venv" else []
-    state = ctx.run(state, [install_packages(DEV_PACKAGES, "the dev layer (OpenSSH server)",
-                                             ca_bundle=ctx.ca_bundle), *python],
-                    name="dev: install OpenSSH server and basic tools", span=span,
-                    mounts=ctx.apt_caches())
     o = owner(ctx.env)
+    extra = "" if ctx.env.build.shell == "bash" else f" and {ctx.env.build.shell}"
+    state = ctx.run(state, [install_packages(dev_packages(ctx.env), "the dev layer (OpenSSH server)",
+                                             ca_bundle=ctx.ca_bundle), *_shell_lines(ctx.env, o), *python],
+                    name=f"dev: install OpenSSH server{extra} and basic tools", span=span,
+                    mounts=ctx.apt_caches())
     if o.uid == 0:  # envd's root mode: stay root, but keep the usual home (a FileOp: no container)
         return state.file(Mkdir(DEV_HOME, 0o755), name=f"dev: user root, home {DEV_HOME}", span=span)
-    return ctx.run(state, _user_script(o), name=f"dev: user {DEV_USER} ({o.uid}:{o.gid})", span=span)
+    return ctx.run(state, _user_script(o, login_shell(ctx.env)),
+                   name=f"dev: user {DEV_USER} ({o.uid}:{o.gid})", span=span)
 
 
 def give_to_user(env: Environment, prefix: str) -> tuple[str, ...]:
@@ -79,8 +116,11 @@ def give_to_user(env: Environment, prefix: str) -> tuple[str, ...]:
     return (f"chown -R {o.uid}:{o.gid} {prefix}",) if env.build.base.dev and o.uid != 0 else ()
 
 
-def _user_script(o: Owner) -> list[str]:
+def _user_script(o: Owner, login: str) -> list[str]:
     u, g = o.uid, o.gid
+    # an existing user of that name keeps its entry but gets the login shell of shell()
+    keep = [] if login == "/bin/bash" else [
+        f"if command -v usermod >/dev/null 2>&1; then usermod -s {login} \"$name\"; fi"]
     return [
         f"uid={u} gid={g} name={DEV_USER} home={DEV_HOME}",
         # reuse (rename) an existing user/group with our ids, e.g. ubuntu:24.04's "ubuntu"
@@ -89,12 +129,13 @@ def _user_script(o: Owner) -> list[str]:
         "if command -v useradd >/dev/null 2>&1; then",
         "  if [ -z \"$group\" ]; then groupadd -g \"$gid\" \"$name\";"
         " elif [ \"$group\" != \"$name\" ]; then groupmod -n \"$name\" \"$group\"; fi",
-        "  if [ -z \"$user\" ]; then useradd -m -d \"$home\" -s /bin/bash -u \"$uid\" -g \"$gid\" \"$name\";"
-        " elif [ \"$user\" != \"$name\" ]; then usermod -l \"$name\" -d \"$home\" -m -g \"$gid\" -s /bin/bash \"$user\"; fi",
+        f"  if [ -z \"$user\" ]; then useradd -m -d \"$home\" -s {login} -u \"$uid\" -g \"$gid\" \"$name\";"
+        f" elif [ \"$user\" != \"$name\" ]; then usermod -l \"$name\" -d \"$home\" -m -g \"$gid\" -s {login} \"$user\"; fi",
         "else",
         "  [ -n \"$group\" ] || addgroup -g \"$gid\" \"$name\"",
-        "  [ -n \"$user\" ] || adduser -D -h \"$home\" -s /bin/bash -u \"$uid\" -G \"$name\" \"$name\"",
+        f"  [ -n \"$user\" ] || adduser -D -h \"$home\" -s {login} -u \"$uid\" -G \"$name\" \"$name\"",
         "fi",
+        *keep,
         "mkdir -p \"$home\" && chown \"$uid:$gid\" \"$home\"",
         "if [ -d /etc/sudoers.d ]; then",
         "  echo \"$name ALL=(ALL) NOPASSWD:ALL\" > /etc/sudoers.d/\"$name\" && chmod 440 /etc/sudoers.d/\"$name\"",
@@ -119,6 +160,8 @@ def finish(ctx: Context, state: State) -> State:
         Mkdir(LOG_DIR, 0o755, owner=o),
         Mkdir(workdir(env), 0o755, owner=o),
     ]
+    if env.build.shell == "zsh":  # without a ~/.zshrc, zsh's first start runs a setup wizard
+        files.append(Mkfile(f"{DEV_HOME}/.zshrc", ZSHRC, 0o644, owner=o))
     gc = env.build.git_config
     if gc is not None and (gc.name or gc.email or gc.editor):
         files.append(Mkfile(f"{DEV_HOME}/.gitconfig", _gitconfig(gc.name, gc.email, gc.editor), 0o644, owner=o))
@@ -168,7 +211,8 @@ def render_entrypoint(env: Environment) -> str:
     init = [q("\n".join(("set -euo pipefail", *s.commands))) for s in rt.init]
     daemons = [{"name": q(f"daemon-{i}"), "argv": " ".join(q(a) for a in d.args)}
                for i, d in enumerate(rt.daemons, 1) if d.args]
-    jupyter = None if rt.jupyter is None else {"port": JUPYTER_PORT, "token": q(rt.jupyter.token)}
+    # the token is never rendered (the IR does not hold it): the script reads it at start
+    jupyter = None if rt.jupyter is None else {"port": JUPYTER_PORT, "auth": rt.jupyter.auth}
     return _templates().get_template("entrypoint.sh.j2").render(
         home=DEV_HOME, log_dir=q(LOG_DIR), workdir=q(workdir(env)), init_scripts=init,
         daemons=daemons, jupyter=jupyter, rstudio=rt.rstudio, rstudio_port=RSTUDIO_PORT,

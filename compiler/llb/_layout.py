@@ -18,6 +18,7 @@ from dsl.ir import (
     PipWheel,
     PythonInstall,
     RustInstall,
+    UvInstall,
 )
 
 
@@ -37,6 +38,9 @@ CA_SECRET_ID = "dsl-ca-bundle"
 CONTEXT_NAME = "context"
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 LABEL_PREFIX = "dev.envdsl"
+# shell(name) -> the login shell of the dev user and SHELL (envd's paths; the dev layer links
+# the packaged shell there where a distribution puts it elsewhere, see _dev._shell_lines).
+LOGIN_SHELLS = {"bash": "/bin/bash", "zsh": "/usr/bin/zsh", "fish": "/usr/bin/fish"}
 _TOOL_BIN = {GoInstall: "/usr/local/go/bin", NodejsInstall: "/opt/nodejs/bin",
              JuliaInstall: "/opt/julia/bin", RustInstall: "/opt/rust/bin"}
 
@@ -51,6 +55,32 @@ def python_kind(env: Environment) -> str:
             or build.steps_of(PipWheel) or env.runtime.jupyter is not None):
         return "venv"
     return "none"
+
+
+def login_shell(env: Environment) -> str:
+    """The dev user's login shell (``shell()``): also ``SHELL`` in the image.
+
+    Raises:
+        CompileError: a shell the dev layer cannot install (the language refuses it earlier).
+    """
+    path = LOGIN_SHELLS.get(env.build.shell)
+    if path is None:
+        from dsl.errors import CompileError
+
+        raise CompileError(f"shell {env.build.shell!r} is not supported",
+                           hint="shell() takes " + ", ".join(repr(s) for s in LOGIN_SHELLS))
+    return path
+
+
+def uses_micromamba(env: Environment) -> bool:
+    """``install.conda(use_mamba=True)``: micromamba is the conda of the image (last call wins)."""
+    conda = env.build.steps_of(CondaInstall)
+    return bool(conda) and conda[-1].use_mamba
+
+
+def conda_prefix(env: Environment) -> str:
+    """Where conda packages go: the envd environment with ``install.python``, else the root."""
+    return CONDA_ENV if env.build.steps_of(PythonInstall) else CONDA_ROOT
 
 
 def path_entries(env: Environment) -> tuple[str, ...]:
@@ -75,6 +105,24 @@ def join_path(first: tuple[str, ...], base_path: str = DEFAULT_PATH) -> str:
     return ":".join(p for p in dict.fromkeys(parts) if p)
 
 
+def toolchain_env(env: Environment) -> tuple[tuple[str, str], ...]:
+    """Variables the toolchains need in build steps and in the image (as envd sets them).
+
+    uv: copy instead of hard links (which fail across the cache and image filesystems), and
+    only the Python uv installed, never the image's. ``MAMBA_ROOT_PREFIX``/``MAMBA_TARGET_PREFIX``
+    let ``conda`` (micromamba) find its root and install where the build put the packages;
+    ``JULIA_PKG_SERVER`` is ``config.julia_pkg_server`` (Pkg's mirror).
+    """
+    out: list[tuple[str, str]] = []
+    if env.build.steps_of(UvInstall):
+        out += [("UV_LINK_MODE", "copy"), ("UV_PYTHON_PREFERENCE", "only-managed")]
+    if uses_micromamba(env):
+        out += [("MAMBA_ROOT_PREFIX", CONDA_ROOT), ("MAMBA_TARGET_PREFIX", conda_prefix(env))]
+    if env.build.julia_pkg_server is not None:
+        out.append(("JULIA_PKG_SERVER", env.build.julia_pkg_server.value))
+    return tuple(out)
+
+
 def build_env(env: Environment, base_path: str | None = None) -> tuple[tuple[str, str], ...]:
     """The environment of every build step (root steps and the dev user's ``run()`` steps).
 
@@ -88,4 +136,5 @@ def build_env(env: Environment, base_path: str | None = None) -> tuple[tuple[str
         ("LC_ALL", "C.UTF-8"),
         ("PIP_DISABLE_PIP_VERSION_CHECK", "1"),
         ("PIP_ROOT_USER_ACTION", "ignore"),
+        *toolchain_env(env),
     )

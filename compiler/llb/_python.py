@@ -15,15 +15,29 @@ from typing import NamedTuple
 
 from compiler.llb import _validate as check
 from compiler.llb._context import CONTEXT_MOUNT, Context
-from compiler.llb._layout import CONDA_ENV, CONDA_ROOT, VENV, python_kind
-from compiler.llb._ops import BindMount, MountSpec
+from compiler.llb._layout import CONDA_ENV, CONDA_ROOT, VENV, conda_prefix, python_kind, uses_micromamba
+from compiler.llb._ops import BindMount, Mkfile, MountSpec
 from compiler.llb._script import apt_get_install, install_packages, quote_all
 from compiler.llb._state import State, http, image
+from dsl.errors import CompileError
 from dsl.ir import CondaInstall, CondaPackages, PipPackages, PipRequirements, PipWheel, PythonInstall, Span
 
 MICROMAMBA_IMAGE = "ghcr.io/mamba-org/micromamba:2.3.3-debian12-slim"
-MINICONDA = "https://repo.anaconda.com/miniconda/Miniconda3-py311_25.9.1-1-Linux-{arch}.sh"
-_CONDA_ARCH = {"amd64": "x86_64", "arm64": "aarch64", "ppc64le": "ppc64le", "s390x": "s390x"}
+MINICONDA_VERSION = "py311_25.9.1-1"
+MINICONDA = "https://repo.anaconda.com/miniconda/Miniconda3-{version}-Linux-{arch}.sh"
+# The installers' sha256 as Anaconda lists them (repo.anaconda.com/miniconda/); the same values
+# are pinned by envd's get_conda.sh and by other projects' Dockerfiles for this version. Anaconda
+# publishes no checksum file beside the installer, so BuildKit checks these (http.checksum).
+# Architectures without a pinned hash are refused rather than installed unverified.
+MINICONDA_SHA256 = {
+    "amd64": ("x86_64", "238abad23f8d4d8ba89dd05df0b0079e278909a36e06955f12bbef4aa94e6131"),
+    "arm64": ("aarch64", "4e0723b9d76aa491cf22511dac36f4fdec373e41d2a243ff875e19b8df39bf94"),
+}
+CONDARC = f"{CONDA_ROOT}/.condarc"  # read by conda and micromamba (the root prefix's rc file)
+DEFAULT_CONDARC = "channels:\n  - conda-forge\n"
+MICROMAMBA = f"{CONDA_ROOT}/bin/micromamba"
+# install.conda(use_mamba=True): `conda` is micromamba, as envd's update-alternatives makes it
+_CONDA_LAUNCHER = f'#!/bin/sh\nexec {MICROMAMBA} "$@"\n'.encode()
 
 
 def python_bin(ctx: Context) -> str:
@@ -40,15 +54,20 @@ def toolchain(ctx: Context, state: State) -> State:
     build = ctx.env.build
     conda = build.steps_of(CondaInstall)
     pythons = build.steps_of(PythonInstall)
-    if conda:
-        arch = _CONDA_ARCH.get(ctx.platform.architecture, ctx.platform.architecture)
-        installer = http(MINICONDA.format(arch=arch), filename="miniconda.sh",
-                         platform=ctx.platform, name="download miniconda", span=conda[-1].span)
+    mamba_conda = uses_micromamba(ctx.env)
+    if mamba_conda:
+        state = _micromamba_as_conda(ctx, state, conda[-1].span)
+    elif conda:
+        installer = _miniconda(ctx, conda[-1].span)
         state = ctx.run(state, [
             f"bash /run/dsl/miniconda/miniconda.sh -b -u -p {CONDA_ROOT}",
             f"printf 'channels:\\n  - conda-forge\\n' > {CONDA_ROOT}/.condarc",
         ], name="install.conda", span=conda[-1].span,
             mounts=(BindMount("/run/dsl/miniconda", installer.output), ctx.conda_cache(CONDA_ROOT)))
+        if build.conda_channel is not None:  # replaces the conda-forge one the step wrote
+            # the text as given (as envd writes it): a file op, never a shell line
+            state = state.file(Mkfile(CONDARC, build.conda_channel.value.encode()),
+                               name="config.conda_channel", span=build.conda_channel.span)
     if pythons:
         py = pythons[-1]
         version = check.version(py.version or "3.11", "python", py.span)
@@ -56,7 +75,11 @@ def toolchain(ctx: Context, state: State) -> State:
             from dsl.errors import CompileError
             raise CompileError(f"Python {version} is not supported", span=py.span,
                                hint="install.python(version='3.x')")
-        if conda:
+        if mamba_conda:  # channels from the .condarc (config.conda_channel)
+            create = (f"MAMBA_ROOT_PREFIX={CONDA_ROOT} {MICROMAMBA} create -y -p {CONDA_ENV} "
+                      f"python={shlex.quote(version)}")
+            mounts = (ctx.conda_cache(CONDA_ROOT),)
+        elif conda:
             create = f"{CONDA_ROOT}/bin/conda create -y -p {CONDA_ENV} python={shlex.quote(version)}"
             mounts = (ctx.conda_cache(CONDA_ROOT),)
         else:
@@ -67,6 +90,34 @@ def toolchain(ctx: Context, state: State) -> State:
         state = ctx.run(state, [f"mkdir -p {CONDA_ROOT}", create],
                         name=f"install.python {version}", span=py.span, mounts=mounts)
     return state
+
+
+def _micromamba_as_conda(ctx: Context, state: State, span: Span | None) -> State:
+    """``install.conda(use_mamba=True)``: micromamba at ``/opt/conda/bin`` is the image's
+    conda (no Miniconda download), with a ``conda`` launcher and the .condarc."""
+    mamba = image(MICROMAMBA_IMAGE, platform=ctx.platform, span=span)
+    state = ctx.run(state, [f"mkdir -p {CONDA_ROOT}/bin",
+                            f"install -m 0755 /run/dsl/micromamba/bin/micromamba {MICROMAMBA}"],
+                    name="install.conda (micromamba)", span=span,
+                    mounts=(BindMount("/run/dsl/micromamba", mamba.output),))
+    setting = ctx.env.build.conda_channel
+    condarc = Mkfile(CONDARC, (setting.value if setting is not None else DEFAULT_CONDARC).encode())
+    return state.file(Mkfile(f"{CONDA_ROOT}/bin/conda", _CONDA_LAUNCHER, 0o755), condarc,
+                      name="install.conda: conda (micromamba) and .condarc", span=span)
+
+
+def _miniconda(ctx: Context, span: Span | None) -> State:
+    """The Miniconda installer as an http source BuildKit verifies against the pinned sha256."""
+    pinned = MINICONDA_SHA256.get(ctx.platform.architecture)
+    if pinned is None:
+        raise CompileError(
+            f"install.conda: no pinned checksum for the Miniconda installer on "
+            f"{ctx.platform.os}/{ctx.platform.architecture}",
+            span=span, hint="build for linux/amd64 or linux/arm64, or use install.python() "
+                            "(micromamba) without install.conda()")
+    arch, sha256 = pinned
+    return http(MINICONDA.format(version=MINICONDA_VERSION, arch=arch), checksum=f"sha256:{sha256}",
+                filename="miniconda.sh", platform=ctx.platform, name="download miniconda", span=span)
 
 
 # python3 with the venv module and a pip to drive: Debian's pip (python3-pip), or ensurepip
@@ -175,14 +226,16 @@ def _conda_packages(ctx: Context, state: State) -> State:
     steps = ctx.env.build.steps_of(CondaPackages)
     if not steps:
         return state
-    has_conda = bool(ctx.env.build.steps_of(CondaInstall))
+    has_conda = bool(ctx.env.build.steps_of(CondaInstall)) and not uses_micromamba(ctx.env)
     if has_conda:
         tool, mounts = f"{CONDA_ROOT}/bin/conda", (ctx.conda_cache(CONDA_ROOT),)
+    elif uses_micromamba(ctx.env):  # the image's own micromamba (install.conda(use_mamba=True))
+        tool, mounts = f"MAMBA_ROOT_PREFIX={CONDA_ROOT} {MICROMAMBA}", (ctx.conda_cache(CONDA_ROOT),)
     else:
         mamba = image(MICROMAMBA_IMAGE, platform=ctx.platform, span=steps[0].span)
         tool = f"MAMBA_ROOT_PREFIX={CONDA_ROOT} /run/dsl/micromamba/bin/micromamba"
         mounts = (BindMount("/run/dsl/micromamba", mamba.output), ctx.conda_cache(CONDA_ROOT))
-    prefix = CONDA_ENV if ctx.env.build.steps_of(PythonInstall) else CONDA_ROOT
+    prefix = conda_prefix(ctx.env)
     for step in steps:
         if step.env_file:
             path = check.context_path(step.env_file, step.span)

@@ -2,6 +2,10 @@
 
 Each is independent of apt (no dpkg database writes), so the parallel shape builds them
 side by side with the system packages. R comes from apt and is part of the system stage.
+
+Every archive is checked against its publisher's checksum file before it is unpacked: both are
+http sources mounted into the step, and ``_verify`` compares them (see there for the file
+shapes). rustup then verifies the toolchain it downloads itself, and uv the Python it installs.
 """
 
 from __future__ import annotations
@@ -11,8 +15,12 @@ from dataclasses import dataclass
 
 from compiler.llb import _validate as check
 from compiler.llb._context import Context
-from compiler.llb._ops import BindMount
+from compiler.llb._dev import owner
+from compiler.llb._layout import DEV_HOME
+from compiler.llb._ops import BindMount, Mkdir, Mkfile
 from compiler.llb._state import State, http
+from compiler.llb._verify import LISTING, SINGLE, Shape, verify_lines
+from compiler.llb._vscode import parse as parse_extension
 from dsl.errors import CompileError
 from dsl.ir import (
     CodexInstall,
@@ -34,82 +42,178 @@ CRAN_DEFAULT = "https://cran.rstudio.com"
 JULIA_VERSION = "1.10.10"
 UV_VERSION = "0.9.22"
 PIXI_VERSION = "0.62.2"
+PIXI_CONFIG = "/etc/pixi/config.toml"
+DOWNLOAD_DIR = "/run/dsl/download"
+CHECKSUM_DIR = "/run/dsl/checksum"
+_LABEL = {GoInstall: "install.go", NodejsInstall: "install.nodejs", JuliaInstall: "install.julia",
+          UvInstall: "install.uv", PixiInstall: "install.pixi", RustInstall: "install.rust"}
 
 
 @dataclass(frozen=True, slots=True)
-class _Archive:
+class Archive:
+    """One toolchain download: the archive, the publisher's checksum file, the unpack line."""
+
     url: str
-    unpack: str  # shell line; the archive is at $A
+    sums_url: str
+    shape: Shape  # of the checksum file (see _verify)
+    unpack: str  # shell line; the verified archive is at $A
+
+    @property
+    def filename(self) -> str:
+        return self.url.rsplit("/", 1)[-1]
+
+    @property
+    def sums_filename(self) -> str:
+        return self.sums_url.rsplit("/", 1)[-1]
 
 
-def _archive(step: object, arch: str) -> _Archive | None:
+def _github(url: str, unpack: str) -> Archive:
+    """A GitHub release asset with its ``<asset>.sha256`` beside it."""
+    return Archive(url, url + ".sha256", SINGLE, unpack)
+
+
+def archive(step: object, arch: str) -> Archive | None:
+    """The download of a toolchain step for ``arch``; None for steps that download nothing."""
     gnu = _GNU.get(arch, arch)
     if isinstance(step, GoInstall):
         v = check.version(step.version, "go", step.span)
-        return _Archive(f"https://go.dev/dl/go{v}.linux-{arch}.tar.gz",
-                        "rm -rf /usr/local/go && tar -C /usr/local -xzf \"$A\"")
+        url = f"https://go.dev/dl/go{v}.linux-{arch}.tar.gz"
+        return Archive(url, url + ".sha256", SINGLE,
+                       "rm -rf /usr/local/go && tar -C /usr/local -xzf \"$A\"")
     if isinstance(step, NodejsInstall):
         v = check.version(step.version, "nodejs", step.span)
         n = _NODE.get(arch, arch)
-        return _Archive(f"https://nodejs.org/dist/v{v}/node-v{v}-linux-{n}.tar.xz",
-                        "mkdir -p /opt/nodejs && tar -C /opt/nodejs --strip-components=1 -xJf \"$A\"")
+        return Archive(f"https://nodejs.org/dist/v{v}/node-v{v}-linux-{n}.tar.xz",
+                       f"https://nodejs.org/dist/v{v}/SHASUMS256.txt", LISTING,
+                       "mkdir -p /opt/nodejs && tar -C /opt/nodejs --strip-components=1 -xJf \"$A\"")
     if isinstance(step, JuliaInstall):
         minor = JULIA_VERSION.rsplit(".", 1)[0]
         jarch = {"amd64": "x64", "arm64": "aarch64"}.get(arch, arch)
-        return _Archive(f"https://julialang-s3.julialang.org/bin/linux/{jarch}/{minor}/"
-                        f"julia-{JULIA_VERSION}-linux-{gnu}.tar.gz",
-                        "mkdir -p /opt/julia && tar -C /opt/julia --strip-components=1 -xzf \"$A\"")
+        return Archive(f"https://julialang-s3.julialang.org/bin/linux/{jarch}/{minor}/"
+                       f"julia-{JULIA_VERSION}-linux-{gnu}.tar.gz",
+                       f"https://julialang-s3.julialang.org/bin/checksums/julia-{JULIA_VERSION}.sha256",
+                       LISTING,
+                       "mkdir -p /opt/julia && tar -C /opt/julia --strip-components=1 -xzf \"$A\"")
     if isinstance(step, UvInstall):
-        return _Archive(f"https://github.com/astral-sh/uv/releases/download/{UV_VERSION}/"
-                        f"uv-{gnu}-unknown-linux-gnu.tar.gz",
-                        "tar -C /usr/local/bin --strip-components=1 -xzf \"$A\"")
+        return _github(f"https://github.com/astral-sh/uv/releases/download/{UV_VERSION}/"
+                       f"uv-{gnu}-unknown-linux-gnu.tar.gz",
+                       "tar -C /usr/local/bin --strip-components=1 -xzf \"$A\"")
     if isinstance(step, PixiInstall):
-        return _Archive(f"https://github.com/prefix-dev/pixi/releases/download/v{PIXI_VERSION}/"
-                        f"pixi-{gnu}-unknown-linux-musl.tar.gz",
-                        "tar -C /usr/local/bin -xzf \"$A\"")
+        return _github(f"https://github.com/prefix-dev/pixi/releases/download/v{PIXI_VERSION}/"
+                       f"pixi-{gnu}-unknown-linux-musl.tar.gz",
+                       "tar -C /usr/local/bin -xzf \"$A\"")
     if isinstance(step, RustInstall):
         version = check.version(step.version, "rust", step.span) if step.version else "stable"
-        return _Archive(f"https://static.rust-lang.org/rustup/dist/{gnu}-unknown-linux-gnu/rustup-init",
-                        "cp \"$A\" /tmp/rustup-init && chmod +x /tmp/rustup-init && "
-                        "CARGO_HOME=/opt/rust RUSTUP_HOME=/opt/rust /tmp/rustup-init -y --no-modify-path "
-                        f"--default-toolchain {shlex.quote(version)} && rm /tmp/rustup-init")
+        url = f"https://static.rust-lang.org/rustup/dist/{gnu}-unknown-linux-gnu/rustup-init"
+        return Archive(url, url + ".sha256", SINGLE,
+                       "cp \"$A\" /tmp/rustup-init && chmod +x /tmp/rustup-init && "
+                       "CARGO_HOME=/opt/rust RUSTUP_HOME=/opt/rust /tmp/rustup-init -y --no-modify-path "
+                       f"--default-toolchain {shlex.quote(version)} && rm /tmp/rustup-init")
     return None
 
 
 def toolchains(ctx: Context) -> list[tuple[str, object]]:
-    """``(name, step)`` for every downloaded toolchain, in declaration order."""
+    """``(name, step)`` for every downloaded toolchain, in declaration order.
+
+    Refusals of downloads we cannot verify are raised here too, so the first one in the build
+    file is the one reported.
+    """
     out = []
     for step in ctx.env.build.steps:
-        if isinstance(step, CodexInstall | VscodeExtensions):
-            # envd fetches these at build time from GitHub releases / Open VSX without a pinned
-            # checksum; until we can pin them, say so instead of building something unverified.
-            # Only the image needs them: dsl check and the k8s/docker targets still work.
-            if isinstance(step, CodexInstall):
-                what, source = "install.codex", "a GitHub release"
-            else:
-                what, source = "install.vscode_extensions", "Open VSX"
+        if isinstance(step, VscodeExtensions):  # installed later, after the system packages
+            for ext_id in step.extensions:
+                parse_extension(ext_id, step.span)
+        if isinstance(step, CodexInstall):
+            # openai/codex publishes no checksum file for its release archives (only Sigstore
+            # bundles, which need cosign, and a DotSlash manifest of the .zst files), so there
+            # is nothing to verify the download against. Only the image needs it: dsl check
+            # and the k8s/docker targets still work.
             raise CompileError(
-                f"{what} is not supported by the image builder yet (it downloads from {source})",
+                "install.codex is not supported by the image builder: openai/codex publishes no "
+                "checksum for its release archives, so the download cannot be verified",
                 span=step.span,
-                hint="remove it from the build file, or download and install it in a run([...]) step; "
-                     "dsl check and dsl compile --target k8s|docker do not need it")
-        if _archive(step, ctx.platform.architecture) is not None:
+                hint="download it with io.http(url=..., checksum='sha256:...') using a hash you "
+                     "checked, and install it in a run([...]) step")
+        if archive(step, ctx.platform.architecture) is not None:
             out.append((type(step).__name__, step))
     return out
 
 
 def install(ctx: Context, state: State, step: object) -> State:
-    """One toolchain: the archive is an http source mounted read-only, unpacked by a step."""
-    a = _archive(step, ctx.platform.architecture)
+    """One toolchain: archive and checksum file are http sources mounted read-only; the step
+    verifies the archive, then unpacks it."""
+    a = archive(step, ctx.platform.architecture)
     assert a is not None
     span = getattr(step, "span", None)
-    fname = a.url.rsplit("/", 1)[-1]
-    dl = http(a.url, filename=fname, platform=ctx.platform, name=f"download {fname}", span=span)
-    label = {"GoInstall": "install.go", "NodejsInstall": "install.nodejs", "JuliaInstall": "install.julia",
-             "UvInstall": "install.uv", "PixiInstall": "install.pixi", "RustInstall": "install.rust"}
-    return ctx.run(state, [f"A=/run/dsl/download/{shlex.quote(fname)}", a.unpack],
-                   name=label[type(step).__name__], span=span,
-                   mounts=(BindMount("/run/dsl/download", dl.output),))
+    what = _LABEL[type(step)]
+    dl = http(a.url, filename=a.filename, platform=ctx.platform, name=f"download {a.filename}", span=span)
+    sums = http(a.sums_url, filename=a.sums_filename, platform=ctx.platform,
+                name=f"download {a.sums_filename}", span=span)
+    lines = verify_lines(archive=f"{DOWNLOAD_DIR}/{a.filename}", sums=f"{CHECKSUM_DIR}/{a.sums_filename}",
+                         name=a.filename, sums_url=a.sums_url, what=what, shape=a.shape)
+    state = ctx.run(state, [*lines, a.unpack], name=what, span=span,
+                    mounts=(BindMount(DOWNLOAD_DIR, dl.output), BindMount(CHECKSUM_DIR, sums.output)))
+    if isinstance(step, UvInstall):
+        state = _uv_python(ctx, state, step)
+    if isinstance(step, PixiInstall):
+        state = _pixi_config(state, step)
+    return state
+
+
+def _uv_python(ctx: Context, state: State, step: UvInstall) -> State:
+    """``uv python install <v>`` as envd does: as the dev user in dev images (the Python lands
+    in their home, where their ``uv`` looks), as root otherwise. uv checks the archive it
+    downloads against the checksums built into uv."""
+    version = check.version(step.python_version or "3.11", "python", step.span)
+    runner = state
+    if ctx.env.build.base.dev:
+        o = owner(ctx.env)
+        runner = state.with_env("HOME", DEV_HOME)
+        if o.uid != 0:
+            runner = runner.with_user(f"{o.uid}:{o.gid}")
+    done = ctx.run(runner, [f"uv python install {shlex.quote(version)}"],
+                   name=f"install.uv: python {version}", span=step.span)
+    return state.with_output(done.output)
+
+
+def pixi_config(step: PixiInstall) -> str:
+    """``/etc/pixi/config.toml`` for the step's settings ("" when there are none).
+
+    ``use_pixi_mirror``: conda.anaconda.org through prefix.dev, except conda-forge's label
+    channels, which prefix.dev does not mirror (pixi takes the longest matching prefix).
+    ``pypi_index``: the index pixi resolves PyPI dependencies from.
+    """
+    parts = []
+    if step.use_pixi_mirror:
+        parts.append("[mirrors]\n"
+                     f"{_toml('https://conda.anaconda.org')} = [{_toml('https://prefix.dev/')}]\n"
+                     f"{_toml('https://conda.anaconda.org/conda-forge/label')} = "
+                     f"[{_toml('https://conda.anaconda.org/conda-forge/label')}]\n")
+    if step.pypi_index:
+        index = check.url(step.pypi_index, step.span)
+        parts.append(f"[pypi-config]\nindex-url = {_toml(index)}\n")
+    return "\n".join(parts)
+
+
+def _pixi_config(state: State, step: PixiInstall) -> State:
+    text = pixi_config(step)
+    if not text:
+        return state
+    return state.file(Mkdir("/etc/pixi", 0o755), Mkfile(PIXI_CONFIG, text.encode(), 0o644),
+                      name=f"install.pixi: {PIXI_CONFIG}", span=step.span)
+
+
+def _toml(text: str) -> str:
+    """A TOML basic string: quotes, backslashes and control characters escaped."""
+    out = []
+    for ch in text:
+        if ch in '"\\':
+            out.append("\\" + ch)
+        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
+            out.append(f"\\u{ord(ch):04X}")
+        else:
+            out.append(ch)
+    return '"' + "".join(out) + '"'
 
 
 def r_apt_packages(ctx: Context) -> tuple[str, ...]:
@@ -126,9 +230,11 @@ def language_packages(ctx: Context, state: State) -> State:
         expr = f'install.packages(c({", ".join(repr(n) for n in names)}), repos={repo!r})'
         state = ctx.run(state, [f"Rscript -e {shlex.quote(expr)}"],
                         name=f"install.r_packages {' '.join(names)}", span=step.span)
+    server = ctx.env.build.julia_pkg_server  # config.julia_pkg_server: Pkg's package server
+    pkg_env = f"JULIA_PKG_SERVER={shlex.quote(check.url(server.value, server.span))} " if server else ""
     for step in ctx.env.build.steps_of(JuliaPackages):
         names = [check.julia_package(p, step.span).removesuffix(".jl") for p in step.packages]
         expr = f'using Pkg; Pkg.add([{", ".join(chr(34) + n + chr(34) for n in names)}])'
-        state = ctx.run(state, [f"JULIA_DEPOT_PATH=/opt/julia/user_packages julia -e {shlex.quote(expr)}"],
+        state = ctx.run(state, [f"{pkg_env}JULIA_DEPOT_PATH=/opt/julia/user_packages julia -e {shlex.quote(expr)}"],
                         name=f"install.julia_packages {' '.join(names)}", span=step.span)
     return state

@@ -6,13 +6,15 @@ and ``dsl compile`` never pay for ``grpc``, ``docker`` or ``kubernetes``.
 
 from __future__ import annotations
 
+import errno
 import importlib
 import os
 import sys
+from collections.abc import Callable
 
 import click
 
-from dsl.errors import DslError
+from dsl.errors import DslError, InternalError
 
 # name -> "module:attribute"; the module is imported only when the command runs.
 _COMMANDS = {
@@ -26,6 +28,13 @@ _COMMANDS = {
     "context": "dsl.cli.context:context",
     "prune": "dsl.cli.cache:prune",
     "du": "dsl.cli.cache:du",
+    "up": "dsl.cli.up:up",
+    "down": "dsl.cli.envs:down",
+    "ls": "dsl.cli.envs:ls",
+    "ports": "dsl.cli.envs:ports",
+    "logs": "dsl.cli.envs:logs",
+    "ssh": "dsl.cli.ssh:ssh",
+    "exec": "dsl.cli.ssh:exec_",
 }
 
 
@@ -48,23 +57,34 @@ class _LazyGroup(click.Group):
 
 
 @click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--debug", is_flag=True, help="Show Python tracebacks for errors.")
+@click.option("--debug", is_flag=True, help="Show Python tracebacks for errors (or set DSL_DEBUG=1).")
 @click.pass_context
 def cli(ctx: click.Context, debug: bool) -> None:
     """envdsl: one build.envd → an OCI image, a Docker run spec or Kubernetes manifests."""
     ctx.obj = {"debug": debug}
 
 
+def debug_requested(args: list[str]) -> bool:
+    """``dsl --debug ...`` (the group's flag, before the command) or ``DSL_DEBUG=1``."""
+    before_command = args[: next((i for i, a in enumerate(args) if not a.startswith("-")), len(args))]
+    return "--debug" in before_command or os.environ.get("DSL_DEBUG", "") not in ("", "0")
+
+
 def main(argv: list[str] | None = None) -> None:
-    """Console entry point: run the CLI and turn every ``DslError`` into a clean exit."""
+    """Console entry point: run the CLI and turn every exception into one line and an exit code.
+
+    A ``DslError`` prints its message (and hint) and exits with its code; anything else is a
+    bug of ours and prints one ``internal error:`` line (an :class:`InternalError`), exit 70,
+    except an output that cannot be written (a full disk behind ``>``), exit 1. With
+    ``--debug`` (or ``DSL_DEBUG=1``) the traceback, causes included, is printed first.
+    """
     args = sys.argv[1:] if argv is None else argv
-    debug = "--debug" in args
+    debug = debug_requested(args)
     finish = _fast_exit if argv is None else sys.exit
     try:
         code = cli.main(args=args, prog_name="dsl", standalone_mode=False)
     except DslError as exc:
-        if debug:
-            raise
+        _traceback(debug)
         click.echo(f"error: {exc.format()}" if not getattr(exc, "span", None) else exc.format(), err=True)
         finish(exc.exit_code)
     except click.exceptions.Abort:
@@ -78,7 +98,35 @@ def main(argv: list[str] | None = None) -> None:
         finish(130)
     except BrokenPipeError:
         finish(0)
+    except OSError as exc:
+        if exc.errno in _OUTPUT_ERRNOS and exc.filename is None:  # stdout, redirected, failed
+            _traceback(debug)
+            click.echo(f"error: cannot write the output: {exc.strerror}", err=True)
+            finish(1)
+        else:
+            _last_resort(exc, debug, finish)
+    except Exception as exc:  # noqa: BLE001 - the last resort: a bug must not look like a crash dump
+        _last_resort(exc, debug, finish)
     finish(code if isinstance(code, int) else 0)
+
+
+# A full disk or a failing device behind the redirected stdout: the machine's problem, not a bug.
+_OUTPUT_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO})
+
+
+def _last_resort(exc: Exception, debug: bool, finish: Callable[[int], object]) -> None:
+    """Report a bug of ours in one line (traceback first under --debug) and exit 70."""
+    _traceback(debug)
+    internal = InternalError.of(exc)
+    click.echo(internal.format(), err=True)
+    finish(internal.exit_code)
+
+
+def _traceback(debug: bool) -> None:
+    if debug:
+        import traceback
+
+        traceback.print_exc()
 
 
 def _fast_exit(code: int) -> None:

@@ -19,6 +19,7 @@ import click
 
 from compiler import _runtime
 from compiler._names import default_image_ref, validate_image_ref
+from dsl.cli._load import read_option_file
 from dsl.errors import UsageError
 from dsl.ir import Environment
 
@@ -45,7 +46,7 @@ def emit(target: str, env: Environment, opts: dict[str, Any]) -> None:
     """
     if opts.get("check") and not opts.get("out"):
         raise UsageError("--check needs --output DIR", hint="dsl compile --target k8s -o DIR --check")
-    image = opts.get("image") or _default_image(env)
+    image = opts.get("image") or _default_image(env, gitops=target == "k8s")
     validate_image_ref(image)
     if target == "k8s":
         _emit_k8s(env, image, opts)
@@ -53,13 +54,16 @@ def emit(target: str, env: Environment, opts: dict[str, Any]) -> None:
         _emit_docker(env, image, opts)
 
 
-def _default_image(env: Environment) -> str:
+def _default_image(env: Environment, *, gitops: bool) -> str:
+    """The tag ``dsl build`` gives; manifests (committed, pulled by a cluster) get a warning,
+    a Docker spec (run on the machine that built the image) does not need one."""
     ref = default_image_ref(env.name)
-    click.echo(
-        f"warning: no --image given; using {ref}, the tag `dsl build` gives. "
-        "For GitOps, pin the image you built: --image REF@sha256:<digest>",
-        err=True,
-    )
+    if gitops:
+        click.echo(
+            f"warning: no --image given; using {ref}, the tag `dsl build` gives. "
+            "For GitOps, pin the image you built: --image REF@sha256:<digest>",
+            err=True,
+        )
     return ref
 
 
@@ -73,11 +77,7 @@ def k8s_options(image: str, opts: dict[str, Any]) -> K8sOptions:
 
     public_key = ""
     if opts.get("ssh_public_key"):
-        try:
-            text = Path(opts["ssh_public_key"]).read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise UsageError(f"cannot read --ssh-public-key {opts['ssh_public_key']}: {exc}") from exc
-        public_key = check_public_key(text)
+        public_key = check_public_key(read_option_file(opts["ssh_public_key"], "--ssh-public-key"))
     return K8sOptions(
         image=image,
         namespace=opts.get("namespace") or "",

@@ -122,7 +122,8 @@ def plan(out_dir: Path, instance: str, files: dict[str, str]) -> Plan:
         )
     if others:
         raise OutputConflict(
-            f"{out_dir}: {', '.join(sorted(others))} belong to another environment",
+            f"{out_dir}: {', '.join(sorted(others))} {'belongs' if len(others) == 1 else 'belong'} "
+            "to another environment",
             hint="give each environment its own --output directory",
         )
     remove = []
@@ -166,10 +167,15 @@ def diff(out_dir: Path, p: Plan) -> str:
         new = p.write.get(name, "")
         chunks.extend(difflib.unified_diff(
             old.splitlines(keepends=True), new.splitlines(keepends=True),
-            fromfile=f"a/{out_dir / name}" if name in p.current else "/dev/null",
-            tofile=f"b/{out_dir / name}" if name in p.write else "/dev/null",
+            fromfile=_diff_label("a", out_dir / name) if name in p.current else "/dev/null",
+            tofile=_diff_label("b", out_dir / name) if name in p.write else "/dev/null",
         ))
     return "".join(c if c.endswith("\n") else c + "\n\\ No newline at end of file\n" for c in chunks)
+
+
+def _diff_label(side: str, path: Path) -> str:
+    """``a/DIR/file`` as git labels a path, also for an absolute DIR (no ``a//tmp``)."""
+    return f"{side}/{str(path).lstrip('/')}"
 
 
 _WRITE_NEW = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)

@@ -16,7 +16,7 @@ from typing import Any
 import click
 
 from dsl.cli._builder_options import builder_options, connect_from_options
-from dsl.cli._options import from_option, path_argument
+from dsl.cli._options import check_references, check_tags, from_option, path_argument
 from dsl.errors import UsageError
 
 PROGRESS_MODES = ("auto", "tty", "plain", "json", "quiet")
@@ -26,17 +26,19 @@ PROGRESS_MODES = ("auto", "tty", "plain", "json", "quiet")
 @path_argument
 @from_option
 @builder_options
-@click.option("--tag", "-t", "tags", multiple=True, metavar="REF", help="Image name (repeatable); default <env-name>:dev.")
+@click.option("--tag", "-t", "tags", multiple=True, metavar="REF", callback=check_tags,
+              help="Image name, e.g. myteam/ws:1 (repeatable); default <env-name>:dev.")
 @click.option("--output", "-o", "output", metavar="SPEC",
               help="type=docker (default) | type=image,name=REF,push=true | type=oci,dest=FILE | "
                    "type=tar,dest=FILE | type=local,dest=DIR")
 @click.option("--progress", type=click.Choice(PROGRESS_MODES), default="auto", show_default=True,
               help="Progress output: a live view on a terminal (auto), plain lines, JSON lines, or none.")
 @click.option("--no-cache", is_flag=True, help="Run every step again, ignoring the build cache.")
-@click.option("--ca-bundle", type=click.Path(exists=True, dir_okay=False),
-              help="Extra CA bundle trusted by build steps (mounted at build time, never in the image).")
+@click.option("--ca-bundle", type=click.Path(exists=True, dir_okay=False), envvar="DSL_CA_BUNDLE",
+              help="Extra CA bundle trusted by build steps (mounted at build time, never in the image); "
+                   "default $DSL_CA_BUNDLE, else the context's ca_bundle.")
 @click.option("--platform", help="Target platform os/arch[/variant] (default: the builder's first).")
-@click.option("--owner", help="Dev user UID[:GID] (default: config.owner, else the invoking user).")
+@click.option("--owner", help="Dev user UID[:GID] (default: config.owner, else the invoking user; 1000 for root).")
 @click.option("--metadata-file", type=click.Path(dir_okay=False), help="Write the image reference and digest as JSON.")
 @click.option("--timeout", type=click.FloatRange(min=1), default=3600, show_default=True,
               help="Seconds the whole build may take.")
@@ -50,22 +52,25 @@ def build(path: str, from_: str | None, builder: str | None, tls_ca: str | None,
     image, envdsl, and the image still tagged) is not run again: it prints "up to date".
     """
     started = time.time_ns()
+    ca_bundle = ca_bundle or _context_ca_bundle()
     inputs = _record_inputs(path, from_, builder, tags, output, platform, owner, ca_bundle)
     code = None
     if inputs is not None:
-        from dsl.engines.buildkit._uptodate import code_fingerprint
+        from dsl.engines.buildkit import code_fingerprint
 
         code = code_fingerprint()  # before anything is imported or evaluated
         if not no_cache and _print_if_up_to_date(inputs, code, metadata_file, progress):
             return  # (a --no-cache build is still recorded: its image is a build of these inputs)
-    from compiler._names import default_image_ref, validate_image_ref
-    from dsl.cli._load import load_evaluation
-    from dsl.engines.buildkit._outputs import parse_output
+    from compiler._names import default_image_ref
+    from dsl.cli._load import invoking_owner, load_evaluation
+    from dsl.engines.buildkit import parse_output
 
-    env, evaluation = load_evaluation(path, from_, owner=owner)
-    for tag in tags:
-        validate_image_ref(tag)
+    env, evaluation = load_evaluation(path, from_, owner=owner, default_owner=invoking_owner())
     spec = parse_output(output, tags=tags, default_name=default_image_ref(env.name))
+    if output:  # names given as --output type=image,name=A,B (the push targets)
+        from dsl.rules import tag_reference
+
+        check_references(spec.names, tag_reference, "--output name")
     context_dir = path if os.path.isdir(path) else os.path.dirname(os.path.abspath(path))
     seen: dict[str, Any] = {}
     with connect_from_options(builder, tls_ca, tls_cert, tls_key) as bk:
@@ -78,31 +83,50 @@ def build(path: str, from_: str | None, builder: str | None, tls_ca: str | None,
         _record(inputs, started, code, evaluation, context_dir, seen, result, report, bk.docker_host or "")
 
 
+def _context_ca_bundle() -> str | None:
+    """The current context's CA bundle, when it has one (checked: it may have moved since)."""
+    from dsl.contexts import current_context
+
+    context = current_context()
+    if context is None or not context.ca_bundle:
+        return None
+    if not os.path.isfile(context.ca_bundle):
+        raise UsageError(f"the CA bundle {context.ca_bundle} of context {context.name!r} is not a file",
+                         hint=f"fix it with `dsl context create {context.name} --overwrite --ca-bundle FILE ...`")
+    return context.ca_bundle
+
+
 def _record_inputs(path: str, from_: str | None, builder: str | None, tags: tuple[str, ...], output: str | None,
                    platform: str | None, owner: str | None, ca_bundle: str | None) -> dict[str, Any] | None:
     """The build-record key inputs, or None when this build can never be skipped (a push, a
-    file output, a builder other than dockerd, or a builder we cannot resolve cheaply)."""
+    file output, a builder other than dockerd).
+
+    Raises:
+        UsageError: the builder address, ``DOCKER_HOST`` or the current context is malformed.
+    """
     if output not in (None, "type=docker"):
         return None
-    from dsl.engines.buildkit._connect import parse_builder_url, resolve_builder_url
-    from dsl.engines.buildkit._uptodate import key_inputs
+    from dsl.engines.buildkit import parse_builder_url, record_inputs, resolve_builder_url
 
-    try:
-        address = parse_builder_url(resolve_builder_url(builder)[0])
-    except Exception:  # noqa: BLE001 - the real build reports a bad address properly
-        return None
+    # a bad address (or DOCKER_HOST, or context) is bad input: reported now, before evaluating
+    address = parse_builder_url(resolve_builder_url(builder)[0])
     if not address.is_dockerd:
         return None
     cwd = os.getcwd()
-    return key_inputs(build_file=os.path.join(cwd, path), function=from_ or "", context_dir=cwd,
-                      builder_url=address.url, tags=tags, output=output, platform=platform, owner=owner,
+    names = tags
+    if tags:  # `-t ws:1` and `-t docker.io/library/ws:1` name one image: one record
+        from dsl.rules import tag_reference
+
+        names = tuple(tag_reference(t).normalized() for t in tags)
+    return record_inputs(build_file=os.path.join(cwd, path), function=from_ or "", context_dir=cwd,
+                         builder_url=address.url, tags=names, output=output, platform=platform, owner=owner,
                       ca_bundle=ca_bundle)
 
 
 def _print_if_up_to_date(inputs: dict[str, Any], code: str, metadata_file: str | None, progress: str) -> bool:
-    from dsl.engines.buildkit._uptodate import check
+    from dsl.engines.buildkit import check_up_to_date
 
-    record, reason = check(inputs, inputs["builder"].removeprefix("docker://"), code)
+    record, reason = check_up_to_date(inputs, inputs["builder"].removeprefix("docker://"), code)
     if record is None:
         if reason and progress in ("auto", "tty", "plain"):  # json/quiet: no free-form lines
             click.echo(f"rebuilding: {reason}", err=True)
@@ -118,8 +142,7 @@ def _print_if_up_to_date(inputs: dict[str, Any], code: str, metadata_file: str |
 
 def _record(inputs: dict[str, Any], started: int, code: str | None, evaluation: Any, context_dir: str,
             seen: dict[str, Any], result: Any, report: dict[str, Any], docker_host: str) -> None:
-    from dsl.engines.buildkit._record import BuildFacts, write_record
-    from dsl.engines.buildkit._uptodate import record_key
+    from dsl.engines.buildkit import BuildFacts, record_key, write_record
 
     llb = seen.get("llb")
     if llb is None or not result.digest:
@@ -135,9 +158,8 @@ def _record(inputs: dict[str, Any], started: int, code: str | None, evaluation: 
 
 def _run(bk: Any, env: Any, spec: Any, *, context_dir: str, progress: str, no_cache: bool,
          ca_bundle: str | None, platform: str | None, timeout: float, seen: dict[str, Any] | None = None) -> Any:
-    from dsl.engines.buildkit import Plan, ProgressTracker, make_renderer
-    from dsl.engines.buildkit._build import BuildRequest, build as run_build
-    from dsl.engines.buildkit._progress import PlainRenderer, TeeRenderer
+    from dsl.engines.buildkit import BuildRequest, PlainRenderer, Plan, ProgressTracker, TeeRenderer, make_renderer
+    from dsl.engines.buildkit import build as run_build
     from dsl.errors import DslError, SolveFailed
 
     def plan(caps: frozenset[str], target: str) -> Plan:
@@ -145,7 +167,7 @@ def _run(bk: Any, env: Any, spec: Any, *, context_dir: str, progress: str, no_ca
 
         res = compile_environment(env, caps=caps, platform=target, ca_bundle=bool(ca_bundle), no_cache=no_cache)
         if seen is not None:  # what the build record needs: the served sources, the base's ID now
-            from dsl.engines.buildkit._uptodate import docker_image_id
+            from dsl.engines.buildkit import docker_image_id
 
             seen.update(llb=res, base_id=docker_image_id(bk.docker_host or "", res.base_image))
         return Plan(res.definition, res.base_image, res.vertex_spans)

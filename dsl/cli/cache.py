@@ -61,7 +61,7 @@ def human_size(size: int) -> str:
 def prune(builder: str | None, tls_ca: str | None, tls_cert: str | None, tls_key: str | None,
           all_records: bool, keep_duration: str | None, keep_storage: str | None) -> None:
     """Remove build cache from the builder."""
-    from dsl.engines.buildkit._cache import prune as run_prune
+    from dsl.engines.buildkit import prune as run_prune
 
     seconds = parse_duration(keep_duration) if keep_duration else 0.0
     keep_bytes = parse_size(keep_storage) if keep_storage else 0
@@ -76,7 +76,7 @@ def prune(builder: str | None, tls_ca: str | None, tls_cert: str | None, tls_key
 @click.option("--verbose", "-v", is_flag=True, help="Show every record's description.")
 def du(builder: str | None, tls_ca: str | None, tls_cert: str | None, tls_key: str | None, verbose: bool) -> None:
     """Show the builder's cache records and their total size."""
-    from dsl.engines.buildkit._cache import disk_usage
+    from dsl.engines.buildkit import disk_usage
 
     with connect_from_options(builder, tls_ca, tls_cert, tls_key) as bk:
         records = disk_usage(bk)

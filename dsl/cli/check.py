@@ -11,7 +11,7 @@ import json
 import click
 
 from dsl.cli._options import from_option, path_argument
-from dsl.ir import JUPYTER_PORT, Environment
+from dsl.ir import JUPYTER_PORT, JUPYTER_TOKEN_ENV, Environment
 
 
 def _step_line(step: object) -> str:
@@ -42,6 +42,18 @@ def summary(env: Environment) -> str:
     lines.append(f"  base      {b.base.image}{' (dev)' if b.base.dev else ''}{_at(b.base)}")
     if b.cuda:
         lines.append(f"  cuda      {b.cuda.version} cudnn {b.cuda.cudnn}{_at(b.cuda)}")
+    if b.shell != "bash":
+        lines.append(f"  shell     {b.shell}")
+    if b.owner:
+        lines.append(f"  owner     {b.owner.uid}:{b.owner.gid}{_at(b.owner)}")
+    if b.git_config:
+        g = b.git_config
+        who = " ".join(x for x in (g.name, f"<{g.email}>" if g.email else "", f"editor={g.editor}" if g.editor else "") if x)
+        lines.append(f"  git       {who}{_at(g)}")
+    if b.repo:
+        lines.append(f"  repo      {b.repo.url}{_at(b.repo)}")
+    if b.entrypoint:
+        lines.append(f"  entry     {_short(b.entrypoint)}")
     if b.steps:
         lines.append(f"  steps     {len(b.steps)}")
         lines += [f"    {i:>2}. {_step_line(s)}{_at(s)}" for i, s in enumerate(b.steps, 1)]
@@ -56,8 +68,30 @@ def summary(env: Environment) -> str:
         lines.append(f"  pvc       {m.name} {m.size} {m.access_mode} -> {m.target}{_at(m)}")
     if r.environ:
         lines.append("  env       " + " ".join(f"{k}={_short(v, 24)}" for k, v in r.environ))
+    if r.extra_path:
+        lines.append(f"  path      {':'.join(r.extra_path)}")
+    for init in r.init:
+        lines.append(f"  init      {_short('; '.join(init.commands))}{_at(init)}")
+    for daemon in r.daemons:
+        lines.append(f"  daemon    {_short(daemon.args)}{_at(daemon)}")
+    for name, command in r.commands:
+        lines.append(f"  command   {name}: {_short(command, 50)}")
     if r.jupyter:
-        lines.append(f"  jupyter   port {JUPYTER_PORT} -> {r.jupyter.host_port or 'any'}{_at(r.jupyter)}")
+        auth = f"token from {JUPYTER_TOKEN_ENV} at run time" if r.jupyter.auth else "no authentication"
+        lines.append(f"  jupyter   port {JUPYTER_PORT} -> {r.jupyter.host_port or 'any'}, {auth}{_at(r.jupyter)}")
+    if r.rstudio:
+        lines.append("  rstudio   yes")
+    if r.gpu:
+        lines.append(f"  gpu       {r.gpu}")
+    if r.shm_size_mb:
+        lines.append(f"  shm       {r.shm_size_mb} MB")
+    res = r.kubernetes.resources
+    if res and (res.cpu or res.memory or res.gpu):
+        parts = [f"cpu={res.cpu}" if res.cpu else "", f"memory={res.memory}" if res.memory else "",
+                 f"gpu={res.gpu}" if res.gpu else ""]
+        lines.append(f"  resources {' '.join(x for x in parts if x)}{_at(res)}")
+    if r.kubernetes.service:
+        lines.append(f"  service   {r.kubernetes.service.type}{_at(r.kubernetes.service)}")
     lines.append(f"  hash      {env.content_hash()}")
     return "\n".join(lines)
 

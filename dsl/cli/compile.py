@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import click
 
-from dsl.cli._options import from_option, path_argument
+from dsl.cli._options import check_image, from_option, path_argument
 
 TARGETS = ("k8s", "docker", "llb", "image-config")
 
@@ -17,7 +17,8 @@ TARGETS = ("k8s", "docker", "llb", "image-config")
 @click.option("--target", "-t", type=click.Choice(TARGETS), required=True, help="What to produce.")
 @path_argument
 @from_option
-@click.option("--image", help="Image reference to run (pin with REF@sha256:...); default <env>:dev.")
+@click.option("--image", callback=check_image,
+              help="Image reference to run, e.g. myteam/ws:1 (pin with REF@sha256:...); default <env>:dev.")
 @click.option("--namespace", "-n", help="Kubernetes namespace for every object.")
 @click.option("--output", "-o", "out", type=click.Path(), help="Write into this directory (k8s: one file per object + kustomization.yaml).")
 @click.option("--check", is_flag=True, help="Write nothing; exit 1 with a diff if --output differs from what would be generated.")
@@ -30,7 +31,7 @@ TARGETS = ("k8s", "docker", "llb", "image-config")
 @click.option("--ephemeral-workdir", is_flag=True, help="Use an emptyDir for the work directory instead of a PVC.")
 @click.option("--caps", help="LLB: builder capabilities, e.g. mergeop,diffop (parallel graph shape).")
 @click.option("--sequential", is_flag=True, help="LLB: force the sequential graph shape.")
-@click.option("--owner", help="Dev user UID[:GID] (default: config.owner, else the invoking user).")
+@click.option("--owner", help="Dev user UID[:GID] (default: config.owner, else 1000:1000, so that output is the same on every machine).")
 @click.option("--ca-bundle", type=click.Path(exists=True, dir_okay=False), help="LLB: extra CA bundle mounted into RUN steps at build time.")
 def compile_(target: str, path: str, from_: str | None, **opts: object) -> None:
     """Compile PATH's build file for TARGET (k8s, docker, llb, image-config)."""

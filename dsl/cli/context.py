@@ -19,13 +19,19 @@ def context() -> None:
 @click.option("--runner", default="docker", show_default=True,
               help="docker, a Docker host (unix://, tcp://), or kubernetes[://KUBECONTEXT].")
 @click.option("--description", default="", help="A note shown by `dsl context ls`.")
+@click.option("--ca-bundle", type=click.Path(exists=True, dir_okay=False, resolve_path=True), default=None,
+              help="Extra CA bundle every `dsl build` in this context trusts (e.g. a TLS-inspecting proxy's root CA).")
+@click.option("--ssh-key", type=click.Path(exists=True, dir_okay=False, resolve_path=True), default=None,
+              help="Your own SSH private key (FILE.pub beside it) for `dsl up`/`ssh` in this context.")
 @click.option("--use", "use_it", is_flag=True, help="Make it the current context.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing context of that name.")
-def create(name: str, builder: str, runner: str, description: str, use_it: bool, overwrite: bool) -> None:
+def create(name: str, builder: str, runner: str, description: str, ca_bundle: str | None, ssh_key: str | None,
+           use_it: bool, overwrite: bool) -> None:
     """Create context NAME."""
     from dsl.contexts import Context, create_context, use_context
 
-    create_context(Context(name=name, builder=builder, runner=runner, description=description), overwrite=overwrite)
+    create_context(Context(name=name, builder=builder, runner=runner, description=description,
+                           ca_bundle=ca_bundle or "", ssh_key=ssh_key or ""), overwrite=overwrite)
     if use_it:
         use_context(name)
     click.echo(name)
@@ -44,7 +50,7 @@ def ls(fmt: str) -> None:
     current = current or DEFAULT_NAME
     if fmt == "json":
         rows = [{"name": c.name, "builder": c.builder, "runner": c.runner, "description": c.description,
-                 "current": c.name == current} for c in items]
+                 "ca_bundle": c.ca_bundle, "ssh_key": c.ssh_key, "current": c.name == current} for c in items]
         click.echo(json.dumps(rows, indent=2))
         return
     rows = [("NAME", "BUILDER", "RUNNER", "DESCRIPTION")]

@@ -50,6 +50,8 @@ def stubs(directory: Path, force: bool) -> None:
 
 
 def _generated_by_us(path: Path, marker: str) -> bool:
+    if not path.is_file():  # a directory or a FIFO (reading one would wait for a writer) is not ours
+        return False
     try:
         with path.open(encoding="utf-8", errors="replace") as f:
             return f.readline().startswith(marker)

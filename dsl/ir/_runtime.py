@@ -13,8 +13,26 @@ from dsl.ir._span import Span
 
 SSH_PORT = 2222
 JUPYTER_PORT = 8888
+# The variable the dev entrypoint reads the notebook token from (set by whoever runs it).
+JUPYTER_TOKEN_ENV = "DSL_JUPYTER_TOKEN"
 RSTUDIO_PORT = 8787
 DEFAULT_SHM_SIZE_MB = 2048
+
+
+def builtin_ports(*, dev: bool, jupyter: bool, rstudio: bool) -> dict[int, str]:
+    """The container ports an environment uses itself (dev environments only): port → name.
+
+    The language refuses a ``runtime.expose`` of one of these and the runtime compilers emit
+    them, both from this one definition.
+    """
+    if not dev:
+        return {}
+    used = {SSH_PORT: "ssh"}
+    if jupyter:
+        used[JUPYTER_PORT] = "jupyter"
+    if rstudio:
+        used[RSTUDIO_PORT] = "rstudio"
+    return used
 
 
 @node
@@ -44,9 +62,14 @@ class Mount(Node):
 
 @node
 class Jupyter(Node):
-    """``config.jupyter(token, port)``: a notebook server on :data:`JUPYTER_PORT`."""
+    """``config.jupyter(token, port)``: a notebook server on :data:`JUPYTER_PORT`.
 
-    token: str = ""
+    The token itself is never recorded: it is a credential and reaches the container only
+    at run time, as ``DSL_JUPYTER_TOKEN``. ``auth`` says whether one is required: False only
+    for an explicit ``token=""`` (envd's notebook without authentication).
+    """
+
+    auth: bool = True
     host_port: int = 0
     span: Span | None = field(default=None, compare=False)
 

@@ -59,7 +59,8 @@ def resolve_target(path: str = ".", from_: str | None = None, *, cwd: str | None
     cwd = os.path.abspath(cwd or os.getcwd())
     given = os.path.join(cwd, path)
     file, function = DEFAULT_FILE, DEFAULT_FUNCTION
-    if os.path.isfile(given):
+    if os.path.isfile(given) or (os.path.lexists(given) and not os.path.isdir(given)):
+        # a FIFO, a dangling link, a link loop: a build file the evaluator will say is unreadable
         context, file = os.path.dirname(given), os.path.basename(given)
     else:
         context = given
@@ -72,9 +73,13 @@ def resolve_target(path: str = ".", from_: str | None = None, *, cwd: str | None
             raise UsageError(f"invalid function name {function!r} in --from {from_!r}")
     if not os.path.isdir(context):
         raise UsageError(f"no such directory: {path}", hint="pass a build context directory or a build file")
-    for candidate in (os.path.join(context, file), os.path.join(cwd, file)):
-        if os.path.isfile(candidate):
-            return Target(os.path.normpath(candidate), function, os.path.normpath(context))
+    candidates = (os.path.join(context, file), os.path.join(cwd, file))
+    # a regular file first; then anything there (a directory, a dangling link, a FIFO), which
+    # the evaluator reports as an unreadable build file rather than a missing one
+    for there in (os.path.isfile, os.path.lexists):
+        for candidate in candidates:
+            if there(candidate):
+                return Target(os.path.normpath(candidate), function, os.path.normpath(context))
     raise UsageError(
         f"no build file {file!r} in {os.path.relpath(context, cwd)}",
         hint="create build.envd there, or choose one with -f FILE:FUNC",

@@ -126,8 +126,11 @@ LANGUAGE: tuple[Builtin, ...] = (
         "load", "", "load",
         (Param("module", None), Param("symbols", None, "*args"), Param("aliases", None, "**kwargs")),
         "Starlark's load statement: bind names defined in another .star or .envd file.\n\n"
-        "The path is relative to the loading file (then the working directory, as in envd); a\n"
-        "file is evaluated once however often it is loaded, and load cycles are reported.\n\n"
+        "The path is relative to the loading file (then the working directory, as in envd, when\n"
+        "that lies inside the build file's directory). Loads stay inside the build file's\n"
+        "directory tree (a file of an include()d repository: inside that repository): an\n"
+        "absolute path, a '..' leading out, or a symbolic link pointing out is an error. A file\n"
+        "is evaluated once however often it is loaded, and load cycles are reported.\n\n"
         "Args:\n"
         "    module (str): Path of the file to load.\n"
         "    *symbols (str): Names to bind under the same name.\n"

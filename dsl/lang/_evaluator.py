@@ -17,10 +17,12 @@ from pathlib import Path
 
 import starlark
 
-from dsl.errors import BuildFileError
+from dsl.errors import BuildFileError, InternalError
 from dsl.ir import Environment, Span
 from dsl.lang._catalog import prelude_names, public_names
+from dsl.lang._credentials import include_error
 from dsl.lang._dialect import check_header, check_reassignment, include_urls
+from dsl.lang._files import LoadPaths, Unreadable, is_within, read_file
 from dsl.lang._limits import check_nesting, check_size
 from dsl.lang._native_stderr import native_stderr_filtered
 from dsl.lang._recorder import Recorder, bind, unbind
@@ -30,7 +32,8 @@ from dsl.lang._stdlib import STDLIB_PREFIX, dialect, stdlib_globals, stdlib_modu
 
 DEFAULT_TIMEOUT_S = 10.0
 DEFAULT_MAX_DEPTH = 400
-Reader = Callable[[str], bytes | None]  # absolute path -> contents, or None when missing
+# absolute path -> contents, or None when missing; may raise Unreadable (see _files.read_file)
+Reader = Callable[[str], bytes | None]
 _INCLUDE_PREFIX = "@include/"
 _INCLUDED_FILE = "@included:"
 
@@ -44,15 +47,6 @@ class EvalResult:
     messages: tuple[str, ...] = ()  # print() output
     files: tuple[str, ...] = ()  # absolute paths of the local files read (build file, load()s)
     includes: tuple[str, ...] = ()  # include() URLs fetched
-
-
-def read_file(path: str) -> bytes | None:
-    """The default :data:`Reader`: the file's bytes, or ``None`` if it is not a file."""
-    try:
-        with open(path, "rb") as handle:
-            return handle.read()
-    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
-        return None
 
 
 _IDENTIFIER = re.compile(r"[A-Za-z_]\w*")
@@ -97,9 +91,13 @@ def defined_functions(lines: list[str]) -> list[str]:
 
 
 def decode(raw: bytes, display: str) -> str:
-    """UTF-8 text of a build file, or a ``BuildFileError`` at the first invalid byte."""
+    """UTF-8 text of a build file, or a ``BuildFileError`` at the first invalid byte.
+
+    A leading byte-order mark (Windows editors write one) is dropped: the parser would stop
+    at it with an "invalid input" that shows nothing.
+    """
     try:
-        return raw.decode("utf-8")
+        return raw.decode("utf-8").removeprefix("\ufeff")
     except UnicodeDecodeError as exc:
         before = raw[: exc.start]
         line = before.count(b"\n") + 1
@@ -108,7 +106,7 @@ def decode(raw: bytes, display: str) -> str:
             f"the file is not valid UTF-8 (byte 0x{raw[exc.start]:02x})",
             span=Span(display, line, col),
             hint="save the build file as UTF-8",
-        ) from None
+        ) from exc
 
 
 class _Deadline:
@@ -150,6 +148,7 @@ class Evaluation:
         self.frozen: dict[str, starlark.FrozenModule] = {}
         self.loading: list[str] = []
         self.include_roots: dict[str, Path] = {}  # include() URL -> its clone on disk
+        self.tree: LoadPaths  # where load() may look: set by run() from the build file's directory
         self.deadline = _Deadline(time.monotonic() + timeout)
         self.options = starlark.EvalOptions(check_cancelled=self.deadline, max_callstack_size=max_depth)
 
@@ -168,6 +167,7 @@ class Evaluation:
         """
         token = bind(self.rec)
         display = self.display(path)
+        self.tree = self._main_tree(path)
         try:
             with native_stderr_filtered():
                 module = self._guard(lambda: self._module(path), Span(display, 1, 1))
@@ -183,7 +183,8 @@ class Evaluation:
         try:
             return body()
         except starlark.StarlarkError as exc:
-            raise self._translate(str(exc), fallback) from None
+            err = self._translate(str(exc), fallback)
+            raise err from (err.__cause__ or exc)  # a parked error's own cause (a bug) comes first
         except BaseException as exc:  # a Rust panic surfaces as pyo3's PanicException
             if type(exc).__name__ != "PanicException":
                 raise
@@ -191,9 +192,9 @@ class Evaluation:
                 f"evaluation aborted by the interpreter: {exc}",
                 span=fallback,
                 hint="a value grew too large (e.g. a huge list or string repetition)",
-            ) from None
+            ) from exc
 
-    def _translate(self, text: str, fallback: Span) -> BuildFileError:
+    def _translate(self, text: str, fallback: Span) -> BuildFileError | InternalError:
         err, self.rec.pending = self.rec.pending, None
         located = translate(text, self.rec.sources, public_names(), fallback)
         if err is None:
@@ -213,13 +214,13 @@ class Evaluation:
                     f"{display} has no function '{function}' (functions defined: {defs})",
                     span=Span(display, 1, 1),
                     hint=f"define 'def {function}():' or pick another with -f {display}:NAME",
-                ) from None
+                ) from exc
             if "Operation `call()` not supported" in text and "* " not in text:
                 raise BuildFileError(f"'{function}' is not a function", span=self._def_span(display, function),
-                                     hint=f"-f {display}:NAME must name a function defined with def") from None
+                                     hint=f"-f {display}:NAME must name a function defined with def") from exc
             if "for call to" in text and "* " not in text:
                 raise BuildFileError(f"{function}() must take no arguments: {translate(text, {}, {}, None).message}",
-                                     span=self._def_span(display, function)) from None
+                                     span=self._def_span(display, function)) from exc
             raise
 
     def _def_span(self, display: str, function: str) -> Span:
@@ -237,11 +238,7 @@ class Evaluation:
         if path in self.loading:
             cycle = " -> ".join(self.display(p) for p in self.loading[self.loading.index(path):] + [path])
             raise BuildFileError(f"load cycle: {cycle}", hint="move the shared definitions into a file that both load")
-        raw = (reader or self.reader)(path)
-        if raw is None:
-            raise BuildFileError(f"cannot read {display}")
-        check_size(raw, display)
-        source = decode(raw, display)
+        source = decode(self._read(path, display, reader or self.reader), display)
         self.rec.sources[display] = source.splitlines()
         check_header(source, display)
         check_nesting(source, display)
@@ -252,6 +249,20 @@ class Evaluation:
             self.loading.pop()
         self.frozen[path] = frozen
         return frozen
+
+    def _read(self, path: str, display: str, reader: Reader) -> bytes:
+        """The bytes of a file to evaluate; a loaded file's failure is located at its load()."""
+        where = None if self.loading else Span(display, 1, 1)
+        try:
+            raw = reader(path)
+        except Unreadable as exc:
+            if exc.size is not None:
+                check_size(exc.size, display)
+            raise BuildFileError(f"cannot read {display}: {exc.reason}", span=where, hint=exc.hint) from exc
+        if raw is None:
+            raise BuildFileError(f"cannot read {display}: no such file", span=where)
+        check_size(len(raw), display)
+        return raw
 
     def _evaluate(self, source: str, display: str, path: str) -> starlark.FrozenModule:
         # the trailing "pass" keeps a final expression (e.g. a lambda) from being returned;
@@ -265,50 +276,62 @@ class Evaluation:
         included = tuple(self._fetch_include(url) for url in urls)
         module = starlark.Module()
         module["_build_context_dir"] = self.context_dir
-        loader = starlark.FileLoader(lambda module_id: self._load(module_id, path))
+        loader = starlark.FileLoader(lambda module_id: self._parked(lambda: self._load(module_id, path), Span(display, 1, 1)))
         starlark.eval(module, _prelude(urls, included, used_builtins(source)), user_globals(), loader)
         starlark.eval_with(self.options, module, ast, user_globals(), loader)
         return module.freeze()
 
-    def _load(self, module_id: str, importer: str) -> starlark.FrozenModule:
-        """The ``FileLoader`` callback; errors are parked on the recorder (see dispatch)."""
+    def _parked(self, body: Callable[[], starlark.FrozenModule], fallback: Span) -> starlark.FrozenModule:
+        """Run a ``FileLoader`` callback; its errors are parked on the recorder (see dispatch)."""
         try:
-            if module_id.startswith(STDLIB_PREFIX):
-                return stdlib_module(module_id[len(STDLIB_PREFIX):])
-            if module_id.startswith(_INCLUDED_FILE):
-                # "@included:URL|REL": named "@include/URL/REL" so spans map to the user's call
-                url, _, rel = module_id[len(_INCLUDED_FILE):].partition("|")
-                # included files always come from the clone on disk, even for in-memory evaluations
-                return self._module(str(self.include_roots[url] / rel), f"{_INCLUDE_PREFIX}{url}/{rel}", read_file)
-            if module_id.startswith(_INCLUDE_PREFIX):
-                return self._include_module(module_id[len(_INCLUDE_PREFIX):])
-            if module_id.startswith("git@"):
-                raise BuildFileError(f"load({module_id!r}): remote modules are loaded with include(git=URL)",
-                                     hint='write lib = include("https://...") and call lib.NAME()')
-            return self._module(self._resolve(module_id, importer))
+            return body()
         except BuildFileError as err:
             self.rec.pending = self.rec.pending or err
         except starlark.StarlarkError as exc:  # a nested module failed: keep its own location
-            self.rec.pending = self._translate(str(exc), Span(self.display(importer), 1, 1))
+            self.rec.pending = self._translate(str(exc), fallback)
+        except Exception as exc:  # a bug of ours: not the user's mistake (exit 70), at the load line
+            self.rec.pending = InternalError.of(exc)
         raise PrimitiveFailed(self.rec.pending.message)
 
-    def _resolve(self, module_id: str, importer: str) -> str:
-        """load("x.star"): next to the importing file, then (envd compatibility) the working dir."""
-        candidates = [os.path.normpath(os.path.join(os.path.dirname(importer), module_id)),
-                      os.path.normpath(os.path.join(self.cwd, module_id))]
-        for candidate in candidates:
-            if self.reader(candidate) is not None:
-                return candidate
-        raise BuildFileError(
-            f"load: cannot find {module_id!r}",
-            hint=f"looked next to {self.display(importer)} and in the working directory",
-        )
+    def _load(self, module_id: str, importer: str) -> starlark.FrozenModule:
+        """``load(module_id)`` in ``importer`` (or in the prelude evaluated with it)."""
+        if module_id.startswith(STDLIB_PREFIX):
+            return stdlib_module(module_id[len(STDLIB_PREFIX):])
+        if module_id.startswith(_INCLUDE_PREFIX) and module_id[len(_INCLUDE_PREFIX):] in self.include_roots:
+            return self._include_module(module_id[len(_INCLUDE_PREFIX):])
+        if module_id.startswith("git@"):
+            raise BuildFileError(f"load({module_id!r}): remote modules are loaded with include(git=URL)",
+                                 hint='write lib = include("https://...") and call lib.NAME()')
+        url = next((u for u, root in self.include_roots.items() if is_within(importer, str(root))), None)
+        if url is None:
+            return self._module(self.tree.resolve(module_id, importer))
+        # a file of an included repository loads within that repository, always from disk
+        root = self.include_roots[url]
+        path = self._include_tree(url).resolve(module_id, importer)
+        return self._module(path, f"{_INCLUDE_PREFIX}{url}/{Path(path).relative_to(root).as_posix()}", read_file)
+
+    def _include_tree(self, url: str) -> LoadPaths:
+        return LoadPaths(str(self.include_roots[url]), f"the repository {url}", os.path.lexists, on_disk=True)
+
+    def _main_tree(self, build_file: str) -> LoadPaths:
+        """Where the build file's load()s may look: its directory tree (and the working
+        directory, as envd does, when that lies inside the tree)."""
+        root = os.path.dirname(build_file)
+        shown = self.display(root)
+        name = "the build file's directory" + ("" if shown == "." else f" ({shown})")
+        on_disk = self.reader is read_file
+        exists = os.path.lexists if on_disk else (lambda p: self.reader(p) is not None)
+        return LoadPaths(root, name, exists, on_disk=on_disk, cwd=self.cwd)
 
     # ---- include() -----------------------------------------------------------------------
 
     def _fetch_include(self, url: str) -> bool:
         """Fetch ``url`` before evaluation; a failure is reported when include() is called."""
         if url in self.rec.include_errors:
+            return False
+        refused = include_error(url)  # never hand credentials to git, its cache or a message
+        if refused is not None:
+            self.rec.include_errors[url] = refused
             return False
         from dsl.lang import _include  # git, subprocess: only for files that include()
 
@@ -325,6 +348,13 @@ class Evaluation:
         self.include_roots[url] = root
         return True
 
+    def _included(self, module_id: str) -> starlark.FrozenModule:
+        """A load() of the include aggregator: ``@included:URL|REL``, one file of the clone."""
+        url, _, rel = module_id.removeprefix(_INCLUDED_FILE).partition("|")
+        # named "@include/URL/REL" so spans map to the user's call; included files always come
+        # from the clone on disk, even for in-memory evaluations
+        return self._module(str(self.include_roots[url] / rel), f"{_INCLUDE_PREFIX}{url}/{rel}", read_file)
+
     def _include_module(self, url: str) -> starlark.FrozenModule:
         key = _INCLUDE_PREFIX + url
         if key in self.frozen:
@@ -334,9 +364,11 @@ class Evaluation:
         root = self.include_roots[url]
         owners: dict[str, str] = {}
         lines = []
+        tree = self._include_tree(url)
         for file in _include.envd_files(root):
             rel = file.relative_to(root).as_posix()
-            names = _include.top_level_names(decode(read_file(str(file)) or b"", rel))
+            path = tree.resolve(rel, str(root / "x"))  # a link out of the clone is refused here too
+            names = _include.top_level_names(decode(self._read(path, f"{_INCLUDE_PREFIX}{url}/{rel}", read_file), rel))
             for name in names:
                 if name in owners:
                     raise BuildFileError(f"include({url!r}): found duplicated object name '{name}' in {owners[name]} and {rel}")
@@ -347,6 +379,6 @@ class Evaluation:
         lines.append(f"lib = struct({fields})")
         module = starlark.Module()
         ast = starlark.parse(key, "\n".join(lines) + "\n", dialect())
-        starlark.eval(module, ast, stdlib_globals(), starlark.FileLoader(lambda m: self._load(m, str(root / "x"))))
+        starlark.eval(module, ast, stdlib_globals(), starlark.FileLoader(lambda m: self._parked(lambda: self._included(m), Span(key, 1, 1))))
         self.frozen[key] = module.freeze()
         return self.frozen[key]

@@ -49,10 +49,10 @@ def _git(args: list[str], cwd: Path | None, timeout: float) -> None:
     cmd = ["git", "-c", "http.lowSpeedLimit=1000", "-c", "http.lowSpeedTime=10", *args]
     try:
         proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False)
-    except subprocess.TimeoutExpired:
-        raise IncludeFailed(f"git {args[0]} timed out after {timeout:.0f}s", "check your network or proxy settings") from None
-    except FileNotFoundError:
-        raise IncludeFailed("git is not installed", "install git to use include()") from None
+    except subprocess.TimeoutExpired as exc:
+        raise IncludeFailed(f"git {args[0]} timed out after {timeout:.0f}s", "check your network or proxy settings") from exc
+    except FileNotFoundError as exc:
+        raise IncludeFailed("git is not installed", "install git to use include()") from exc
     if proc.returncode != 0:
         detail = (proc.stderr.strip().splitlines() or ["unknown error"])[-1]
         detail = detail.removeprefix("fatal: ")

@@ -31,36 +31,22 @@ from dsl.lang._unpack import (
     AptPackage,
     Bool,
     Call,
+    CondaChannel,
     CondaPackage,
+    ContextPath,
+    CudaVersion,
     HttpUrl,
-    MAX_PATH,
     Invalid,
-    PackageName,
+    JuliaPackage,
     PythonVersion,
     Requirement,
-    Str,
+    RPackage,
+    RustToolchain,
+    Version,
     VscodeExtension,
     list_of,
-    matching,
-    shown,
+    optional,
 )
-
-_Version = matching(r"[A-Za-z0-9][A-Za-z0-9._+-]*", "a version like '1.2.3'")
-
-
-def _opt_version(value: Any) -> str:
-    return "" if value in (None, "") else _Version(value)
-
-
-def _opt_url(value: Any) -> str:
-    return "" if value in (None, "") else HttpUrl(value)
-
-
-def _relative_file(value: Any) -> str:
-    text = "" if value is None else Str(value, MAX_PATH)
-    if text.startswith("/") or ".." in text.split("/"):
-        raise Invalid(f"expected a path inside the build context, got {shown(text)}", "use a path relative to the build context")
-    return text
 
 
 def _non_empty(unpack: Any) -> Any:
@@ -98,7 +84,7 @@ def uv(rec: Recorder, call: Call, python_version: Any) -> None:
 @primitive("install.pixi")
 def pixi(rec: Recorder, call: Call, use_pixi_mirror: Any, pypi_index: Any) -> None:
     mirror = call.arg("use_pixi_mirror", use_pixi_mirror, Bool)
-    index = call.arg("pypi_index", pypi_index, _opt_url)
+    index = call.arg("pypi_index", pypi_index, optional(HttpUrl))
     call.check()
     rec.add_step(PixiInstall(use_pixi_mirror=mirror, pypi_index=index, span=call.span))
 
@@ -113,16 +99,16 @@ def julia(rec: Recorder, call: Call) -> None:
     rec.add_step(JuliaInstall(span=call.span))
 
 
-def _versioned(kind: type, default: str) -> Any:
+def _versioned(kind: type, default: str, unpack: Any = Version) -> Any:
     def handler(rec: Recorder, call: Call, version: Any) -> None:
-        version = call.arg("version", version, _opt_version)
+        version = call.arg("version", version, optional(unpack))
         call.check()
         rec.add_step(kind(version=version or default, span=call.span))
 
     return handler
 
 
-primitive("install.rust")(_versioned(RustInstall, ""))
+primitive("install.rust")(_versioned(RustInstall, "", RustToolchain))
 primitive("install.go")(_versioned(GoInstall, "1.25.3"))
 primitive("install.nodejs")(_versioned(NodejsInstall, "25.1.0"))
 primitive("install.codex")(_versioned(CodexInstall, ""))
@@ -146,8 +132,8 @@ def system_packages(rec: Recorder, call: Call, name: Any) -> None:
 @primitive("install.python_packages")
 def python_packages(rec: Recorder, call: Call, name: Any, requirements: Any, local_wheels: Any) -> None:
     packages = call.arg("name", name, list_of(Requirement, "strings"))
-    req = call.arg("requirements", requirements, _relative_file)
-    wheels = call.arg("local_wheels", local_wheels, list_of(_relative_file, "strings"))
+    req = call.arg("requirements", requirements, optional(ContextPath))
+    wheels = call.arg("local_wheels", local_wheels, list_of(ContextPath, "paths inside the build context"))
     call.check()
     if packages:
         rec.add_step(PipPackages(packages=packages, span=call.span))
@@ -160,8 +146,8 @@ def python_packages(rec: Recorder, call: Call, name: Any, requirements: Any, loc
 @primitive("install.conda_packages")
 def conda_packages(rec: Recorder, call: Call, name: Any, channel: Any, env_file: Any) -> None:
     packages = call.arg("name", name, list_of(CondaPackage, "conda package specs"))
-    channels = call.arg("channel", channel, list_of(PackageName, "channel names"))
-    env_file = call.arg("env_file", env_file, _relative_file)
+    channels = call.arg("channel", channel, list_of(CondaChannel, "channel names"))
+    env_file = call.arg("env_file", env_file, optional(ContextPath))
     if env_file and (packages or channels):
         call.fail("env_file cannot be combined with name or channel", "use either an environment file or package names")
     if not rec.conda_enabled:
@@ -172,17 +158,17 @@ def conda_packages(rec: Recorder, call: Call, name: Any, channel: Any, env_file:
         rec.add_step(CondaPackages(packages=packages, channels=channels, env_file=env_file, span=call.span))
 
 
-def _packages(kind: type, what: str) -> Any:
+def _packages(kind: type, unpack: Any, what: str) -> Any:
     def handler(rec: Recorder, call: Call, name: Any) -> None:
-        packages = call.arg("name", name, _non_empty(list_of(PackageName, what)))
+        packages = call.arg("name", name, _non_empty(list_of(unpack, what)))
         call.check()
         rec.add_step(kind(packages=packages, span=call.span))
 
     return handler
 
 
-primitive("install.r_packages")(_packages(RPackages, "R package names"))
-primitive("install.julia_packages")(_packages(JuliaPackages, "Julia package names"))
+primitive("install.r_packages")(_packages(RPackages, RPackage, "R package names"))
+primitive("install.julia_packages")(_packages(JuliaPackages, JuliaPackage, "Julia package names"))
 
 
 @primitive("install.vscode_extensions")
@@ -195,8 +181,8 @@ def vscode_extensions(rec: Recorder, call: Call, name: Any) -> None:
 
 @primitive("install.cuda")
 def cuda(rec: Recorder, call: Call, version: Any, cudnn: Any) -> None:
-    version = call.arg("version", version, _Version)
-    cudnn = call.arg("cudnn", cudnn, lambda v: _Version(str(v)) if isinstance(v, int) and not isinstance(v, bool) else _Version(v))
+    version = call.arg("version", version, CudaVersion)
+    cudnn = call.arg("cudnn", cudnn, lambda v: CudaVersion(str(v)) if isinstance(v, int) and not isinstance(v, bool) else CudaVersion(v))
     call.check()
     rec.settings["cuda"] = Cuda(version=version, cudnn=cudnn, span=call.span)
 

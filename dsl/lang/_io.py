@@ -2,31 +2,13 @@
 
 from __future__ import annotations
 
-import posixpath
 from typing import Any
 
+from dsl import rules
 from dsl.ir import Copy, HttpDownload
 from dsl.lang._recorder import Recorder
 from dsl.lang._registry import primitive
-from dsl.lang._unpack import MAX_PATH, Call, Checksum, HttpUrl, ImageRef, Invalid, Str, matching, shown
-
-_FileName = matching(r"[A-Za-z0-9._+-][A-Za-z0-9._+@-]*", "a plain file name (no '/')")
-
-
-def _target(value: Any) -> str:
-    text = Str(value, MAX_PATH)
-    if not text.strip():
-        raise Invalid("must not be empty")
-    if "\x00" in text or "\n" in text:
-        raise Invalid("path contains a NUL or newline character")
-    return text
-
-
-def _context_path(value: Any) -> str:
-    text = _target(value)
-    if posixpath.normpath(text.lstrip("/")).split("/")[0] == "..":
-        raise Invalid(f"expected a path inside the build context, got {shown(text)}", "io.copy copies from the build context; it cannot reach outside it")
-    return text
+from dsl.lang._unpack import Call, Checksum, ContextPath, HttpUrl, ImagePath, Image, PathInImage, Str, optional
 
 
 @primitive("io.copy")
@@ -38,9 +20,10 @@ def copy(rec: Recorder, call: Call, source: Any, target: Any, image: Any, legacy
         target = legacy.pop("envd_path", target)
     for name in sorted(legacy):
         call.fail(f"unexpected argument '{name}'", "io.copy takes source, target and image")
-    source = call.arg("source", source, _context_path)
-    target = call.arg("target", target, _target)
-    image = call.arg("image", image, lambda v: "" if v in ("", None) else ImageRef(v))
+    # from another image the source is a path in that image; else one in the build context
+    source = call.arg("source", source, ContextPath if image in ("", None) else PathInImage)
+    target = call.arg("target", target, ImagePath)
+    image = call.arg("image", image, optional(Image))
     call.check()
     rec.add_step(Copy(source=source, target=target, image=image, span=call.span))
 
@@ -48,7 +31,9 @@ def copy(rec: Recorder, call: Call, source: Any, target: Any, image: Any, legacy
 @primitive("io.http")
 def http(rec: Recorder, call: Call, url: Any, checksum: Any, filename: Any) -> None:
     url = call.arg("url", url, HttpUrl)
-    checksum = call.arg("checksum", checksum, lambda v: "" if v in ("", None) else Checksum(v))
-    filename = call.arg("filename", filename, lambda v: "" if v in ("", None) else _FileName(v))
+    checksum = call.arg("checksum", checksum, optional(Checksum))
+    filename = call.arg("filename", filename, optional(Str))
+    if url is not None and filename is not None:
+        call.arg("filename", filename, lambda name: rules.download_name(url, name))
     call.check()
     rec.add_step(HttpDownload(url=url, checksum=checksum, filename=filename, span=call.span))

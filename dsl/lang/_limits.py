@@ -46,15 +46,15 @@ _OPERATOR_WORDS = frozenset({"and", "or", "not", "if", "else", "lambda", "in", "
 _ASSIGN = frozenset({"=", "+=", "-=", "*=", "/=", "//=", "%=", "&=", "|=", "^=", "<<=", ">>="})
 
 
-def check_size(raw: bytes, display: str) -> None:
-    """Refuse a build file larger than :data:`MAX_FILE_BYTES`.
+def check_size(size: int, display: str) -> None:
+    """Refuse a build file of ``size`` bytes when that is more than :data:`MAX_FILE_BYTES`.
 
     Raises:
         BuildFileError: the file is too large (located at its first line).
     """
-    if len(raw) > MAX_FILE_BYTES:
+    if size > MAX_FILE_BYTES:
         raise BuildFileError(
-            f"the file is {len(raw):,} bytes; build files are limited to {MAX_FILE_BYTES:,} bytes (1 MiB)",
+            f"the file is {size:,} bytes; build files are limited to {MAX_FILE_BYTES:,} bytes (1 MiB)",
             span=Span(display, 1, 1),
             hint="build files describe an environment; keep data in files the build copies or downloads",
         )

@@ -11,7 +11,7 @@ import contextvars
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from dsl.errors import BuildFileError
+from dsl.errors import BuildFileError, InternalError
 from dsl.ir import (
     BaseImage,
     BuildGraph,
@@ -31,6 +31,7 @@ from dsl.ir import (
     Span,
     Step,
 )
+from dsl.lang._combinations import check_combinations
 
 
 @dataclass
@@ -40,6 +41,7 @@ class Recorder:
     base: BaseImage = BaseImage()
     steps: list[Step] = field(default_factory=list)
     shell: str = "bash"
+    shell_span: Span | None = None
     settings: dict[str, Any] = field(default_factory=dict)  # BuildGraph single-valued fields
     entrypoint_span: Span | None = None
     ports: list[Port] = field(default_factory=list)
@@ -57,7 +59,7 @@ class Recorder:
     conda_enabled: bool = False
     warnings: list[str] = field(default_factory=list)
     messages: list[str] = field(default_factory=list)  # print() output
-    pending: BuildFileError | None = None  # the error a primitive raised, with its span
+    pending: BuildFileError | InternalError | None = None  # the error a primitive raised, with its span
     sources: dict[str, list[str]] = field(default_factory=dict)  # display name -> lines
     include_errors: dict[str, tuple[str, str | None]] = field(default_factory=dict)  # url -> (message, hint)
 
@@ -99,7 +101,7 @@ class Recorder:
 
         Raises:
             BuildFileError: declarations that are only wrong in combination
-                (``config.entrypoint`` in a dev image).
+                (``config.entrypoint`` in a dev image, see also ``_combinations``).
         """
         if self.settings.get("entrypoint") and self.base.dev:
             raise BuildFileError(
@@ -107,6 +109,8 @@ class Recorder:
                 span=self.entrypoint_span,
                 hint="use runtime.init([...]) or runtime.daemon([[...]]) to start commands in a dev environment",
             )
+        if self.shell != "bash" and not self.base.dev:  # envd: the shell is part of the dev layer
+            self.warn(self.shell_span, f'shell("{self.shell}") has no effect without base(dev=True)')
         build = BuildGraph(base=self.base, steps=tuple(self.steps), shell=self.shell, **self.settings)
         runtime = RuntimeSpec(
             ports=tuple(self.ports),
@@ -122,7 +126,9 @@ class Recorder:
             ),
             **self.runtime,
         )
-        return Environment(name=name, build=build, runtime=runtime, source=source, function=function)
+        env = Environment(name=name, build=build, runtime=runtime, source=source, function=function)
+        check_combinations(env)
+        return env
 
 
 _CURRENT: contextvars.ContextVar[Recorder] = contextvars.ContextVar("envdsl_recorder")

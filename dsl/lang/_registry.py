@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from dsl.errors import BuildFileError
+from dsl.errors import BuildFileError, InternalError
+from dsl.lang._credentials import refuse_credentials
 from dsl.lang._recorder import Recorder, current
 from dsl.lang._spans import call_site
 from dsl.lang._unpack import Call
@@ -37,18 +38,18 @@ class PrimitiveFailed(Exception):
 def dispatch(public: str, stack: str, **args: Any) -> Any:
     """The ``_prim`` host callable: run the handler of ``public`` for the current evaluation.
 
-    Errors never escape as Python tracebacks: a ``BuildFileError`` (or any bug, wrapped in
-    one) is parked on the recorder and a ``PrimitiveFailed`` unwinds the Starlark stack;
+    Errors never escape as Python tracebacks: a ``BuildFileError`` (or any bug, wrapped in an
+    ``InternalError``) is parked on the recorder and a ``PrimitiveFailed`` unwinds the Starlark stack;
     the evaluator re-raises the parked error after translating the ``StarlarkError``.
     """
     rec: Recorder = current()
     call = Call(public, call_site(stack, public, rec.sources))
     try:
         handler = REGISTRY[public]
+        refuse_credentials(call, args)  # before the handler, whose errors may quote the value
         return handler(rec, call, **args)
     except BuildFileError as err:
         rec.pending = err
-    except Exception as exc:  # a bug in a handler: report it as ours, with the user's location
-        rec.pending = call.error(f"internal error: {type(exc).__name__}: {exc}", hint="this is a bug in envdsl; please report it with the build file")
-        rec.pending.__cause__ = exc
+    except Exception as exc:  # a bug in a handler: ours, not the user's (exit 70), at their call
+        rec.pending = InternalError.of(exc, span=call.span)
     raise PrimitiveFailed(rec.pending.message)

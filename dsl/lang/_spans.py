@@ -63,6 +63,33 @@ def _internal_callee(text: str, public_names: dict[tuple[str, str], str]) -> str
     return ""
 
 
+# Words of the language itself: naming them echoes nothing of the file.
+_KEYWORDS = frozenset(
+    "and as assert async await break class continue def del elif else except finally for from global if "
+    "import in is lambda load nonlocal not or pass raise return try while with yield".split()
+)
+_QUOTED = re.compile(r"""'(?:[^'\\\n]|\\.)*'|"(?:[^"\\\n]|\\.)*"|`[^`\n]*`""")
+
+
+def redact_parse_error(message: str) -> str:
+    """A parse error without the source text it quotes: only the location may point at it.
+
+    The parser quotes the offending token (``unexpected identifier 'hunter2' here``, ``invalid
+    input `$```); a file that is not Starlark at all (a key, a ``.env``) would have a piece of
+    it printed. Keywords and the grammar's list of expected tokens are kept: they are the
+    language's words, not the file's.
+    """
+    if not message.startswith("Parse error:"):
+        return message
+    head, sep, expected = message.partition(", expected one of ")
+
+    def keep_keyword(m: re.Match[str]) -> str:
+        return m.group() if m.group()[1:-1] in _KEYWORDS else ""
+
+    head = re.sub(r" {2,}", " ", _QUOTED.sub(keep_keyword, head)).strip()
+    return head + sep + expected
+
+
 def _clean(message: str, public_names: dict[tuple[str, str], str]) -> str:
     message = message.strip()
     message = re.sub(r"^(ValueError|TypeError|PrimitiveFailed|StarlarkError): ", "", message)
@@ -115,6 +142,7 @@ def translate(text: str, sources: dict[str, list[str]], public_names: dict[tuple
     """
     found = _ERROR.search(text)
     message = _clean(found["msg"] if found else text.strip().splitlines()[-1] if text.strip() else "evaluation failed", public_names)
+    message = redact_parse_error(message)
     span = None
     arrows = list(_ARROW.finditer(text))
     if arrows and not is_internal(arrows[-1]["file"]):

@@ -8,7 +8,7 @@ from typing import Any
 from dsl.ir import BaseImage, GitConfig, Run
 from dsl.lang._recorder import Recorder
 from dsl.lang._registry import primitive
-from dsl.lang._unpack import Bool, Call, ImageRef, NonEmptyStr, OptStr, Str, list_of
+from dsl.lang._unpack import Bool, Call, Command, Image, Invalid, OptStr, Str, list_of, nonblank, optional, shown
 
 _V0_LANGUAGE = re.compile(r"(python|r|julia)(\d+(\.\d+)*)?", re.I)
 
@@ -35,22 +35,36 @@ def base(rec: Recorder, call: Call, image: Any, dev: Any, legacy: dict[str, Any]
         )
     for name in sorted(legacy):
         call.fail(f"unexpected argument '{name}'", "base takes image and dev")
-    image = call.arg("image", image, lambda v: "" if v in ("", None) else ImageRef(v))
+    image = call.arg("image", image, optional(Image))
     dev = call.arg("dev", dev, Bool)
     call.check()
     rec.base = BaseImage(image=image or rec.base.image, dev=dev, span=call.span)
 
 
+SHELLS = ("bash", "zsh", "fish")
+
+
+def _shell_name(value: Any) -> str:
+    name = (OptStr(value) or "bash").lower()  # envd lower-cases the name
+    if name not in SHELLS:
+        raise Invalid(
+            f"shell {shown(name)} is not supported; use \"bash\", \"zsh\" or \"fish\"",
+            "another shell can be installed with install.apt_packages and started from bash",
+        )
+    return name
+
+
 @primitive("shell")
 def shell(rec: Recorder, call: Call, name: Any) -> None:
-    name = call.arg("name", name, OptStr)
+    name = call.arg("name", name, _shell_name)
     call.check()
-    rec.shell = (name or "bash").lower()
+    rec.shell = name
+    rec.shell_span = call.span
 
 
 @primitive("run")
 def run(rec: Recorder, call: Call, commands: Any, mount_host: Any) -> None:
-    commands = call.arg("commands", commands, list_of(NonEmptyStr))
+    commands = call.arg("commands", commands, list_of(nonblank(Command)))
     mount_host = call.arg("mount_host", mount_host, Bool)
     call.check()
     if commands:

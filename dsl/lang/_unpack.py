@@ -1,9 +1,11 @@
 """Typed argument unpackers: each turns one Starlark value into a checked Python value.
 
 An unpacker is a callable ``(value) -> T`` that raises :class:`Invalid` with a message in
-the "expected X, got Y" shape. :class:`Call` runs every unpacker of one builtin call,
-collects all problems and raises a single ``BuildFileError`` naming the builtin and each
-argument, so a user fixes a whole call in one round trip.
+the "expected X, got Y" shape. Unpackers check types and sizes; what a value may be is one
+of ``dsl.rules`` (see ``ruled``/``checked``), the functions the compilers call too.
+:class:`Call` runs every unpacker of one builtin call, collects all problems and raises a
+single ``BuildFileError`` naming the builtin and each argument, so a user fixes a whole call
+in one round trip.
 """
 
 from __future__ import annotations
@@ -13,8 +15,10 @@ import re
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from dsl import rules
 from dsl.errors import BuildFileError
-from dsl.ir import Span
+from dsl.ir import DEFAULT_PYTHON, Span
+from dsl.rules import Invalid, shown
 
 T = TypeVar("T")
 Unpacker = Callable[[Any], T]
@@ -26,15 +30,6 @@ MAX_PATH = 4096  # container and host paths (PATH_MAX)
 MAX_URL = 8192
 MAX_NAME = 256  # package names, ids, versions, image references' parts
 MAX_REQUIREMENT = 4096  # a pip item may carry flags and an index URL
-
-
-class Invalid(Exception):
-    """A value does not fit its parameter; ``hint`` says how to fix it."""
-
-    def __init__(self, message: str, hint: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.hint = hint
 
 
 def type_name(value: Any) -> str:
@@ -99,13 +94,6 @@ class Call:
 # ---- scalar unpackers ------------------------------------------------------------------------
 
 
-def shown(text: str, limit: int = 80) -> str:
-    """``repr(text)`` for a message, shortened in the middle when long."""
-    if len(text) <= limit:
-        return repr(text)
-    return repr(text[: limit // 2]) + f" ... ({len(text):,} characters) ... " + repr(text[-limit // 4:])
-
-
 def Str(value: Any, limit: int = MAX_TEXT) -> str:  # noqa: N802 - unpackers read like types
     """A string of at most ``limit`` characters."""
     if not isinstance(value, str):
@@ -134,6 +122,18 @@ def NonEmptyStr(value: Any) -> str:  # noqa: N802
     if not text.strip():
         raise Invalid("must not be empty")
     return text
+
+
+def nonblank(unpack: Unpacker[str]) -> Unpacker[str]:
+    """``unpack``, refusing a blank string (an empty command is always a mistake)."""
+
+    def check(value: Any) -> str:
+        text = unpack(value)
+        if not text.strip():
+            raise Invalid("must not be empty")
+        return text
+
+    return check
 
 
 def Bool(value: Any) -> bool:  # noqa: N802
@@ -165,7 +165,13 @@ def int_range(low: int, high: int, what: str = "") -> Unpacker[int]:
 
 PortNumber = int_range(1, 65535, "port number")
 HostPort = int_range(0, 65535, "host port (0 = any free port)")
-OwnerId = int_range(0, 65535, "uid/gid")
+
+
+def OwnerId(value: Any) -> int:  # noqa: N802
+    """A uid or gid (``rules.owner_id``)."""
+    return rules.owner_id(Int(value))
+
+
 NonNegative = int_range(0, 1 << 31, "")
 
 
@@ -202,52 +208,55 @@ def IPAddress(value: Any) -> str:  # noqa: N802
     text = Str(value, MAX_NAME)
     try:
         ipaddress.ip_address(text)
-    except ValueError:
-        raise Invalid(f"expected an IP address, got {shown(text)}", "e.g. '127.0.0.1' or '0.0.0.0'") from None
+    except ValueError as exc:
+        raise Invalid(f"expected an IP address, got {shown(text)}", "e.g. '127.0.0.1' or '0.0.0.0'") from exc
     return text
 
 
-def AbsPath(value: Any) -> str:  # noqa: N802
-    """An absolute path inside the container; ``~`` and ``~/...`` mean ``/home/envd``."""
-    text = Str(value, MAX_PATH)
-    if text == "~" or text.startswith("~/"):
-        text = "/home/envd" + text[1:]
-    if not text.startswith("/"):
-        raise Invalid(f"expected an absolute path, got {shown(text)}", "container paths start with '/' (or '~/' for /home/envd)")
-    if "\x00" in text or "\n" in text:
-        raise Invalid("path contains a NUL or newline character")
-    return text
+def ruled(rule: Callable[[str], T], limit: int = MAX_NAME) -> Unpacker[T]:
+    """A string of at most ``limit`` characters that passes ``rule`` (one of ``dsl.rules``:
+    the same function the compilers call, so ``dsl check`` and ``dsl compile`` agree)."""
+    return lambda value: rule(Str(value, limit))
 
 
-EnvName = matching(r"[A-Za-z_][A-Za-z0-9_]*", "an environment variable name ([A-Za-z_][A-Za-z0-9_]*)")
-Checksum = matching(
-    r"sha256:[0-9a-f]{64}|sha512:[0-9a-f]{128}",
-    "a digest 'sha256:<64 hex digits>'",
-    "compute it with: sha256sum FILE",
-)
-Quantity = matching(
-    r"[0-9]+(\.[0-9]+)?([eE][0-9]+|Ki|Mi|Gi|Ti|Pi|Ei|m|k|M|G|T|P|E)?",
-    "a Kubernetes quantity like '10Gi', '500Mi' or '2'",
-    "see https://kubernetes.io/docs/reference/kubernetes-api/common-definitions/quantity/",
-)
-_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
-ImageRef = matching(
-    rf"(?:[A-Za-z0-9.-]+(?::[0-9]+)?/)?{_COMPONENT}(?:/{_COMPONENT})*(?::[\w][\w.-]{{0,127}})?(?:@sha256:[0-9a-f]{{64}})?",
-    "an image reference like 'ubuntu:22.04' or 'registry:5000/team/img@sha256:...'",
-    "repository names are lower-case; a tag follows ':' and a digest follows '@'",
-    limit=512,  # registry/name (255) + tag (128) + digest (71)
-)
-HttpUrl = matching(r"https?://[^\s'\"`$;|&<>\\]+", "an http(s) URL", limit=MAX_URL)
+def checked(rule: Callable[[str], Any], limit: int = MAX_NAME) -> Unpacker[str]:
+    """Like :func:`ruled`, but keep the string as written (the compilers normalise it)."""
+
+    def unpack(value: Any) -> str:
+        text = Str(value, limit)
+        rule(text)
+        return text
+
+    return unpack
+
+
+def optional(unpack: Unpacker[str]) -> Unpacker[str]:
+    """``unpack``, with ``None`` and ``""`` meaning "not given" (``""``)."""
+    return lambda value: "" if value in (None, "") else unpack(value)
+
+
+ContainerDir = ruled(rules.container_dir, MAX_PATH)  # ... that can be a PATH entry (no ':')
+MountPath = ruled(rules.mount_path, MAX_PATH)
+EnvName = ruled(rules.env_name)
+EnvValue = ruled(rules.env_value, MAX_TEXT)
+Command = ruled(rules.command_text, MAX_TEXT)
+Checksum = ruled(rules.checksum)
+Quantity = ruled(rules.quantity)
+DnsLabel = ruled(rules.dns_label)
+DnsSubdomain = ruled(rules.dns_subdomain)
+Image = checked(rules.parse_image_ref, 512)  # registry/name (255) + tag (128) + digest (71)
+HttpUrl = ruled(rules.http_url, MAX_URL)
+Version = ruled(rules.version)
+CudaVersion = ruled(rules.cuda_version)
+RustToolchain = ruled(rules.rust_toolchain)
+ImagePath = checked(rules.image_path, MAX_PATH)  # io.copy: kept as written ('~/a')
+PathInImage = checked(rules.path_in_image, MAX_PATH)
+ContextPath = checked(rules.context_path, MAX_PATH)
 
 
 def PythonVersion(value: Any) -> str:  # noqa: N802
-    """envd's rule: ``""``/``"3"`` mean the default; otherwise ``3.X`` or ``3.X.Y``."""
-    text = "" if value is None else Str(value, MAX_NAME)
-    if text in ("", "3"):
-        return "3.11"
-    if not re.fullmatch(r"3\.[0-9]+(\.[0-9]+)?", text):
-        raise Invalid(f"envd doesn't support this Python version: {shown(text)}", "use a Python 3 version such as '3.11'")
-    return text
+    """envd's rule: ``None``, ``""`` and ``"3"`` mean the default; otherwise ``3.X`` or ``3.X.Y``."""
+    return rules.python_version("" if value is None else Str(value, MAX_NAME)) or DEFAULT_PYTHON
 
 
 # ---- containers ------------------------------------------------------------------------------
@@ -266,7 +275,7 @@ def list_of(item: Unpacker[T], what: str = "strings") -> Unpacker[tuple[T, ...]]
             try:
                 out.append(item(element))
             except Invalid as exc:
-                raise Invalid(f"item {index}: {exc.message}", exc.hint) from None
+                raise Invalid(f"item {index}: {exc.message}", exc.hint) from exc
         return tuple(out)
 
     return unpack
@@ -289,7 +298,7 @@ def dict_of(key: Unpacker[str], value: Unpacker[str]) -> Unpacker[tuple[tuple[st
                 pairs.append((key(k), value(v)))
             except Invalid as exc:
                 key_text = shown(k) if isinstance(k, str) else repr(k)
-                raise Invalid(f"key {key_text}: {exc.message}", exc.hint) from None
+                raise Invalid(f"key {key_text}: {exc.message}", exc.hint) from exc
         return tuple(sorted(pairs))
 
     return unpack
@@ -300,65 +309,10 @@ StrDict = dict_of(Str, Str)
 
 # ---- package names ---------------------------------------------------------------------------
 
-_APT = re.compile(r"[a-z0-9][a-z0-9+.-]+(:[a-z0-9-]+)?(=[A-Za-z0-9.+~:-]+)?")
-
-
-def AptPackage(value: Any) -> str:  # noqa: N802
-    """A Debian package name (policy characters), optionally ``:arch`` and ``=version``."""
-    text = Str(value, MAX_NAME)
-    if not _APT.fullmatch(text):
-        raise Invalid(
-            f"expected a Debian package name, got {shown(text)}",
-            "package names use a-z, 0-9, '+', '-', '.', optionally followed by '=VERSION'",
-        )
-    return text
-
-
-_UNSAFE = re.compile(r"[;&|$`'\"\\(){}\n\r\t\x00]")
-_REQ = re.compile(
-    r"[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?"  # name
-    r"(\[[A-Za-z0-9._-]+(,[A-Za-z0-9._-]+)*\])?"  # extras
-    r"((===|==|>=|<=|!=|~=|<|>)[A-Za-z0-9.*+!_-]+(,(===|==|>=|<=|!=|~=|<|>)[A-Za-z0-9.*+!_-]+)*)?"
-)
-_FLAG = re.compile(r"--?[A-Za-z0-9][A-Za-z0-9-]*(=\S+)?")
-_URL = re.compile(r"([a-z]+\+)?(https?|file|ssh|git)://\S+")
-_PATH = re.compile(r"\.{0,2}/\S*|[A-Za-z0-9._-]+\.(whl|tar\.gz|zip)")
-
-
-def Requirement(value: Any) -> str:  # noqa: N802
-    """One ``install.python_packages`` item: a requirement, optionally with pip flags.
-
-    envd joins items with spaces into one pip command, so files carry flags in items
-    (``"torch --index-url https://..."``). Each whitespace-separated word must be a
-    requirement (``name[extra]>=1.0``), a flag, a URL, a path, or ``@`` (``name @ URL``);
-    shell metacharacters are rejected so nothing is ever pasted raw into a shell line.
-    """
-    text = Str(value, MAX_REQUIREMENT)
-    words = text.split()
-    if not words:
-        raise Invalid("expected a package requirement, got an empty string")
-    bad = _UNSAFE.search(text)
-    if bad:
-        raise Invalid(
-            f"{shown(text)} contains the shell metacharacter {bad.group()!r}",
-            "one requirement per list item, e.g. 'numpy>=1.26'; environment markers are not supported",
-        )
-    for word in words:
-        if not (_REQ.fullmatch(word) or _FLAG.fullmatch(word) or _URL.fullmatch(word) or _PATH.fullmatch(word) or word == "@"):
-            raise Invalid(f"expected a pip requirement like 'numpy>=1.26', got {shown(word)} in {shown(text)}")
-    return text
-
-
-def CondaPackage(value: Any) -> str:  # noqa: N802
-    """A conda match spec such as ``numpy``, ``numpy=1.26``, ``conda-forge::numpy>=1``."""
-    text = Str(value, MAX_NAME)
-    if not re.fullmatch(r"([A-Za-z0-9_.-]+::)?[A-Za-z0-9_.-]+([=<>!~]=?[A-Za-z0-9.*+_,|=<>!-]*)?(\[[^\]\s;&|$`]*\])?", text):
-        raise Invalid(f"expected a conda package spec like 'numpy=1.26', got {shown(text)}")
-    return text
-
-
-PackageName = matching(r"[A-Za-z0-9][A-Za-z0-9._@/+-]*", "a package name")
-VscodeExtension = matching(
-    r"[A-Za-z0-9][A-Za-z0-9-]*\.[A-Za-z0-9][A-Za-z0-9._-]*",
-    "a VS Code extension id 'publisher.extension[-version]'",
-)
+Requirement = checked(rules.pip_item, MAX_REQUIREMENT)  # one install.python_packages item
+AptPackage = ruled(rules.apt_package)
+CondaPackage = ruled(rules.conda_package)
+CondaChannel = ruled(rules.conda_channel, MAX_URL)
+RPackage = ruled(rules.r_package)
+JuliaPackage = ruled(rules.julia_package)
+VscodeExtension = ruled(rules.vscode_extension)

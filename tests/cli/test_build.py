@@ -48,3 +48,17 @@ def test_bad_output_is_usage_error(tmp_path):
     assert result.returncode == 2 and "unknown type 'floppy'" in result.stderr
     result = _dsl("build", "--output", "type=local", cwd=tmp_path, env=_env(tmp_path))
     assert result.returncode == 2 and "needs dest=PATH" in result.stderr
+
+
+def test_an_unsupported_docker_host_is_bad_input_reported_before_evaluating(tmp_path):
+    """A mistyped DOCKER_HOST is the user's input (exit 2, was 1), and it is reported before
+    the build file runs: the up-to-date check no longer swallows the address error."""
+    (tmp_path / "build.envd").write_text('print("evaluated")\n' + BUILD_FILE)
+    result = _dsl("build", cwd=tmp_path, env=_env(tmp_path, DOCKER_HOST="ftp://x"))
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.splitlines() == [
+        "error: unsupported Docker host address 'ftp://x' (DOCKER_HOST)",
+        "  hint: use unix:///path/to/docker.sock or tcp://host:port",
+    ]
+    result = _dsl("build", "--builder", "docker://ssh://host", cwd=tmp_path, env=_env(tmp_path))
+    assert result.returncode == 2 and "unsupported Docker host address 'ssh://host'" in result.stderr

@@ -52,6 +52,29 @@ def test_check_prints_a_summary_and_warnings_on_stderr(project: Path) -> None:
     assert gpu.returncode == 0 and "cuda      12.2.2" in gpu.stdout
 
 
+def test_check_summary_shows_every_runtime_and_dev_setting(tmp_path: Path) -> None:
+    (tmp_path / "build.envd").write_text("""# syntax=v1
+def build():
+    base(image="debian:bookworm", dev=True)
+    shell("zsh")
+    config.owner(uid=1500, gid=1501)
+    git_config(name="Ada", email="ada@example.com", editor="vim")
+    runtime.init(commands=["make setup"])
+    runtime.daemon(commands=[["redis-server", "--port", "6380"]])
+    runtime.command(commands={"test": "pytest -q"})
+    install.cuda(version="12.2.2")
+    config.gpu(count=2)
+    config.shm_size(size=4096)
+""")
+    proc = dsl("check", ".", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    for line in ("  shell     zsh", "  owner     1500:1501", "  git       Ada <ada@example.com> editor=vim",
+                 "  init      make setup", "  daemon    redis-server --port 6380", "  command   test: pytest -q",
+                 "  gpu       2", "  shm       4096 MB"):
+        assert line in out, (line, out)
+
+
 def test_inspect_is_identical_across_hash_seeds(project: Path) -> None:
     outputs = {dsl("inspect", "--format", "json", cwd=project, seed=seed).stdout for seed in ("0", "1", "12345")}
     assert len(outputs) == 1

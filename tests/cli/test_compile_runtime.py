@@ -75,7 +75,9 @@ def test_check_passes_when_up_to_date_and_catches_drift(tmp_path, capsys):
     # Drift 2: the build file changed (a new port) but the tree was not regenerated.
     run_emit(env, out=str(out))
     assert run_emit(make_env(ports=(Port(9000),)), out=str(out), check=True) == 1
-    assert "+++ b/" in capsys.readouterr().out
+    diff = capsys.readouterr().out
+    label = str(out / "pod-proj.yaml").lstrip("/")
+    assert f"--- a/{label}\n+++ b/{label}\n" in diff  # git's labels, no a//tmp for an absolute DIR
     # Drift 3: the directory does not exist at all.
     assert run_emit(env, out=str(tmp_path / "missing"), check=True) == 1
 
@@ -170,8 +172,9 @@ def test_another_environments_tree_is_not_overwritten(tmp_path):
     out = tmp_path / "deploy"
     run_emit(make_env("alpha"), out=str(out))
     before = tree(out)
-    with pytest.raises(OutputConflict):
+    with pytest.raises(OutputConflict) as refused:
         run_emit(make_env("beta"), out=str(out))
+    assert refused.value.message == f"{out}: kustomization.yaml belongs to another environment"
     assert tree(out) == before
 
 
@@ -200,9 +203,16 @@ def test_default_image_warns(capsys):
     assert "pin" in captured.err and "proj:dev" in captured.err
 
 
+def test_a_docker_spec_without_image_takes_the_build_tag_without_the_gitops_warning(capsys):
+    emit("docker", make_env(), {"image": None, "format": "json"})
+    captured = capsys.readouterr()
+    assert '"Image": "proj:dev"' in captured.out
+    assert "GitOps" not in captured.err and "pin" not in captured.err
+
+
 @pytest.mark.parametrize("image", ["Proj:dev", "proj@sha256:abc", "proj:", "a//b"])
 def test_bad_image_reference_is_refused(image):
-    with pytest.raises(CompileError):
+    with pytest.raises(UsageError, match="^--image: expected an image reference"):  # a command-line value
         run_emit(make_env(), image=image)
 
 

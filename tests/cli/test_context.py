@@ -38,7 +38,8 @@ def test_create_use_ls_rm(tmp_path, monkeypatch):
 
     assert _dsl("context", "rm", "gpu", env=env).returncode == 0
     rows = json.loads(_dsl("context", "ls", "--format", "json", env=env).stdout)
-    assert rows == [{"name": "default", "builder": "docker", "runner": "docker", "description": "", "current": True}]
+    assert rows == [{"name": "default", "builder": "docker", "runner": "docker", "description": "", "ca_bundle": "",
+                     "ssh_key": "", "current": True}]
     missing = _dsl("context", "use", "gpu", env=env)
     assert missing.returncode == 2 and "does not exist" in missing.stderr
 
@@ -61,3 +62,14 @@ def test_a_hand_edited_file_of_the_wrong_shape_is_reported_not_a_traceback(tmp_p
         assert result.returncode == 2 and "Traceback" not in result.stderr
         assert "contexts.json: expected an object" in result.stderr
     assert stored.read_text() == text  # left for the user to fix, not overwritten
+
+
+def test_a_fifo_in_place_of_the_contexts_file_is_reported_not_waited_on(tmp_path):
+    import os
+
+    (tmp_path / "envdsl").mkdir()
+    os.mkfifo(tmp_path / "envdsl" / "contexts.json")
+    env = {**os.environ, "XDG_CONFIG_HOME": str(tmp_path)}
+    env.pop("DSL_CONTEXT", None)
+    proc = _dsl("context", "ls", env=env)
+    assert proc.returncode == 2 and "contexts.json: cannot read it (not a regular file)" in proc.stderr

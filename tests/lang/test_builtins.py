@@ -94,8 +94,10 @@ def test_r_julia_vscode_cuda(env, error) -> None:
     ("call", "message"),
     [
         ("install.python_packages(name=3)", "install.python_packages: argument 'name': expected a list of strings, got int"),
-        ('install.python_packages(name=["numpy; rm -rf /"])', "contains the shell metacharacter ';'"),
-        ('install.python_packages(name=["$(id)"])', "shell metacharacter '$'"),
+        ('install.python_packages(name=["numpy; rm -rf /"])', "'rm' is not a marker variable"),
+        ('install.python_packages(name=["$(id)"])', "expected a pip requirement, got '$(id)'"),
+        ('install.python_packages(name=["./pkg"])', "is a local path"),
+        ('install.python_packages(name=["torch --target /usr"])', "pip option '--target'"),
         ('install.python_packages(requirements="/etc/passwd")', "expected a path inside the build context"),
         ('install.python(version="2.7")', "envd doesn't support this Python version: '2.7'"),
         ('install.apt_packages(["Bad Name"])', "expected a Debian package name, got 'Bad Name'"),
@@ -126,9 +128,26 @@ def test_config_settings(env, result) -> None:
     assert b.repo == ir.Repo("https://github.com/a/b", "d") and b.owner == ir.Owner(1000, 1001)
     # jupyter: defaults, a single extra pip group, historical password= with a warning
     res = result('config.jupyter()\nconfig.jupyter(password="s3cret", port=8899)')
-    assert res.environment.runtime.jupyter == ir.Jupyter("s3cret", 8899)
+    assert res.environment.runtime.jupyter == ir.Jupyter(auth=True, host_port=8899)
     assert res.environment.build.steps == (ir.PipPackages(("jupyter",)),)
-    assert res.warnings == ("build.envd:3:5: warning: config.jupyter(password=...) is deprecated; use token=...",)
+    assert res.warnings == (
+        "build.envd:3:5: warning: config.jupyter(password=...) is deprecated; use token=...",
+        "build.envd:3:5: warning: config.jupyter: the token given here is not stored in the image; "
+        "give it at run time as DSL_JUPYTER_TOKEN (see docs/llb.md)",
+    )
+
+
+@pytest.mark.parametrize(("call", "auth", "warned"), [
+    ("config.jupyter()", True, False),  # no token given: one is required at run time
+    ("config.jupyter(token=None)", True, False),  # envd files pass None for "unset"
+    ('config.jupyter(token="s3cret")', True, True),  # accepted, never stored, still required
+    ('config.jupyter(token="")', False, False),  # envd's explicit "no authentication"
+])
+def test_jupyter_token_is_never_recorded(result, call: str, auth: bool, warned: bool) -> None:
+    res = result(call)
+    assert res.environment.runtime.jupyter == ir.Jupyter(auth=auth)
+    assert "s3cret" not in repr(res.environment) and "s3cret" not in " ".join(res.warnings)
+    assert bool(res.warnings) == warned and all("DSL_JUPYTER_TOKEN" in w for w in res.warnings)
 
 
 def test_entrypoint_custom_image_only(env, error) -> None:
@@ -143,7 +162,7 @@ def test_entrypoint_custom_image_only(env, error) -> None:
     [
         ("config.pip_index()", "config.pip_index: argument 'url': expected an http(s) URL, got ''"),
         ("config.apt_source()", "config.apt_source: argument 'source': must not be empty"),
-        ('config.conda_channel("x")', "config.conda_channel: requires install.conda() earlier"),
+        ('config.conda_channel("channels: [x]")', "config.conda_channel: requires install.conda() earlier"),
         ("config.owner(70000, 0)", "argument 'uid': expected a uid/gid in 0..65535, got 70000"),
         ("config.owner(-1, -1)", "argument 'gid': expected a uid/gid in 0..65535, got -1"),
         ('config.jupyter(port="8888")', "argument 'port': expected an int, got string"),
@@ -200,11 +219,13 @@ def test_runtime_target_specific(env) -> None:
         ('runtime.expose(80, listen_addr="localhost")', "argument 'listen_addr': expected an IP address, got 'localhost'"),
         ('runtime.mount(host_path="/a", envd_path="relative")', "argument 'envd_path': expected an absolute path, got 'relative'"),
         ('runtime.environ(env={"1BAD": "x"})', "key '1BAD': expected an environment variable name"),
-        ('runtime.kubernetes.mount("data", "/d", size="ten gigs")', "expected a Kubernetes quantity like '10Gi', '500Mi' or '2', got 'ten gigs'"),
+        ('runtime.kubernetes.mount("data", "/d", size="ten gigs")', "expected a positive Kubernetes quantity like '10Gi', got 'ten gigs'"),
+        ('runtime.kubernetes.mount("data", "/d", size="0Gi")', "expected a positive Kubernetes quantity"),
+        ("runtime.kubernetes.resources(cpu=-1)", "argument 'cpu': expected a positive Kubernetes quantity like '500m', got '-1'"),
         ('runtime.kubernetes.mount("data", "/d", access_mode="RW")', "expected one of ReadWriteOnce, ReadOnlyMany, ReadWriteMany, ReadWriteOncePod, got 'RW'"),
         ('runtime.kubernetes.mount("Data_1", "/d")', "argument 'name': expected a DNS label"),
         ('runtime.kubernetes.service("Ingress")', "expected one of ClusterIP, NodePort, LoadBalancer, got 'Ingress'"),
-        ('runtime.kubernetes.resources(memory="lots")', "argument 'memory': expected a Kubernetes quantity"),
+        ('runtime.kubernetes.resources(memory="lots")', "argument 'memory': expected a positive Kubernetes quantity"),
         ('runtime.docker.mount("data")', "argument 'target': expected an absolute path"),
         ('runtime.daemon([["a"], []])', "each daemon needs a non-empty argv list"),
         ('data.envd("../etc")', "expected a data set name"),

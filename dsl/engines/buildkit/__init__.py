@@ -1,5 +1,8 @@
 """BuildKit over gRPC: connections, the gateway-forwarder solve, progress, cache.
 
+This package's names are its public surface; callers (the CLI) never import its private
+modules.
+
 Names are resolved lazily (PEP 562): ``from dsl.engines.buildkit import connect`` imports
 only the module that defines it, so the up-to-date check of ``dsl build``
 (:mod:`dsl.engines.buildkit._uptodate`) can live in this package without paying for the
@@ -11,21 +14,31 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-_EXPORTS = {
-    "Builder": "_connect", "BuilderAddress": "_connect", "TlsFiles": "_connect", "connect": "_connect",
-    "parse_builder_url": "_connect", "resolve_builder_url": "_connect",
-    "ProgressTracker": "_progress", "make_renderer": "_progress",
-    "Caps": "_solve", "Exporter": "_solve", "Plan": "_solve", "SolveOutcome": "_solve",
-    "probe_caps": "_solve", "solve": "_solve",
+# public name -> (module, attribute in it)
+_EXPORTS: dict[str, tuple[str, str]] = {
+    **{name: ("_connect", name) for name in ("Builder", "BuilderAddress", "TlsFiles", "connect",
+                                             "parse_builder_url", "resolve_builder_url")},
+    **{name: ("_progress", name) for name in ("PlainRenderer", "ProgressTracker", "TeeRenderer", "make_renderer")},
+    **{name: ("_solve", name) for name in ("Caps", "Exporter", "Plan", "SolveOutcome", "probe_caps", "solve")},
+    "BuildRequest": ("_build", "BuildRequest"), "BuildResult": ("_build", "BuildResult"),
+    "build": ("_build", "build"),
+    "OutputSpec": ("_outputs", "OutputSpec"), "parse_output": ("_outputs", "parse_output"),
+    "CacheRecord": ("_cache", "CacheRecord"), "disk_usage": ("_cache", "disk_usage"), "prune": ("_cache", "prune"),
+    # the up-to-date check (dsl build's fast path: these modules import nothing heavy)
+    "BuildFacts": ("_record", "BuildFacts"), "write_record": ("_record", "write_record"),
+    "code_fingerprint": ("_uptodate", "code_fingerprint"), "docker_image_id": ("_uptodate", "docker_image_id"),
+    "record_inputs": ("_uptodate", "key_inputs"), "record_key": ("_uptodate", "record_key"),
+    "check_up_to_date": ("_uptodate", "check"),
 }
 
 __all__ = sorted(_EXPORTS)
 
 
 def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
+    target = _EXPORTS.get(name)
+    if target is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    module, attr = target
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), attr)
     globals()[name] = value
     return value

@@ -20,6 +20,7 @@ from dsl.engines.buildkit._outputs import OutputSpec, exporter_for
 from dsl.engines.buildkit._progress import ProgressTracker, Renderer
 from dsl.engines.buildkit._solve import ConfigFn, PlanFn, SolveOutcome, solve
 from dsl.errors import EngineError
+from dsl.rules import tag_reference
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,23 +130,12 @@ def build(
     return BuildResult(output=output, digest=digest, pushed=pushed, outcome=outcome, dockerd=builder.is_dockerd)
 
 
-def split_reference(ref: str) -> tuple[str, str, str]:
-    """``host[:port]/path:tag`` → ``(registry host, repository, tag)`` (Docker Hub rules)."""
-    name, tag = ref, "latest"
-    slash, colon = ref.rfind("/"), ref.rfind(":")
-    if colon > slash:
-        name, tag = ref[:colon], ref[colon + 1:]
-    first, _, rest = name.partition("/")
-    if rest and ("." in first or ":" in first or first == "localhost"):
-        return first, name, tag
-    return "docker.io", name, tag
-
-
 def _push(docker_host: str, ref: str, credentials: Any) -> str:
     """Push one tag through the Engine API; return the registry's manifest digest."""
     from dsl.engines.buildkit import _dockerapi as api  # http.client: only pushes and loads need it
 
-    host, repo, tag = split_reference(ref)
+    name = tag_reference(ref)  # checked by the CLI already: a malformed name never gets here
+    host, repo, tag = name.domain, name.familiar_name(), name.tag or "latest"
     cred = credentials.lookup(host)
     auth = {"serveraddress": host}
     if cred.username:

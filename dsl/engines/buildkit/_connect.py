@@ -78,20 +78,37 @@ def parse_builder_url(url: str) -> BuilderAddress:
         UsageError: an unknown scheme or a malformed address.
     """
     if url in ("docker", "docker://"):
-        host = docker_host_from_env()
+        host = _docker_engine(docker_host_from_env(), "DOCKER_HOST")
         return BuilderAddress(url=f"docker://{host}", scheme="docker", docker_host=host)
     scheme, sep, rest = url.partition("://")
     if not sep:
         raise UsageError(f"invalid builder address {url!r}", hint=_ADDRESS_HINT)
     if scheme == "docker":
-        return BuilderAddress(url=url, scheme="docker", docker_host=rest)
+        return BuilderAddress(url=url, scheme="docker", docker_host=_docker_engine(rest, "builder address"))
     if scheme == "unix" and rest:
         return BuilderAddress(url=url, scheme="unix", target=f"unix:{rest}")
     if scheme == "tcp" and rest:
         return BuilderAddress(url=url, scheme="tcp", target=rest.rstrip("/"))
     if scheme == "docker-container" and rest and "/" not in rest:
-        return BuilderAddress(url=url, scheme="docker-container", docker_host=docker_host_from_env(), target=rest)
+        host = _docker_engine(docker_host_from_env(), "DOCKER_HOST")
+        return BuilderAddress(url=url, scheme="docker-container", docker_host=host, target=rest)
     raise UsageError(f"invalid builder address {url!r}", hint=_ADDRESS_HINT)
+
+
+def _docker_engine(host: str, origin: str) -> str:
+    """``host`` when it is an address a Docker engine can be reached at (what ``_hijack`` dials).
+
+    Checked while parsing, so a mistyped ``DOCKER_HOST`` is bad input (exit 2) reported before
+    any work, not an engine failure found halfway through a build.
+
+    Raises:
+        UsageError: a scheme other than unix, tcp, http or https.
+    """
+    scheme, sep, rest = host.partition("://")
+    if sep and rest and scheme in ("unix", "tcp", "http", "https"):
+        return host
+    raise UsageError(f"unsupported Docker host address {host!r} ({origin})",
+                     hint="use unix:///path/to/docker.sock or tcp://host:port")
 
 
 _ADDRESS_HINT = (

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
-from dsl.errors import EngineError, EngineUnavailable
+from dsl.errors import EngineError, EngineUnavailable, UsageError
 
 DEFAULT_DOCKER_HOST = "unix:///var/run/docker.sock"
 _MAX_HEADER_BYTES = 64 * 1024
@@ -47,7 +47,7 @@ def connect_docker(docker_host: str, *, timeout: float) -> socket.socket:
 
     Raises:
         EngineUnavailable: the engine cannot be reached; the message names the address.
-        UsageError-like EngineError: the address has an unsupported scheme.
+        UsageError: the address has an unsupported scheme.
     """
     url = urlsplit(docker_host)
     try:
@@ -71,7 +71,7 @@ def connect_docker(docker_host: str, *, timeout: float) -> socket.socket:
         raise EngineUnavailable(
             f"cannot reach the Docker engine at {docker_host}: {reason}", hint=_START_HINT
         ) from exc
-    raise EngineError(
+    raise UsageError(  # the user's input (DOCKER_HOST), like a bad --builder: exit 2
         f"unsupported Docker host address {docker_host!r}",
         hint="use unix:///path/to/docker.sock or tcp://host:port",
     )

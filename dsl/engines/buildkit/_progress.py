@@ -13,6 +13,7 @@ Every build also writes the plain text to a log file; the CLI keeps it when the 
 from __future__ import annotations
 
 import json
+import re
 import sys
 import threading
 import time
@@ -21,6 +22,14 @@ from dataclasses import dataclass, field
 from typing import IO, Any, Protocol
 
 LOG_TAIL = 12
+# What pip/requests, curl, apt (gnutls), git, Go, Node and conda print when a TLS peer's
+# certificate does not verify, as behind a TLS-inspecting proxy.
+TLS_FAILURE = re.compile(
+    r"CERTIFICATE_VERIFY_FAILED|certificate verify failed|SSL certificate problem"
+    r"|server certificate verification failed|x509: certificate signed by unknown authority"
+    r"|unable to get local issuer certificate|self[- ]signed certificate in certificate chain"
+    r"|UNABLE_TO_GET_ISSUER_CERT_LOCALLY|SELF_SIGNED_CERT_IN_CHAIN",
+    re.IGNORECASE)
 
 
 @dataclass
@@ -35,7 +44,9 @@ class VertexState:
     completed: float | None = None
     error: str = ""
     logs: deque[str] = field(default_factory=lambda: deque(maxlen=LOG_TAIL))
+    tls_failure: bool = False  # a log line showed a certificate-verification failure
     _partial: str = ""
+    _statuses_done: set[str] = field(default_factory=set)
 
     @property
     def duration(self) -> float | None:
@@ -88,12 +99,18 @@ class ProgressTracker:
                     v.error = pv.error
                     v.completed = completed or v.completed
                     events.append(("error", v, pv.error))
-                elif completed and v.completed is None:
+                elif completed and v.completed is None and not v.error:
                     v.completed = completed
                     if not v.cached:
                         events.append(("done", v, None))
             for st in resp.statuses:
-                events.append(("status", self._vertex(st.vertex), st))
+                v = self._vertex(st.vertex)
+                if _seconds(st.completed) is not None:
+                    # BuildKit re-sends a finished status with every later update of its vertex
+                    if st.ID in v._statuses_done:
+                        continue
+                    v._statuses_done.add(st.ID)
+                events.append(("status", v, st))
             for log in resp.logs:
                 v = self._vertex(log.vertex)
                 text = v._partial + log.msg.decode("utf-8", "replace")
@@ -101,6 +118,7 @@ class ProgressTracker:
                 for line in lines:
                     line = line.rstrip("\r")
                     v.logs.append(line)
+                    v.tls_failure = v.tls_failure or bool(TLS_FAILURE.search(line))
                     events.append(("log", v, line))
         return events
 

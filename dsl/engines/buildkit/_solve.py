@@ -33,7 +33,7 @@ from typing import Any
 from compiler.llb.protos import ops_pb2 as llb
 from dsl.engines.buildkit._connect import Builder
 from dsl.engines.buildkit._errors import map_rpc_error, rpc_code_name, rpc_details
-from dsl.engines.buildkit._progress import ProgressTracker, Renderer
+from dsl.engines.buildkit._progress import ProgressTracker, Renderer, VertexState
 from dsl.engines.buildkit.protos import bk_control_pb2 as control
 from dsl.engines.buildkit.protos import bk_gateway_pb2 as gateway
 from dsl.engines.buildkit.protos import bk_types_pb2 as types
@@ -181,6 +181,8 @@ def solve(
         raise mapped from exc
     finally:
         job.finish()
+    if job.status_error is not None:  # progress stopped because of a bug: never hidden
+        raise job.status_error
     vertices, cached = tracker.counts()
     return SolveOutcome(job.ref, dict(response.ExporterResponse), caps, vertices, cached,
                         waited=job.waited, platform=platform)
@@ -208,6 +210,7 @@ class _Job:
         self.status_thread: threading.Thread | None = None
         self.done = threading.Event()
         self.waited = 0.0  # seconds blocked on the builder's answers
+        self.status_error: Exception | None = None  # what broke the Status reader, if not the stream
 
     def start(self, request: control.ControlSolveRequest) -> None:
         call = self.builder.unary(CONTROL + "Solve", control.ControlSolveResponse)
@@ -220,13 +223,17 @@ class _Job:
         self.status_thread.start()
 
     def _read_status(self) -> None:
+        import grpc
+
         try:
             for resp in self.status_call:
                 events = self.tracker.update(resp)
                 if self.renderer is not None and events:
                     self.renderer.events(events)
-        except Exception:  # noqa: BLE001 - the stream ends with the job; Solve reports errors
-            pass
+        except grpc.RpcError:
+            pass  # the stream ends (or is cancelled) with the job; Solve reports build errors
+        except Exception as exc:  # noqa: BLE001 - a bug of ours (tracker, renderer): solve() raises it
+            self.status_error = exc
 
     def bridge(self, method: str, request: Any, response_type: Any, timeout: float) -> Any:
         """One LLBBridge call for this build (with the build-id header and a deadline)."""
@@ -297,12 +304,21 @@ class _Job:
         if failed is not None and rpc_code_name(exc) not in ("UNAVAILABLE", "DEADLINE_EXCEEDED"):
             return SolveFailed(
                 failed.error, step=failed.name, span=spans.get(failed.digest), log_tail=tuple(failed.logs),
-                hint="the last log lines of the step are above" if failed.logs else None,
+                hint=step_failure_hint(failed),
             )
         mapped = map_rpc_error(exc, builder=self.builder.url, remedy=self.builder.address.remedy, what="build")
         if type(mapped) is EngineError:
             return SolveFailed(rpc_details(exc))
         return mapped
+
+
+def step_failure_hint(failed: VertexState) -> str | None:
+    """What to do about a failed step, from what its log showed."""
+    if failed.tls_failure:
+        return ("a TLS certificate did not verify (a TLS-inspecting proxy?): pass --ca-bundle FILE "
+                "with the proxy's root CA, or set it once with DSL_CA_BUNDLE or "
+                "`dsl context create NAME --ca-bundle FILE`")
+    return "the last log lines of the step are above" if failed.logs else None
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,6 +9,9 @@ import yaml
 
 from compiler.docker import (
     AUTHORIZED_KEYS_PLACEHOLDER,
+    HOST_KEY_FILE_PLACEHOLDER,
+    HOST_KEY_MOUNT_PATH,
+    JUPYTER_TOKEN_PLACEHOLDER,
     DockerOptions,
     compile_container,
     compose_file,
@@ -54,6 +57,38 @@ def test_dev_body_publishes_on_loopback_and_carries_only_a_key_placeholder():
     assert body["Labels"]["envdsl/content-hash"].startswith("sha256:")
 
 
+@pytest.mark.parametrize(("jupyter", "expected"), [
+    (Jupyter(), ["DSL_JUPYTER_TOKEN=${DSL_JUPYTER_TOKEN}"]),  # the runner fills in the token
+    (Jupyter(auth=False), []),  # config.jupyter(token=""): nothing to pass
+    (None, []),
+])
+def test_the_jupyter_token_is_a_placeholder_the_runner_and_compose_fill_in(jupyter, expected):
+    body = compile_container(env(jupyter=jupyter), OPTS)
+    assert [v for v in body["Env"] if "JUPYTER" in v] == expected
+    assert JUPYTER_TOKEN_PLACEHOLDER == "${DSL_JUPYTER_TOKEN}"
+    svc = compose_file("proj", body)["services"]["proj"]
+    tokens = {k: v for k, v in svc["environment"].items() if "JUPYTER" in k}
+    # Compose takes it from the shell and stops with this message when it is unset
+    assert tokens == ({"DSL_JUPYTER_TOKEN": "${DSL_JUPYTER_TOKEN:?set DSL_JUPYTER_TOKEN to the Jupyter token}"}
+                      if expected else {})
+
+
+def test_dev_body_mounts_the_host_key_from_a_placeholder_file():
+    """The host key is per environment and pinned by the client, so it comes from the runner's file
+    (never generated in the container, never in the body); the path is the Pod's Secret mount."""
+    from compiler.k8s import HOST_KEY_DIR, HOST_KEY_FILE
+
+    body = compile_container(env(), OPTS)
+    assert HOST_KEY_MOUNT_PATH == f"{HOST_KEY_DIR}/{HOST_KEY_FILE}"
+    assert f"DSL_HOST_KEY_PATH={HOST_KEY_MOUNT_PATH}" in body["Env"]
+    assert body["HostConfig"]["Mounts"][-1] == {
+        "Type": "bind", "Source": HOST_KEY_FILE_PLACEHOLDER, "Target": HOST_KEY_MOUNT_PATH, "ReadOnly": True}
+    svc = compose_file("proj", body)["services"]["proj"]
+    assert svc["volumes"][-1]["source"].startswith("${DSL_HOST_KEY_FILE:?")
+    non_dev = compile_container(env(dev=False), OPTS)
+    assert not any("DSL_HOST_KEY" in json.dumps(x) for x in (non_dev["Env"], non_dev["HostConfig"]["Mounts"]))
+
+
 def test_mounts_resolve_host_paths_and_use_named_volumes():
     e = env(
         mounts=(Mount("/home/envd/data", host_path="~/datasets"), Mount("/rel", host_path="./d/../x"),
@@ -71,10 +106,20 @@ def test_mounts_resolve_host_paths_and_use_named_volumes():
     assert mounts["/cache"]["Source"] == "/abs"  # runtime.docker.mount overrides runtime.mount
 
 
-def test_named_volume_without_host_path():
+def test_named_volume_without_host_path_is_the_projects_own():
+    """Named after the environment and its project directory: two projects named proj keep apart."""
+    import hashlib
+
+    from dsl.identity import project_hash
+
+    project = hashlib.sha256(b"/src/proj").hexdigest()[:8]
+    assert project == project_hash("/src/proj")  # the runner's container is proj.<the same hash>
     mounts = compile_container(env(mounts=(Mount("/home/envd/.cache"),)), OPTS)["HostConfig"]["Mounts"]
-    assert {"Type": "volume", "Source": "proj-home-envd-cache", "Target": "/home/envd/.cache",
+    assert {"Type": "volume", "Source": f"proj-{project}-home-envd-cache", "Target": "/home/envd/.cache",
             "ReadOnly": False} in mounts
+    elsewhere = DockerOptions(image="proj:dev", build_dir="/other/proj", home="/home/ada")
+    other = compile_container(env(mounts=(Mount("/home/envd/.cache"),)), elsewhere)["HostConfig"]["Mounts"]
+    assert {m["Source"] for m in other if m["Type"] == "volume"} == {f"proj-{project_hash('/other/proj')}-home-envd-cache"}
 
 
 def test_expose_listen_addr_gpu_and_shm():
@@ -107,8 +152,10 @@ def test_compose_service_matches_body_and_escapes_dollars():
     assert svc["environment"]["PRICE"] == "$$5"
     assert svc["environment"]["DSL_AUTHORIZED_KEYS"].startswith("${DSL_AUTHORIZED_KEYS:?")
     assert {"target": 8000, "host_ip": "127.0.0.1", "protocol": "tcp", "published": "18000"} in svc["ports"]
-    assert {"type": "volume", "source": "proj-cache", "target": "/cache", "read_only": False} in svc["volumes"]
-    assert doc["volumes"] == {"proj-cache": {"name": "proj-cache"}}
+    volume = next(v["source"] for v in svc["volumes"] if v["target"] == "/cache")
+    assert volume.startswith("proj-") and volume.endswith("-cache")
+    assert {"type": "volume", "source": volume, "target": "/cache", "read_only": False} in svc["volumes"]
+    assert doc["volumes"] == {volume: {"name": volume}}
     assert svc["deploy"]["resources"]["reservations"]["devices"][0]["count"] == 1
     assert svc["shm_size"] == body["HostConfig"]["ShmSize"]
 
@@ -153,7 +200,7 @@ def test_body_and_compose_bytes_are_identical_across_processes_and_hash_seeds():
 
 @pytest.mark.parametrize("runtime, message", [
     ({"ports": (Port(0, span=Span("build.envd", 4, 3)),)}, "container port 0 is out of range"),
-    ({"mounts": (Mount("rel/path", span=Span("build.envd", 4, 3)),)}, "not an absolute"),
+    ({"mounts": (Mount("rel/path", span=Span("build.envd", 4, 3)),)}, "expected an absolute path, got 'rel/path'"),
 ])
 def test_bad_input_points_at_the_build_file(runtime, message):
     with pytest.raises(CompileError) as err:

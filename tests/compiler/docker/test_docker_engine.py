@@ -22,10 +22,13 @@ pytestmark = pytest.mark.engine
 PUBLIC_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHRlc3Qta2V5LWZvci1lbmdpbmUtdGVzdHM test"
 
 
-def fill_keys(body: dict) -> dict:
-    """What the runner does: put the key into the placeholder just before create."""
-    env = [e.replace(AUTHORIZED_KEYS_PLACEHOLDER, PUBLIC_KEY) for e in body["Env"]]
-    return {**body, "Env": env}
+def fill_keys(body: dict, host_key: Path) -> dict:
+    """What the runner does: fill the placeholders just before create (the runner's own function)."""
+    from dsl.engines.runner import fill_placeholders
+
+    assert f"DSL_AUTHORIZED_KEYS={AUTHORIZED_KEYS_PLACEHOLDER}" in body["Env"]
+    host_key.write_text("unused: this container runs a command of its own, not sshd\n")
+    return fill_placeholders(body, {"DSL_AUTHORIZED_KEYS": PUBLIC_KEY, "DSL_HOST_KEY_FILE": str(host_key)})
 
 
 def remove(api, container_id: str, volumes: list[str]) -> None:
@@ -56,7 +59,8 @@ def test_running_container_sees_env_mounts_and_ports(docker_api, base_image, tmp
         ),
         source=str(project / "build.envd"),
     )
-    body = fill_keys(compile_container(env, DockerOptions(base_image, str(project), str(tmp_path))))
+    body = fill_keys(compile_container(env, DockerOptions(base_image, str(project), str(tmp_path))),
+                     tmp_path / "host_key")
     script = (
         "env > /home/envd/$NAME/env.out; cat /mnt/shared/data.txt > /home/envd/$NAME/mount.out; "
         "df -m /dev/shm | tail -1 > /home/envd/$NAME/shm.out; "

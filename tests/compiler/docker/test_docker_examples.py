@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from compiler.docker import DockerOptions, compile_container, compose_file
+from compiler.docker import HOST_KEY_FILE_PLACEHOLDER, DockerOptions, compile_container, compose_file
 from dsl.cli._load import load_environment
 
 REPO = Path(__file__).resolve().parents[3]
@@ -35,7 +35,8 @@ def body_for(example: str, function: str, image: str, build_dir: str, home: str)
 def test_example_compiles_to_body_and_compose(example, function):
     env, body = body_for(example, function, "x:1", f"/src/{example}", "/home/user")
     assert body["Image"] == "x:1"
-    assert all(m["Source"].startswith("/") or m["Type"] == "volume" for m in body["HostConfig"]["Mounts"])
+    assert all(m["Source"].startswith("/") or m["Type"] == "volume" or m["Source"] == HOST_KEY_FILE_PLACEHOLDER
+               for m in body["HostConfig"]["Mounts"])
     compose = compose_file(example, body)
     assert compose["services"][example]["image"] == "x:1"
 
@@ -59,9 +60,14 @@ def test_dockerd_creates_and_removes_the_container(example, function, docker_api
     for sub in ("home", "project"):
         (tmp_path / sub).mkdir()
     env, body = body_for(example, function, base_image, str(tmp_path / "project"), str(tmp_path / "home"))
+    from dsl.engines.runner import fill_placeholders
+
+    (tmp_path / "host_key").write_text("not a key: the container is never started\n")
+    body = fill_placeholders(body, {"DSL_AUTHORIZED_KEYS": "ssh-ed25519 AAAAC3Nza test",
+                                    "DSL_HOST_KEY_FILE": str(tmp_path / "host_key")})
     for m in body["HostConfig"]["Mounts"]:  # the runner creates missing bind sources
-        if m["Type"] == "bind":
-            Path(m["Source"]).mkdir(parents=True, exist_ok=True)
+        if m["Type"] == "bind" and not Path(m["Source"]).exists():
+            Path(m["Source"]).mkdir(parents=True)
     body["HostConfig"]["DeviceRequests"] = None  # no GPU on this machine; the request is checked above
     name = f"dsltest-{example}-{function}-{os.getpid()}".lower()
     created = docker_api.create_container_from_config(body, name=name)

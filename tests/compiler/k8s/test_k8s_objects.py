@@ -107,6 +107,21 @@ def test_private_or_garbage_public_key_is_refused(text):
     assert "b3BlbnNzaC1rZXk" not in err.value.format()
 
 
+@pytest.mark.parametrize(("jupyter", "ref"), [
+    (Jupyter(), {"name": "proj-jupyter", "key": "token"}),
+    (Jupyter(auth=False), None),  # config.jupyter(token=""): no token to pass
+])
+def test_the_jupyter_token_comes_from_a_secret_never_emitted(valid_objects, jupyter, ref):
+    pub = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl a@b\n"
+    objects = compile_k8s(dev_env(jupyter=jupyter), K8sOptions(image="proj:dev", ssh_public_key=pub))
+    valid_objects(objects)
+    env = {e["name"]: e for e in pod_of(objects)["spec"]["containers"][0]["env"]}
+    got = env.get("DSL_JUPYTER_TOKEN", {}).get("valueFrom", {}).get("secretKeyRef")
+    assert got == ref and "optional" not in (got or {})  # a missing Secret stops the Pod
+    (secret,) = by_kind(objects, "Secret")  # only the SSH one
+    assert set(secret["data"]) == {"authorized_keys"}
+
+
 def test_ports_env_resources_gpu_and_service_type(valid_objects):
     env = dev_env(
         ports=(Port(8000, service="web", span=AT), Port(9000, host_port=19000)),
@@ -225,14 +240,14 @@ def test_synth_is_ordered_and_stable():
     ({"ports": (Port(70000, span=AT),)}, "container port 70000 is out of range"),
     ({"ports": (Port(2222, span=AT),)}, "port 2222 is already used by ssh"),
     ({"ports": (Port(80, span=AT), Port(80, span=AT))}, "exposed twice"),
-    ({"mounts": (Mount("data", span=AT),)}, "not an absolute"),
+    ({"mounts": (Mount("data", span=AT),)}, "invalid mount path: expected an absolute path, got 'data'"),
     ({"kubernetes": KubernetesSpec(mounts=(KubernetesMount("m", "/m", size="ten gigs", span=AT),))},
-     "PVC size 'ten gigs' is not a positive Kubernetes quantity"),
+     "invalid PVC size: expected a positive Kubernetes quantity like '10Gi', got 'ten gigs'"),
     ({"kubernetes": KubernetesSpec(mounts=(KubernetesMount("m", "/m", size="0.0Gi", span=AT),))},
-     "PVC size '0.0Gi' is not a positive"),
+     "invalid PVC size: expected a positive Kubernetes quantity like '10Gi', got '0.0Gi'"),
     ({"kubernetes": KubernetesSpec(mounts=(KubernetesMount("m", "/m", access_mode="RWX", span=AT),))},
      "access mode 'RWX'"),
-    ({"kubernetes": KubernetesSpec(resources=Resources(memory="lots", span=AT))}, "memory 'lots'"),
+    ({"kubernetes": KubernetesSpec(resources=Resources(memory="lots", span=AT))}, "invalid memory: expected a positive Kubernetes quantity like '8Gi', got 'lots'"),
     ({"kubernetes": KubernetesSpec(service=KubernetesService("ExternalName", span=AT))}, "service type"),
     ({"environ": (("BAD=NAME", "x"),)}, "environment variable name"),
 ])
@@ -272,3 +287,10 @@ def test_yaml_quoting_matches_pyyaml_for_ambiguous_strings():
     plain = {k: v for k, v in tricky["data"].items() if k != "g"}
     ours = dump_yaml({**tricky, "data": plain}).split("\ndata:\n", 1)[1]
     assert ours == yaml.safe_dump({"data": plain}, allow_unicode=True).split("data:\n", 1)[1]
+
+
+def test_a_mount_path_without_ascii_letters_still_names_its_claim():
+    """'/_' or '/日本' is a valid mount path; its PVC is named by a hash, not refused."""
+    objects = compile_k8s(dev_env(mounts=(Mount("/日本", span=AT), Mount("/_", span=AT))), K8sOptions(image="proj:dev"))
+    claims = [o["metadata"]["name"] for o in objects if o["kind"] == "PersistentVolumeClaim"]
+    assert len([c for c in claims if "-path-" in c]) == 2 and len(set(claims)) == len(claims)

@@ -51,4 +51,4 @@ def dev_workspace() -> Environment:
                Copy("src", "/opt/src", span=Span("build.envd", 10, 5)),
                Run(("echo 'it''s' > out.txt", "ls"), span=Span("build.envd", 11, 5)))),
         RuntimeSpec(init=(InitScript(("echo init",)),), daemons=(Daemon(("sleep", "1000")),),
-                    jupyter=Jupyter(token="tok"), mounts=(Mount("/home/envd/data"),)))
+                    jupyter=Jupyter(), mounts=(Mount("/home/envd/data"),)))

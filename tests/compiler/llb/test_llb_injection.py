@@ -90,7 +90,7 @@ def _outcome(name: str, bash_words) -> str:
     try:
         line = _pip_line(name)
     except CompileError as exc:
-        assert exc.message.startswith("invalid python package "), exc.message
+        assert exc.message.startswith("invalid python package"), exc.message
         assert "\n" not in exc.headline() and exc.hint, exc.headline()
         return "rejected"
     words = bash_words(line)

@@ -53,6 +53,20 @@ def test_builder_addresses():
             parse_builder_url(bad)
 
 
+def test_an_unsupported_docker_engine_address_is_a_usage_error(monkeypatch):
+    """DOCKER_HOST is user input: a scheme we cannot dial is exit 2, found when parsing the
+    builder address (docker, docker-container) and when dialling the engine directly (the
+    image load after a standalone buildkitd's build); both were EngineErrors (exit 1)."""
+    from dsl.engines.buildkit._hijack import connect_docker
+
+    monkeypatch.setenv("DOCKER_HOST", "ssh://me@host")
+    for url in ("docker", "docker-container://bk", "docker://fd://"):
+        with pytest.raises(UsageError, match="unsupported Docker host address"):
+            parse_builder_url(url)
+    with pytest.raises(UsageError, match="unsupported Docker host address 'ssh://me@host'"):
+        connect_docker("ssh://me@host", timeout=1)
+
+
 def test_tls_flags_only_for_tcp(tmp_path):
     from dsl.engines.buildkit import TlsFiles
 

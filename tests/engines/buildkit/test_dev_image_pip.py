@@ -14,7 +14,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.engines.buildkit.test_build_e2e import _build
-from tests.engines.buildkit.test_pip_cache import _wheel
+from tests.engines.buildkit._containers import make_wheel
 
 pytestmark = pytest.mark.engine
 
@@ -59,7 +59,7 @@ def _as_image_user(docker_api, tag: str, script: str, wheels: str) -> tuple[int,
 def test_the_user_pip_installs_into_the_venv(docker_api, pip_image, tmp_path):
     tag, source = pip_image
     tmp_path.chmod(0o755)  # readable for the image's unprivileged user
-    wheel = _wheel(tmp_path, f"dslpip_{uuid.uuid4().hex[:8]}")
+    wheel = make_wheel(tmp_path, f"dslpip_{uuid.uuid4().hex[:8]}")
     wheel.chmod(0o644)
     module = wheel.name.split("-")[0]
     status, out = _as_image_user(docker_api, tag, (

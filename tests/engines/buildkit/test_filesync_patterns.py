@@ -69,6 +69,29 @@ def test_ignore_file_prefers_dslignore_and_names_the_bad_line(tmp_path) -> None:
     assert read_ignore_file(str(tmp_path / "missing")) == []
 
 
+def test_an_ignore_file_that_is_not_utf8_is_a_located_usage_error(tmp_path) -> None:
+    """``dsl build`` reads the context's ignore file when it opens the session: a stray Latin-1
+    byte is the user's to fix, reported at its line and column (it was a UnicodeDecodeError)."""
+    from dsl.engines.buildkit.session import Session
+
+    (tmp_path / ".dockerignore").write_bytes(b"*.log\nnot\xe9s/\n")
+    with pytest.raises(UsageError) as info:
+        Session(context_dir=str(tmp_path))
+    assert info.value.message == f"{tmp_path}/.dockerignore:2:4: the ignore file is not valid UTF-8 (byte 0xe9)"
+    assert isinstance(info.value.__cause__, UnicodeDecodeError)  # kept for --debug
+
+
+def test_an_ignore_file_that_is_a_directory_is_a_usage_error(tmp_path) -> None:
+    (tmp_path / ".dslignore").mkdir()
+    with pytest.raises(UsageError, match=r"\.dslignore: cannot read the ignore file \(Is a directory\)"):
+        read_ignore_file(str(tmp_path))
+
+
+def test_a_byte_order_mark_is_not_part_of_the_first_pattern(tmp_path) -> None:
+    (tmp_path / ".dockerignore").write_bytes(b"\xef\xbb\xbf*.log\n")
+    assert PatternSet(read_ignore_file(str(tmp_path))).matches("a.log")
+
+
 # ---- properties -----------------------------------------------------------------------------
 
 NAME = hs.text(alphabet="ab.", min_size=1, max_size=4).filter(lambda s: s not in (".", ".."))

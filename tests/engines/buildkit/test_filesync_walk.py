@@ -6,6 +6,8 @@ import os
 import time
 from pathlib import Path
 
+import pytest
+
 from dsl.engines.buildkit.session import PatternSet
 from dsl.engines.buildkit.session._walk import (
     GO_DIR,
@@ -18,6 +20,7 @@ from dsl.engines.buildkit.session._walk import (
     posix_perm,
     scan,
 )
+from dsl.errors import UsageError
 
 
 def tree(root: Path, files: dict[str, str]) -> Path:
@@ -118,3 +121,15 @@ def test_followpaths_add_symlink_targets(tmp_path: Path) -> None:
     assert follow_paths(str(tmp_path), ["alias/Dockerfile", "abs", "other"]) == [
         "alias/Dockerfile", "real/Dockerfile", "abs", "other"]
     assert follow_paths(str(tmp_path), ["../escape"]) == []
+
+
+def test_a_name_that_is_not_utf8_is_a_usage_error_unless_excluded(tmp_path: Path) -> None:
+    """fsutil's wire strings must be UTF-8: such a name was a UnicodeEncodeError in the session's
+    server thread (an "Exception iterating responses" from the builder); now it names the file."""
+    tree(tmp_path, {"ok.txt": "x"})
+    (tmp_path / os.fsdecode(b"caf\xe9.txt")).write_text("x")
+    with pytest.raises(UsageError) as info:
+        paths(tmp_path)
+    assert info.value.message == "cannot send 'caf\\xe9.txt' to the builder: the name is not valid UTF-8"
+    assert ".dockerignore" in (info.value.hint or "")
+    assert paths(tmp_path, excludes=[["caf*"]]) == ["ok.txt"]

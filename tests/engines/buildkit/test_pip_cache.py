@@ -16,16 +16,16 @@ from __future__ import annotations
 import collections
 import hashlib
 import http.server
+import ipaddress
 import re
 import threading
 import uuid
-import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.engines.buildkit._containers import run_in
+from tests.engines.buildkit._containers import bridge_gateway, make_wheel, run_in
 from tests.engines.buildkit.test_build_e2e import _build
 
 pytestmark = pytest.mark.engine
@@ -38,20 +38,6 @@ def build():
     install.apt_packages(name={apt})
     install.python_packages(name={pip})
 '''
-
-
-def _wheel(directory: Path, name: str) -> Path:
-    """A minimal pure-Python wheel ``name`` 1.0 (one module, metadata, record)."""
-    dist = f"{name}-1.0"
-    path = directory / f"{dist}-py3-none-any.whl"
-    files = {f"{name}/__init__.py": f"NAME = {name!r}\n",
-             f"{dist}.dist-info/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n",
-             f"{dist}.dist-info/WHEEL": "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n"}
-    record = "".join(f"{p},,\n" for p in files) + f"{dist}.dist-info/RECORD,,\n"
-    with zipfile.ZipFile(path, "w") as zf:
-        for p, text in {**files, f"{dist}.dist-info/RECORD": record}.items():
-            zf.writestr(p, text)
-    return path
 
 
 class _Index(http.server.SimpleHTTPRequestHandler):
@@ -77,7 +63,7 @@ def package_index(docker_api, tmp_path) -> Iterator[tuple[str, list[str], collec
     names = [f"dslcache_a_{suffix}", f"dslcache_b_{suffix}"]
     files = _mkdir(root / "files")
     for name in names:
-        wheel = _wheel(files, name)
+        wheel = make_wheel(files, name)
         digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
         page = _mkdir(root / "simple" / name.replace("_", "-"))
         (page / "index.html").write_text(f'<a href="../../files/{wheel.name}#sha256={digest}">{wheel.name}</a>\n')
@@ -87,7 +73,7 @@ def package_index(docker_api, tmp_path) -> Iterator[tuple[str, list[str], collec
         ("0.0.0.0", 0), lambda *a: handler(*a, directory=str(root)))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    gateway = docker_api.inspect_network("bridge")["IPAM"]["Config"][0]["Gateway"]
+    gateway = bridge_gateway(docker_api.inspect_network("bridge"))
     try:
         yield f"http://{gateway}:{server.server_address[1]}/simple/", names, downloads
     finally:
@@ -147,3 +133,17 @@ def test_adding_a_package_downloads_only_it(docker_host, docker_api, base_image,
         assert built[3].strip().startswith("jq-")
     finally:
         docker_api.remove_image(tag, force=True)
+
+
+def test_bridge_gateway_without_the_ipam_field_is_the_bridge_address(docker_api):
+    # A fresh dockerd 20.10 data root has no IPAM Gateway; the fallback must give what a
+    # restarted daemon reports (or, when it is absent here too, the bridge's subnet's address).
+    network = docker_api.inspect_network("bridge")
+    stripped = {**network, "IPAM": {**network["IPAM"], "Config": [
+        {k: v for k, v in c.items() if k != "Gateway"} for c in network["IPAM"]["Config"]]}}
+    fallback = bridge_gateway(stripped)
+    reported = [c["Gateway"] for c in network["IPAM"]["Config"] if c.get("Gateway")]
+    if reported:
+        assert fallback == reported[0]
+    subnet = ipaddress.ip_network(network["IPAM"]["Config"][0]["Subnet"])
+    assert ipaddress.ip_address(fallback) in subnet

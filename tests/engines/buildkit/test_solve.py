@@ -107,6 +107,21 @@ def test_failed_step_names_step_line_and_log(docker_host, base_image):
     assert "broken-thing" in err.log_tail
 
 
+def test_a_bug_in_progress_rendering_is_raised_not_swallowed(docker_host, base_image):
+    """The Status reader used to swallow every exception: a broken renderer silently stopped
+    the progress output and the build "succeeded". Only the stream's own end is expected."""
+
+    class Broken:
+        def events(self, events):
+            raise RuntimeError("renderer bug")
+
+        def close(self, tracker):
+            pass
+
+    with connect(f"docker://{docker_host}") as builder, pytest.raises(RuntimeError, match="renderer bug"):
+        solve(builder, _plan(base_image, f"echo {uuid.uuid4().hex}"), renderer=Broken())
+
+
 def test_four_concurrent_builds_on_one_dockerd(docker_host, base_image):
     results: dict[int, object] = {}
 

@@ -98,7 +98,7 @@ class DockerCredentials:
                 data = {}
             except (OSError, ValueError) as exc:
                 raise EngineError(f"cannot read the Docker config {self.path}: {exc}",
-                                  hint="fix or remove the file (docker login recreates it)") from None
+                                  hint="fix or remove the file (docker login recreates it)") from exc
             self._config = data if isinstance(data, dict) else {}
         return self._config
 
@@ -113,11 +113,11 @@ class DockerCredentials:
             log.warning("credential helper %s is not installed; using no credentials for %s",
                         program, server)
             return None
-        except subprocess.TimeoutExpired:
+        except subprocess.TimeoutExpired as exc:
             raise EngineError(f"credential helper {program} did not answer for {server} "
                               f"within {self.helper_timeout:g}s",
                               hint="unlock your keychain or fix credHelpers/credsStore in "
-                                   f"{self.path}") from None
+                                   f"{self.path}") from exc
         if done.returncode != 0:
             text = (done.stdout + done.stderr).strip()
             if "credentials not found" in text.lower():
@@ -128,9 +128,9 @@ class DockerCredentials:
         try:
             reply = json.loads(done.stdout)
             username, secret = str(reply.get("Username", "")), str(reply.get("Secret", ""))
-        except (ValueError, AttributeError):
+        except (ValueError, AttributeError) as exc:
             raise EngineError(f"credential helper {program} answered something other than "
-                              "JSON", hint=f"run `echo {server} | {program} get`") from None
+                              "JSON", hint=f"run `echo {server} | {program} get`") from exc
         if username == "<token>":  # the helper protocol's marker for an identity token
             return Credential(secret=secret)
         return Credential(username, secret)
@@ -148,9 +148,9 @@ def _from_auths(auths: dict, key: str) -> Credential:
     if entry.get("auth"):
         try:
             user, _, password = base64.b64decode(entry["auth"]).decode("utf-8").partition(":")
-        except (binascii.Error, UnicodeDecodeError, ValueError):
+        except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
             raise EngineError(f"the Docker config entry for {key} has an invalid 'auth' value",
-                              hint="run docker login again") from None
+                              hint="run docker login again") from exc
         return Credential(user, password)
     return Credential(str(entry.get("username", "")), str(entry.get("password", "")))
 

@@ -18,6 +18,7 @@ import grpc
 from dsl.engines.buildkit.protos import fsutil_types_pb2 as fs
 from dsl.engines.buildkit.session._patterns import PatternSet, escape_pattern
 from dsl.engines.buildkit.session._walk import Filter, FileList, follow_paths, scan
+from dsl.errors import UsageError
 
 CHUNK_SIZE = 32 * 1024
 _STAT, _REQ, _DATA, _FIN, _ERR = (fs.Packet.PACKET_STAT, fs.Packet.PACKET_REQ,
@@ -75,7 +76,7 @@ class FileSyncService:
                           f"this session offers no local directory named {name!r}")
         try:
             files = served_files(synced, meta)
-        except OSError as exc:
+        except (OSError, UsageError) as exc:  # raised in a server thread: the builder reports it
             context.abort(grpc.StatusCode.FAILED_PRECONDITION,
                           f"cannot read local directory {name!r}: {exc}")
         transfer = self.transfers[name]

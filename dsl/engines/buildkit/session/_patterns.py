@@ -70,7 +70,7 @@ def parse_pattern(line: str) -> Pattern | None:
             for part in text.split("/")
         )
     except ValueError as exc:
-        raise UsageError(f"invalid pattern {line.strip()!r}: {exc}") from None
+        raise UsageError(f"invalid pattern {line.strip()!r}: {exc}") from exc
     return Pattern(text, negated, regex, parts)
 
 
@@ -227,18 +227,34 @@ def read_ignore_file(context_dir: str) -> list[str]:
     for name in (".dslignore", ".dockerignore"):
         path = posixpath.join(context_dir, name)
         try:
-            with open(path, encoding="utf-8") as fh:
-                lines = fh.read().splitlines()
+            with open(path, "rb") as fh:
+                raw = fh.read()
         except FileNotFoundError:
             continue
+        except OSError as exc:  # a directory, a link loop, ...: the user's to fix, not a traceback
+            raise UsageError(f"{path}: cannot read the ignore file ({exc.strerror or exc})",
+                             hint=f"make {name} a readable text file, or remove it") from exc
+        lines = _decode_ignore_file(raw, path).removeprefix("\ufeff").splitlines()  # a BOM, as Docker drops it
         for number, line in enumerate(lines, 1):
             try:
                 parse_pattern(line)
             except UsageError as exc:
                 raise UsageError(f"{path}:{number}: {exc.message}",
-                                 hint="see docs/sessions.md for the pattern syntax") from None
+                                 hint="see docs/sessions.md for the pattern syntax") from exc
         return lines
     return []
+
+
+def _decode_ignore_file(raw: bytes, path: str) -> str:
+    """UTF-8 text of an ignore file (as Docker reads it), or an error at the first bad byte."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        before = raw[: exc.start]
+        line = before.count(b"\n") + 1
+        col = exc.start - (before.rfind(b"\n") + 1) + 1
+        raise UsageError(f"{path}:{line}:{col}: the ignore file is not valid UTF-8 (byte 0x{raw[exc.start]:02x})",
+                         hint="save it as UTF-8") from exc
 
 
 def escape_pattern(path: str) -> str:

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 
 from dsl.engines.buildkit.protos import fsutil_types_pb2 as fs
 from dsl.engines.buildkit.session._patterns import PatternSet
+from dsl.errors import UsageError
 
 # Go os.FileMode type and permission bits.
 GO_DIR = 1 << 31
@@ -120,6 +121,7 @@ def scan(root: str, flt: Filter) -> FileList:
 
     Raises:
         OSError: ``root`` cannot be listed.
+        UsageError: a name to send is not valid UTF-8 (the wire format's strings must be).
     """
     out = FileList()
     includes = tuple(p for p in flt.includes if p)
@@ -203,7 +205,7 @@ def make_stat(rel: str, path: str, info: os.stat_result, inodes: dict[tuple[int,
     """
     mode = info.st_mode
     stat = fs.Stat(
-        path=rel,
+        path=_utf8(rel, rel),
         mode=go_mode(mode),
         uid=info.st_uid,
         gid=info.st_gid,
@@ -213,7 +215,7 @@ def make_stat(rel: str, path: str, info: os.stat_result, inodes: dict[tuple[int,
         # ctime moves on every content write and cannot be set back (see the module docstring).
         stat.modTime = max(info.st_mtime_ns, info.st_ctime_ns)
     if st.S_ISLNK(mode):
-        stat.linkname = os.readlink(path)
+        stat.linkname = _utf8(os.readlink(path), rel, "the target of the symbolic link")
         stat.size = info.st_size
     elif st.S_ISREG(mode):
         stat.size = info.st_size
@@ -228,6 +230,17 @@ def make_stat(rel: str, path: str, info: os.stat_result, inodes: dict[tuple[int,
         stat.devminor = os.minor(info.st_rdev)
     _add_xattrs(stat, path)
     return stat
+
+
+def _utf8(text: str, rel: str, what: str = "the name") -> str:
+    """``text`` when it is valid UTF-8; file names are bytes, fsutil's protobuf strings are not."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        shown = os.fsencode(rel).decode("utf-8", "backslashreplace")
+        raise UsageError(f"cannot send '{shown}' to the builder: {what} is not valid UTF-8",
+                         hint="rename it, or exclude it in .dockerignore") from exc
+    return text
 
 
 def _add_xattrs(stat: fs.Stat, path: str) -> None:

@@ -1,0 +1,131 @@
+"""The download check on the real dockerd BuildKit: archive and checksum file as http sources
+mounted into one step, the step's verification before the unpack.
+
+The publishers (go.dev, GitHub, Open VSX) are not reachable here, so a loopback HTTP server
+stands in for one: BuildKit fetches http sources from the daemon's side, where the loopback
+address is the test machine's. The step is assembled from the same pieces the toolchain steps
+use (``_verify.verify_lines``, the mount directories of ``_toolchains``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import uuid
+from collections.abc import Iterator
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from compiler.llb import BindMount, http, image, marshal
+from compiler.llb._script import bash
+from compiler.llb._toolchains import CHECKSUM_DIR, DOWNLOAD_DIR
+from compiler.llb._verify import LISTING, verify_lines
+from dsl.engines.buildkit import Plan, connect, solve
+from dsl.errors import SolveFailed
+
+pytestmark = pytest.mark.engine
+
+
+class _QuietHandler(SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture()
+def publisher(tmp_path: Path) -> Iterator[tuple[Path, str]]:
+    """A directory served over HTTP on loopback, and its base URL."""
+    handler = partial(_QuietHandler, directory=str(tmp_path))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield tmp_path, f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _plan(base: str, url: str, sums_url: str, name: str):
+    dl = http(url, filename=name, name=f"download {name}")
+    sums = http(sums_url, filename="SHASUMS256.txt", name="download SHASUMS256.txt")
+    lines = verify_lines(archive=f"{DOWNLOAD_DIR}/{name}", sums=f"{CHECKSUM_DIR}/SHASUMS256.txt",
+                         name=name, sums_url=sums_url, what="install.test", shape=LISTING)
+    st = image(base).run(bash(*lines, "echo unpacked > /unpacked"), name="install.test",
+                         mounts=(BindMount(DOWNLOAD_DIR, dl.output), BindMount(CHECKSUM_DIR, sums.output)))
+    m = marshal(st)
+    return lambda caps, platform: Plan(m.definition, base, m.spans)
+
+
+def test_a_good_archive_passes_and_a_tampered_one_fails_the_step(docker_host, base_image, publisher) -> None:
+    root, base_url = publisher
+    # a unique directory per run: BuildKit caches http sources by URL (and ETag)
+    run = uuid.uuid4().hex[:12]
+    (root / run).mkdir()
+    name = "tool-v1-linux-x64.tar.xz"
+    good = f"archive {run}".encode()
+    digest = hashlib.sha256(good).hexdigest()
+    (root / run / name).write_bytes(good)
+    (root / run / "SHASUMS256.txt").write_text(
+        f"{'0' * 64}  {name}.asc\n{digest}  {name}\n")
+    url, sums_url = f"{base_url}/{run}/{name}", f"{base_url}/{run}/SHASUMS256.txt"
+    with connect(f"docker://{docker_host}") as builder:
+        solve(builder, _plan(base_image, url, sums_url, name))
+
+        tampered_dir = root / f"{run}-t"
+        tampered_dir.mkdir()
+        (tampered_dir / name).write_bytes(good + b"!")
+        (tampered_dir / "SHASUMS256.txt").write_text(f"{digest}  {name}\n")
+        bad_url, bad_sums = f"{base_url}/{run}-t/{name}", f"{base_url}/{run}-t/SHASUMS256.txt"
+        with pytest.raises(SolveFailed) as info:
+            solve(builder, _plan(base_image, bad_url, bad_sums, name))
+    err, log = info.value, "\n".join(info.value.log_tail)
+    assert err.step == "install.test"
+    assert f"dsl: install.test: checksum mismatch for {name}: {bad_sums}" in log
+    assert digest in log and hashlib.sha256(good + b"!").hexdigest() in log
+
+
+def test_a_vscode_extension_is_verified_and_unpacked_by_the_compiled_step(
+        docker_host, docker_api, base_image, publisher, monkeypatch) -> None:
+    """The whole compiled step: Open VSX's layout on the loopback server, python3's zipfile
+    on the Debian base (it has no unzip)."""
+    import io
+    import zipfile
+
+    from compiler.llb import _vscode, compile_environment
+    from dsl.engines.buildkit import Exporter
+    from dsl.ir import BaseImage, BuildGraph, Environment, VscodeExtensions
+
+    root, base_url = publisher
+    run = uuid.uuid4().hex[:12]
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("extension/package.json", f'{{"name": "t{run}"}}')
+        z.writestr("extension.vsixmanifest", "<x/>")
+    vsix = buf.getvalue()
+    stem = f"p{run}.ext-1.0.0"
+    files = root / "api" / f"p{run}" / "ext" / "1.0.0" / "file"
+    files.mkdir(parents=True)
+    (files / f"{stem}.vsix").write_bytes(vsix)
+    (files / f"{stem}.sha256").write_text(hashlib.sha256(vsix).hexdigest())
+    monkeypatch.setattr(_vscode, "OPEN_VSX_API", f"{base_url}/api")
+    env = Environment("x", BuildGraph(base=BaseImage(base_image), steps=(VscodeExtensions((stem,)),)))
+    res = compile_environment(env)
+    tag = f"dsl-vsix-{run}:dev"
+    with connect(f"docker://{docker_host}") as builder:
+        solve(builder, lambda caps, platform: Plan(res.definition, res.base_image, res.vertex_spans),
+              image_config=lambda base, platform: base, exporter=Exporter("moby", {"name": tag}))
+    try:
+        path = f"/home/envd/.vscode-server/extensions/p{run}.ext-1.0.0"
+        container = docker_api.create_container(tag, command=["sh", "-c", f"cat {path}/package.json; echo; ls {path}"])
+        try:
+            docker_api.start(container)
+            assert docker_api.wait(container, timeout=60)["StatusCode"] == 0
+            out = docker_api.logs(container).decode().split()
+        finally:
+            docker_api.remove_container(container, force=True)
+        assert out == ['{"name":', f'"t{run}"}}', "package.json"]
+    finally:
+        docker_api.remove_image(tag, force=True)

@@ -1,0 +1,1 @@
+"""Fakes of servers our code talks to, for tests only. Each says plainly that it is a fake."""

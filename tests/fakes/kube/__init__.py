@@ -1,0 +1,140 @@
+"""A FAKE Kubernetes API server, for tests only: HTTP on 127.0.0.1, in a thread of the test
+process, usable by the real ``kubectl`` (through a generated kubeconfig) and by the
+``kubernetes`` Python client.
+
+It is strict where real servers are strict, because the tests of the Kubernetes features rely
+on it refusing what a real cluster refuses: the Pod update rule (422 with the real text),
+immutable PVC/StatefulSet/Service/Secret fields, server-side apply with field managers and
+409 conflicts, ``resourceVersion`` preconditions, strict field validation, DNS names and
+labels, the ServiceAccount admission check, ``dryRun=All``. Where unsure it follows the
+documented API semantics. Modules, one per concern:
+
+- ``server``: HTTP, the route table (``FakeKube.router``; later modules add routes, such as
+  exec and port-forward streams) and chunked streaming;
+- ``discovery``, ``openapi``: what kubectl reads before it does anything;
+- ``resources``: the served kinds; ``schema``: the 1.32 OpenAPI schema they follow;
+- ``store``: objects, the global resourceVersion and the event history;
+- ``rest``: get/list/watch routes; ``writes``: the create/update/patch/delete pipeline;
+- ``patch``: JSON, merge and strategic merge patches; ``managed`` + ``fieldsets``:
+  server-side apply and managedFields; ``strict``: unknown fields;
+- ``defaults``: defaulting and admission-added fields; ``validation``: the rules;
+- ``selectors``: label and field selectors; ``watch``: watch streams;
+- ``controllers``: optional, explicit stand-ins for the StatefulSet/Deployment controllers
+  and a kubelet that marks Pods Ready.
+
+Not a cluster: nothing runs, nothing is scheduled, a deleted Pod (never bound to a node)
+goes at once, a deleted Namespace takes its objects with it at once, and the
+``default`` ServiceAccount of a new namespace appears synchronously (pass
+``auto_service_accounts=False`` to see the refusal a fresh real namespace can give).
+Not modelled (yet): protobuf request bodies (refused with 415, so kubectl's imperative
+``create namespace|configmap|secret`` fails; ``create -f`` and ``apply`` send JSON),
+aggregated discovery (kubectl falls back to the legacy documents), subresources (status,
+scale, log, exec, port-forward: the runner issue adds streams), type checks of field values,
+graceful deletion, RBAC and authentication.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from . import discovery, openapi
+from .defaults import Allocator
+from .resources import by_kind
+from .rest import ResourceApi
+from .server import HttpServer, Router
+from .store import Store
+from .writes import WriteOptions, Writer
+
+__all__ = ["FakeKube"]
+
+
+class FakeKube:
+    """One fake API server. Use ``with FakeKube.running(tmp_path) as kube:`` or the fixture."""
+
+    def __init__(self, auto_service_accounts: bool = True, controllers: bool = False) -> None:
+        self.router = Router()
+        self.store = Store()
+        self.writer = Writer(self.store, Allocator(), auto_service_accounts)
+        self.http = HttpServer(self.router)
+        discovery.register(self.router, self.http.url.removeprefix("http://"))
+        openapi.register(self.router)
+        ResourceApi(self.store, self.writer).register(self.router)
+        self.controllers = None
+        if controllers:
+            from .controllers import Controllers
+
+            self.controllers = Controllers(self)
+        for name in ("default", "kube-system", "kube-public", "kube-node-lease"):
+            self.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
+
+    @property
+    def url(self) -> str:
+        return self.http.url
+
+    @property
+    def requests(self) -> list[str]:
+        """``METHOD /path?query`` of every request served, in order (for tests to inspect)."""
+        return self.http.requests
+
+    def start(self) -> None:
+        self.http.start()
+        if self.controllers:
+            self.controllers.start()
+
+    def stop(self) -> None:
+        self.store.close()
+        if self.controllers:
+            self.controllers.stop()
+        self.http.stop()
+
+    @classmethod
+    @contextlib.contextmanager
+    def running(cls, directory: Path, **options: Any) -> Iterator[FakeKube]:
+        kube = cls(**options)
+        kube.start()
+        try:
+            kube.write_kubeconfig(directory / "kubeconfig")
+            yield kube
+        finally:
+            kube.stop()
+
+    def write_kubeconfig(self, path: Path, namespace: str = "default") -> Path:
+        """A kubeconfig for this fake: plain http on loopback, no credentials."""
+        config = {
+            "apiVersion": "v1", "kind": "Config", "current-context": "fake",
+            "clusters": [{"name": "fake", "cluster": {"server": self.url}}],
+            "contexts": [{"name": "fake", "context": {"cluster": "fake", "user": "fake", "namespace": namespace}}],
+            "users": [{"name": "fake", "user": {}}],
+        }
+        path.write_text(yaml.safe_dump(config), encoding="utf-8")
+        os.chmod(path, 0o600)
+        self.kubeconfig = path
+        return path
+
+    def api_client(self) -> Any:
+        """A ``kubernetes.client.ApiClient`` talking to this fake (close it when done)."""
+        from kubernetes import client
+
+        configuration = client.Configuration()
+        configuration.host = self.url
+        return client.ApiClient(configuration)
+
+    # --- direct access for tests (no HTTP) ------------------------------------------------
+
+    def create(self, obj: dict[str, Any], namespace: str | None = None) -> dict[str, Any]:
+        rtype = by_kind(obj["kind"], obj["apiVersion"].rpartition("/")[0])
+        namespace = namespace or obj.get("metadata", {}).get("namespace") or ("default" if rtype.namespaced else None)
+        return self.writer.create(rtype, namespace, obj, WriteOptions(False, "fake-kube-test", "Strict"))
+
+    def get(self, kind: str, name: str, namespace: str | None = "default", group: str = "") -> dict[str, Any] | None:
+        rtype = by_kind(kind, group)
+        return self.store.get(rtype, namespace if rtype.namespaced else None, name)
+
+    def list(self, kind: str, namespace: str | None = None, group: str = "") -> list[dict[str, Any]]:
+        return self.store.list(by_kind(kind, group), namespace)[0]
