@@ -40,7 +40,11 @@ _HINTS = {
     "io.http": "download the file before the build into the build context and copy it with io.copy",
     "install.python_packages": _NO_BUILD_SECRET + " (install.python_packages(local_wheels=[...]) installs wheels from it)",
 }
-_AUTHORITY = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://([^/?#\s'\"]*)")
+# Only where a run of scheme characters starts (the lookbehind), its first letter onwards, taken
+# whole (possessive): the same URLs as trying every position, in linear time. Trying every
+# position made a long run of letters without "://" quadratic, and the evaluation time limit
+# cannot interrupt a regular expression (100,000 letters: hours).
+_AUTHORITY = re.compile(r"(?<![A-Za-z0-9+.-])[0-9+.-]*+([A-Za-z][A-Za-z0-9+.-]*+)://([^/?#\s'\"]*+)")
 _SSH_SCHEMES = frozenset({"ssh", "git+ssh", "ssh+git", "sftp"})
 
 

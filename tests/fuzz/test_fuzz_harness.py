@@ -66,7 +66,7 @@ def test_found_input_now_ends_in_a_result_or_a_dsl_error(path):
     property, in a child process so a hang that comes back fails instead of stalling."""
     code = ("import sys, json; from fuzz.target import run_one;"
             "print(json.dumps(run_one(open(sys.argv[1], 'rb').read())))")
-    proc = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=60,
+    proc = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=20,
                           env=dict(os.environ, PYTHONPATH=str(REPO)), cwd=REPO)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert '"eval"' in proc.stdout
