@@ -157,6 +157,9 @@ def compile_container(env: Environment, opts: DockerOptions) -> dict[str, Any]:
     }
     if _runtime.is_dev(env):
         body["WorkingDir"] = _runtime.workdir(env)
+    keep_alive = _runtime.keep_alive_command(env)
+    if keep_alive:  # an Entrypoint of the body also stops the image's Cmd from being used
+        body["Entrypoint"] = list(keep_alive)
     return body
 
 
