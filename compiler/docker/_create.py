@@ -24,7 +24,9 @@ from compiler._names import (
 from dsl.errors import CompileError
 from dsl.ir import JUPYTER_TOKEN_ENV, Environment, content_hash, to_data
 
-OUTPUT_VERSION = 1
+# Bump when the shape of the body changes (2: the keep-alive Entrypoint), so the hash label
+# changes with it and a runner does not keep a container made from the older shape.
+OUTPUT_VERSION = 2
 # The create body never carries key material or tokens: the runner replaces these values with
 # the public key(s) and the Jupyter token just before it calls the Engine API (and the dev
 # entrypoint refuses a value still in this ${...} form).
