@@ -24,6 +24,7 @@ and server-side apply gives a 409 when a second field manager changes an owned f
 from __future__ import annotations
 
 import json
+import shlex
 import shutil
 import subprocess
 import sys
@@ -45,6 +46,15 @@ def compile_tree(source: Path, out: Path, workload: str) -> Path:
                           check=False, cwd=REPO, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     return out
+
+
+def documented_sync(tree: Path) -> list[str]:
+    """The kubectl arguments docs/kubernetes.md gives for a sync, for this tree and environment."""
+    text = (REPO / "docs" / "kubernetes.md").read_text()
+    (line,) = [ln for ln in text.splitlines() if ln.startswith("kubectl apply -k deploy/ws --prune")]
+    words = shlex.split(line.replace("deploy/ws", str(tree)).replace("instance=ws", f"instance={ENV}"))
+    assert words[0] == "kubectl" and INSTANCE in words
+    return words[1:]
 
 
 def change_the_build_file(source: Path) -> None:
@@ -103,7 +113,7 @@ def test_a_changed_build_file_rolls_out_with_apply_prune(kubectl, fake_kube, sou
     else:
         assert new_files == old_files
 
-    applied = ok(kubectl("apply", "-k", str(tree), "--prune", "-l", INSTANCE))
+    applied = ok(kubectl(*documented_sync(tree)))  # kubectl apply -k DIR --prune -l <instance>
     settle(fake_kube)
 
     assert uids(kubectl, "pvc") == claims  # the same claims: the data stays
@@ -152,3 +162,16 @@ def test_reapplying_an_unchanged_tree_changes_nothing(kubectl, source, tmp_path)
     again = ok(kubectl("apply", "-k", str(tree), "--prune", "-l", INSTANCE))
     assert "pruned" not in again and "created" not in again
     assert {o["metadata"]["name"]: o["metadata"]["resourceVersion"] for o in live(kubectl, "pods,svc,pvc")} == before
+
+
+def test_the_documented_argo_cd_and_flux_objects_prune_and_need_no_replace_or_force():
+    """docs/kubernetes.md's Application and Kustomization say what the tests above need: prune."""
+    import re
+
+    import yaml
+
+    blocks = [yaml.safe_load(b) for b in re.findall(r"```yaml\n(.*?)```", (REPO / "docs" / "kubernetes.md").read_text(), re.S)]
+    (app,) = [b for b in blocks if isinstance(b, dict) and b.get("kind") == "Application"]
+    assert app["spec"]["syncPolicy"] == {"automated": {"prune": True}}  # no Replace=true, no Force=true
+    (flux,) = [b for b in blocks if isinstance(b, dict) and b.get("apiVersion") == "kustomize.toolkit.fluxcd.io/v1"]
+    assert flux["spec"]["prune"] is True and "force" not in flux["spec"]
