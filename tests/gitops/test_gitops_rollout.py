@@ -175,3 +175,20 @@ def test_the_documented_argo_cd_and_flux_objects_prune_and_need_no_replace_or_fo
     assert app["spec"]["syncPolicy"] == {"automated": {"prune": True}}  # no Replace=true, no Force=true
     (flux,) = [b for b in blocks if isinstance(b, dict) and b.get("apiVersion") == "kustomize.toolkit.fluxcd.io/v1"]
     assert flux["spec"]["prune"] is True and "force" not in flux["spec"]
+
+
+def test_a_change_the_pod_does_not_need_keeps_it_running(kubectl, source, tmp_path):
+    """A new Service type changes the Service in place; the Pod keeps its name and UID (only
+    its content-hash annotation moves, which a live Pod allows)."""
+    tree = compile_tree(source, tmp_path / "k8s", "pod")
+    ok(kubectl("apply", "-k", str(tree)))
+    (before,) = live(kubectl, "pods")
+    build = source / "build.envd"
+    build.write_text(build.read_text().replace('service(type="NodePort")', 'service(type="LoadBalancer")'))
+    compile_tree(source, tree, "pod")
+    applied = ok(kubectl(*documented_sync(tree)))
+    assert "pruned" not in applied and f"pod/{before['metadata']['name']} configured" in applied
+    (after,) = live(kubectl, "pods")
+    assert after["metadata"]["uid"] == before["metadata"]["uid"]
+    assert after["metadata"]["annotations"]["envdsl/content-hash"] != before["metadata"]["annotations"]["envdsl/content-hash"]
+    assert live(kubectl, "services")[0]["spec"]["type"] == "LoadBalancer"
