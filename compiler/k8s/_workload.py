@@ -26,6 +26,7 @@ token, ``--host-key-secret``) are not seen: restart the Pod after changing one.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from compiler._names import dns_label, short_hash
@@ -69,7 +70,7 @@ def stateful_set_name(base: str) -> str:
 def workload(
     kind: str,
     base: str,
-    metadata: Any,
+    metadata: Callable[[str], dict[str, Any]],
     labels: dict[str, str],
     selector: dict[str, str],
     spec: dict[str, Any],

@@ -105,9 +105,9 @@ def test_a_changed_build_file_rolls_out_with_apply_prune(kubectl, fake_kube, sou
     assert claims and len(workloads) == 1
 
     change_the_build_file(source)
-    old_files = set(p.name for p in tree.iterdir())
+    old_files = {p.name for p in tree.iterdir()}
     compile_tree(source, tree, workload)
-    new_files = set(p.name for p in tree.iterdir())
+    new_files = {p.name for p in tree.iterdir()}
     if workload == "pod":  # the writer replaced the Pod's file as a stale generated file
         assert len(old_files - new_files) == len(new_files - old_files) == 1
     else:
@@ -170,7 +170,8 @@ def test_the_documented_argo_cd_and_flux_objects_prune_and_need_no_replace_or_fo
 
     import yaml
 
-    blocks = [yaml.safe_load(b) for b in re.findall(r"```yaml\n(.*?)```", (REPO / "docs" / "kubernetes.md").read_text(), re.S)]
+    text = (REPO / "docs" / "kubernetes.md").read_text()
+    blocks = [yaml.safe_load(b) for b in re.findall(r"```yaml\n(.*?)```", text, re.DOTALL)]
     (app,) = [b for b in blocks if isinstance(b, dict) and b.get("kind") == "Application"]
     assert app["spec"]["syncPolicy"] == {"automated": {"prune": True}}  # no Replace=true, no Force=true
     (flux,) = [b for b in blocks if isinstance(b, dict) and b.get("apiVersion") == "kustomize.toolkit.fluxcd.io/v1"]

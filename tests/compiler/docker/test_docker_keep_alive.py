@@ -135,18 +135,18 @@ _SH_ONLY = ("bin", "lib", "lib64", "usr/bin/sh", "usr/bin/dash", "usr/lib/x86_64
 @pytest.fixture
 def sh_only_image(docker_api, base_image):
     source = docker_api.create_container(base_image, command=["true"])
+    out = io.BytesIO()
     try:
-        exported = tarfile.open(fileobj=io.BytesIO(b"".join(docker_api.export(source["Id"]))))
-        members = {m.name.lstrip("./"): m for m in exported.getmembers()}
-        if not all(name in members for name in _SH_ONLY):
-            pytest.skip(f"{base_image} is not a merged-/usr amd64 Debian: cannot cut a /bin/sh-only image from it")
-        out = io.BytesIO()
-        with tarfile.open(fileobj=out, mode="w") as tar:
-            for directory in ("usr", "usr/bin", "usr/lib", "usr/lib/x86_64-linux-gnu", "usr/lib64"):
-                tar.addfile(members[directory])
-            for name in _SH_ONLY:
-                member = members[name]
-                tar.addfile(member, exported.extractfile(member) if member.isfile() else None)
+        with tarfile.open(fileobj=io.BytesIO(b"".join(docker_api.export(source["Id"])))) as exported:
+            members = {m.name.lstrip("./"): m for m in exported.getmembers()}
+            if not all(name in members for name in _SH_ONLY):
+                pytest.skip(f"{base_image} is not a merged-/usr amd64 Debian: cannot cut a /bin/sh-only image from it")
+            with tarfile.open(fileobj=out, mode="w") as tar:
+                for directory in ("usr", "usr/bin", "usr/lib", "usr/lib/x86_64-linux-gnu", "usr/lib64"):
+                    tar.addfile(members[directory])
+                for name in _SH_ONLY:
+                    member = members[name]
+                    tar.addfile(member, exported.extractfile(member) if member.isfile() else None)
     finally:
         docker_api.remove_container(source["Id"], force=True)
     tag = f"dsltest-sh-only:{secrets.token_hex(4)}"
