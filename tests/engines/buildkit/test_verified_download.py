@@ -129,3 +129,77 @@ def test_a_vscode_extension_is_verified_and_unpacked_by_the_compiled_step(
         assert out == ['{"name":', f'"t{run}"}}', "package.json"]
     finally:
         docker_api.remove_image(tag, force=True)
+
+
+def test_a_latest_vscode_extension_is_looked_up_verified_and_installed_and_cached_by_version(
+        docker_host, docker_api, base_image, tmp_path, monkeypatch) -> None:
+    """An id without a version on the real builder: Open VSX's metadata is an http source of the
+    look-up step, the install step downloads from the URLs it names (so the stand-in server
+    listens on the Docker bridge, where RUN steps reach the host) and verifies. A second build
+    whose metadata differs only in its download counter installs nothing again: the install
+    step is keyed by what the look-up found, not by the metadata's bytes."""
+    import collections
+    import contextlib
+    import io
+    import json
+    import zipfile
+
+    import docker
+
+    from compiler.llb import _vscode, compile_environment
+    from dsl.engines.buildkit import Exporter
+    from dsl.ir import BaseImage, BuildGraph, Environment, VscodeExtensions
+    from tests.engines.buildkit._containers import bridge_gateway, run_in
+
+    run = uuid.uuid4().hex[:12]
+    publisher, version = f"p{run}", "2.0.0"
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("extension/package.json", f'{{"name": "latest{run}"}}')
+    vsix = buf.getvalue()
+    root = tmp_path / "openvsx"
+    stem = f"{publisher}.ext-{version}"
+    (root / "files").mkdir(parents=True)
+    (root / "files" / f"{stem}.vsix").write_bytes(vsix)
+    (root / "files" / f"{stem}.sha256").write_text(hashlib.sha256(vsix).hexdigest())
+    (root / "api" / publisher).mkdir(parents=True)
+    requests: collections.Counter = collections.Counter()
+
+    class Counting(_QuietHandler):
+        def do_GET(self) -> None:  # noqa: N802 - http.server's name
+            requests[self.path] += 1
+            super().do_GET()
+
+    server = ThreadingHTTPServer(("0.0.0.0", 0), partial(Counting, directory=str(root)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://{bridge_gateway(docker_api.inspect_network('bridge'))}:{server.server_address[1]}"
+
+    def publish_metadata(downloads: int) -> None:
+        (root / "api" / publisher / "ext").write_text(json.dumps({
+            "namespace": publisher, "name": "ext", "version": version, "targetPlatform": "universal",
+            "downloadCount": downloads,
+            "files": {"download": f"{base}/files/{stem}.vsix", "sha256": f"{base}/files/{stem}.sha256"}}))
+
+    monkeypatch.setattr(_vscode, "OPEN_VSX_API", f"{base}/api")
+    env = Environment("x", BuildGraph(base=BaseImage(base_image), steps=(VscodeExtensions((f"{publisher}.ext",)),)))
+    res = compile_environment(env)
+    plan = lambda caps, platform: Plan(res.definition, res.base_image, res.vertex_spans)  # noqa: E731
+    tag = f"dsl-vsix-latest-{run}:dev"
+    try:
+        with connect(f"docker://{docker_host}") as builder:
+            publish_metadata(1)
+            solve(builder, plan, image_config=lambda base_config, platform: base_config,
+                  exporter=Exporter("moby", {"name": tag}))
+            out = run_in(docker_api, tag, f"cat /home/envd/.vscode-server/extensions/{publisher}.ext-{version}/package.json")
+            assert json.loads(out) == {"name": f"latest{run}"}
+            assert requests[f"/files/{stem}.vsix"] == 1 and requests[f"/files/{stem}.sha256"] == 1
+
+            publish_metadata(2)  # a busy day on Open VSX: same version, another counter
+            solve(builder, plan)
+        assert requests[f"/api/{publisher}/ext"] >= 2, requests  # looked up again ...
+        assert requests[f"/files/{stem}.vsix"] == 1, requests  # ... but not installed again
+    finally:
+        server.shutdown()
+        server.server_close()
+        with contextlib.suppress(docker.errors.ImageNotFound):
+            docker_api.remove_image(tag, force=True)
