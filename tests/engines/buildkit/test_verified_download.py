@@ -166,7 +166,7 @@ def test_a_latest_vscode_extension_is_looked_up_verified_and_installed_and_cache
     requests: collections.Counter = collections.Counter()
 
     class Counting(_QuietHandler):
-        def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        def do_GET(self) -> None:  # http.server's name
             requests[self.path] += 1
             super().do_GET()
 
@@ -183,7 +183,10 @@ def test_a_latest_vscode_extension_is_looked_up_verified_and_installed_and_cache
     monkeypatch.setattr(_vscode, "OPEN_VSX_API", f"{base}/api")
     env = Environment("x", BuildGraph(base=BaseImage(base_image), steps=(VscodeExtensions((f"{publisher}.ext",)),)))
     res = compile_environment(env)
-    plan = lambda caps, platform: Plan(res.definition, res.base_image, res.vertex_spans)  # noqa: E731
+
+    def plan(caps: object, platform: object) -> Plan:
+        return Plan(res.definition, res.base_image, res.vertex_spans)
+
     tag = f"dsl-vsix-latest-{run}:dev"
     try:
         with connect(f"docker://{docker_host}") as builder:
@@ -201,5 +204,51 @@ def test_a_latest_vscode_extension_is_looked_up_verified_and_installed_and_cache
     finally:
         server.shutdown()
         server.server_close()
+        with contextlib.suppress(docker.errors.ImageNotFound):
+            docker_api.remove_image(tag, force=True)
+
+
+def test_codex_is_verified_against_the_release_listing_and_runs_as_usr_bin_codex(
+        docker_host, docker_api, base_image, publisher, monkeypatch) -> None:
+    """The compiled install.codex step on the real builder: openai/codex's release layout on
+    the loopback server, the package unpacked under /opt/codex, /usr/bin/codex on PATH."""
+    import contextlib
+    import io
+    import tarfile
+
+    import docker
+
+    from compiler.llb import _toolchains, compile_environment
+    from dsl.engines.buildkit import Exporter
+    from dsl.ir import BaseImage, BuildGraph, CodexInstall, Environment
+    from tests.engines.buildkit._containers import run_in
+
+    root, base_url = publisher
+    run = uuid.uuid4().hex[:12]
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        for name, data in {"bin/codex": f"#!/bin/sh\necho codex-cli {run}\n".encode(),
+                           "codex-path/rg": b"#!/bin/sh\n"}.items():
+            info = tarfile.TarInfo(name)
+            info.size, info.mode = len(data), 0o755
+            tar.addfile(info, io.BytesIO(data))
+    package = buf.getvalue()
+    asset = "codex-package-x86_64-unknown-linux-musl.tar.gz"
+    release = root / run / "download" / "rust-v0.155.1"
+    release.mkdir(parents=True)
+    (release / asset).write_bytes(package)
+    (release / "codex-package_SHA256SUMS").write_text(
+        f"{'0' * 64}  codex-package-aarch64-unknown-linux-musl.tar.gz\n{hashlib.sha256(package).hexdigest()}  {asset}\n")
+    monkeypatch.setattr(_toolchains, "CODEX_RELEASES", f"{base_url}/{run}")
+    env = Environment("x", BuildGraph(base=BaseImage(base_image), steps=(CodexInstall("0.155.1"),)))
+    res = compile_environment(env)
+    tag = f"dsl-codex-{run}:dev"
+    try:
+        with connect(f"docker://{docker_host}") as builder:
+            solve(builder, lambda caps, platform: Plan(res.definition, res.base_image, res.vertex_spans),
+                  image_config=lambda base, platform: base, exporter=Exporter("moby", {"name": tag}))
+        out = run_in(docker_api, tag, "codex; readlink /usr/bin/codex; test -x /opt/codex/codex-path/rg && echo rg")
+        assert out.split() == ["codex-cli", run, "/opt/codex/bin/codex", "rg"]
+    finally:
         with contextlib.suppress(docker.errors.ImageNotFound):
             docker_api.remove_image(tag, force=True)
