@@ -62,6 +62,7 @@ def build():
     install.rust(version="1.80.0")
     install.go(version="1.25.3")
     install.nodejs(version="25.1.0")
+    install.codex(version="0.155.1")
     install.python_packages(name=["six"], requirements="requirements.txt", local_wheels=["dist/x-1.0-py3-none-any.whl"])
     io.copy(source="src", target="/opt/src")
     io.copy(source="/etc/os-release", target="/opt/os-release", image="alpine:3")
@@ -99,15 +100,15 @@ NO_ARTIFACT: dict[tuple[str, str], str] = {
     ("Environment", "source"): "where the build file was read from: messages only",
 }
 # Credentials: a changed value must reach no artifact at all (not even the echo labels).
-# Steps the image builder refuses (a compile error naming the builtin, with a hint).
-REFUSED: dict[str, str] = {
-    "CodexInstall": "install.codex()",
-}
+# Steps the image builder refuses (a compile error naming the builtin, with a hint). None
+# since install.codex is verified against openai/codex's codex-package_SHA256SUMS.
+REFUSED: dict[str, str] = {}
 # Field paths whose generic change would be invalid: the value to use instead.
 CHANGES: dict[str, Callable[[Any], Any]] = {
     "build.shell": lambda v: "fish" if v != "fish" else "zsh",
     "build.steps[PythonInstall].version": lambda v: "3.12",
     "build.steps[UvInstall].python_version": lambda v: "3.12",
+    "build.steps[CodexInstall].version": lambda v: "0.156.0",
     "build.steps[HttpDownload].checksum": lambda v: "sha256:" + "cd" * 32,
     "runtime.kubernetes.resources.memory": lambda v: "9Gi",
     "runtime.kubernetes.mounts[KubernetesMount].size": lambda v: "30Gi",
