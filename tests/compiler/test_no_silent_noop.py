@@ -11,9 +11,8 @@ body, the Compose file and the Kubernetes objects. The parts that only echo the 
 annotations) are left out too, or every change would "show" there.
 
 A field passes when one of its changes, in one baseline, compiles and changes an artifact.
-Exceptions are listed with their reason: ``NO_ARTIFACT`` (fields that define no output) and
-``REFUSED`` (builtins the image builder refuses; the refusal itself is asserted). The IR holds
-no credential at all (asserted below): tokens reach containers at run time only.
+Exceptions are listed with their reason in ``NO_ARTIFACT`` (fields that define no output).
+The IR holds no credential at all (asserted below): tokens reach containers at run time only.
 """
 
 from __future__ import annotations
@@ -101,8 +100,6 @@ NO_ARTIFACT: dict[tuple[str, str], str] = {
 }
 # Credentials: a changed value must reach no artifact at all (not even the echo labels).
 # Steps the image builder refuses (a compile error naming the builtin, with a hint). None
-# since install.codex is verified against openai/codex's codex-package_SHA256SUMS.
-REFUSED: dict[str, str] = {}
 # Field paths whose generic change would be invalid: the value to use instead.
 CHANGES: dict[str, Callable[[Any], Any]] = {
     "build.shell": lambda v: "fish" if v != "fish" else "zsh",
@@ -294,18 +291,9 @@ def _ir_classes() -> set[str]:
             and dataclasses.is_dataclass(getattr(ir, name)) and getattr(ir, name) is not ir.Span}
 
 
-def test_every_ir_class_is_in_a_baseline_or_refused() -> None:
-    missing = _ir_classes() - SEEN_CLASSES - set(REFUSED)
+def test_every_ir_class_is_in_a_baseline() -> None:
+    missing = _ir_classes() - SEEN_CLASSES
     assert not missing, f"add a use of {sorted(missing)} to a baseline build file"
-
-
-@pytest.mark.parametrize("kind", sorted(REFUSED))
-def test_refused_steps_are_refused_by_the_image_builder(kind: str) -> None:
-    call = REFUSED[kind]
-    env = _evaluate(f"def build():\n    base(dev=True)\n    {call}\n")
-    assert type(env.build.steps[-1]).__name__ == kind
-    with pytest.raises(CompileError, match=f"{call.split('(')[0]} is not supported by the image builder"):
-        compile_environment(env)
 
 
 def test_the_artifacts_see_a_real_change_and_ignore_only_echoes() -> None:
