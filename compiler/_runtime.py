@@ -1,4 +1,5 @@
-"""What both runtime compilers derive from an Environment: ports, environ, GPU, shm, owner.
+"""What both runtime compilers derive from an Environment: ports, environ, GPU, shm, owner,
+and the command a container without one of its own runs.
 
 Kubernetes and Docker differ in how they express these, not in what they are; deriving them
 once keeps the two targets in agreement (the same port names, the same GPU rule).
@@ -37,6 +38,32 @@ def instance_name(env: Environment) -> str:
     """
     raw = env.name if env.function in ("", "build") else f"{env.name}-{env.function}"
     return dns_label(raw, span=env.build.base.span, what="environment name")
+
+
+# PID 1 of a non-dev container whose build file names no entrypoint. The base image's own
+# command (``bash`` in most distribution images) exits at once without a terminal, so the
+# container would restart for ever and leave nothing for ``kubectl exec`` to enter.
+# - Only /bin/sh and its builtins are assumed (no ``sleep``, ``tini`` or coreutils): the
+#   blocking child is a shell that stops itself (SIGSTOP), which costs no CPU and never wakes.
+# - PID 1 ignores signals it has no handler for, so TERM and INT are trapped and end it at
+#   once (``docker stop``/Pod deletion do not wait for the kill timeout).
+# - Orphans of ``exec`` sessions are re-parented to PID 1: ``wait`` reaps every child that
+#   exits while it blocks (waitpid(-1)), so they do not linger as zombies. A non-interactive
+#   shell's ``wait`` does not return for a stopped child, and the loop starts a new one
+#   should someone end it.
+KEEP_ALIVE_SCRIPT = "trap 'exit 0' TERM INT; while true; do /bin/sh -c 'kill -STOP $$' & wait $!; done"
+KEEP_ALIVE_COMMAND = ("/bin/sh", "-c", KEEP_ALIVE_SCRIPT, "dsl-keep-alive")
+
+
+def keep_alive_command(env: Environment) -> tuple[str, ...]:
+    """The command the container runs instead of the image's own, or () to keep the image's.
+
+    A dev image runs its entrypoint (sshd), a build file with ``config.entrypoint`` runs
+    that; any other environment gets ``KEEP_ALIVE_COMMAND``.
+    """
+    if is_dev(env) or env.build.entrypoint:
+        return ()
+    return KEEP_ALIVE_COMMAND
 
 
 def is_dev(env: Environment) -> bool:

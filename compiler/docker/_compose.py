@@ -59,6 +59,8 @@ def compose_file(service: str, body: dict[str, Any]) -> dict[str, Any]:
         svc["environment"] = environment
     if "WorkingDir" in body:
         svc["working_dir"] = body["WorkingDir"]
+    if "Entrypoint" in body:
+        svc["entrypoint"] = [_escape(a) for a in body["Entrypoint"]]
     ports = []
     for key, bindings in host["PortBindings"].items():
         number, _, protocol = key.partition("/")

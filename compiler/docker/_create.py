@@ -26,7 +26,10 @@ from compiler._names import (
 from dsl.errors import CompileError
 from dsl.ir import JUPYTER_TOKEN_ENV, Environment, content_hash, to_data
 
-OUTPUT_VERSION = 2  # 2: the host key is mounted from the runner's file; volume names per project
+# Bump when the shape of the body changes, so the hash label changes with it and a runner does
+# not keep a container made from the older shape (2: the host key mounted from the runner's
+# file, volume names per project, the keep-alive Entrypoint).
+OUTPUT_VERSION = 2
 # The create body never carries key material or tokens: the runner replaces these values with
 # the public key(s) and the Jupyter token just before it calls the Engine API (and the dev
 # entrypoint refuses a value still in this ${...} form).
@@ -174,6 +177,9 @@ def compile_container(env: Environment, opts: DockerOptions) -> dict[str, Any]:
     }
     if _runtime.is_dev(env):
         body["WorkingDir"] = _runtime.workdir(env)
+    keep_alive = _runtime.keep_alive_command(env)
+    if keep_alive:  # an Entrypoint of the body also stops the image's Cmd from being used
+        body["Entrypoint"] = list(keep_alive)
     return body
 
 

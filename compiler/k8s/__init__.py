@@ -1,4 +1,5 @@
-"""Runtime spec + image reference → Kubernetes objects (Secret, PVCs, Service, Pod).
+"""Runtime spec + image reference → Kubernetes objects (Secret, PVCs, Service, and a Pod,
+StatefulSet or Deployment).
 
 ``compile_k8s`` builds the objects as plain data; ``synth_yaml``/``synth_json``/``synth_files``
 serialise them deterministically. Pure: no I/O, no clock, no Kubernetes client.
@@ -18,9 +19,10 @@ from compiler.k8s._synth import (
     synth_yaml,
 )
 from compiler.k8s._volumes import HOST_KEY_DIR, HOST_KEY_FILE
+from compiler.k8s._workload import CONFIG_HASH_ANNOTATION, WORKLOADS, config_hash
 
 __all__ = [
-    "AUTHORIZED_KEYS_KEY", "CONTAINER_NAME", "HOST_KEY_DIR", "HOST_KEY_FILE", "JUPYTER_TOKEN_KEY",
+    "AUTHORIZED_KEYS_KEY", "CONFIG_HASH_ANNOTATION", "WORKLOADS", "config_hash", "CONTAINER_NAME", "HOST_KEY_DIR", "HOST_KEY_FILE", "JUPYTER_TOKEN_KEY",
     "KIND_ORDER", "KUSTOMIZATION", "OUTPUT_VERSION", "K8sOptions", "check_public_key", "compile_k8s",
     "dump_yaml", "file_name", "instance_name", "synth_files", "synth_json", "synth_yaml",
 ]

@@ -8,13 +8,13 @@ which is several times faster than building PyYAML nodes and lets ``dsl compile`
 importing PyYAML altogether.
 
 It only claims the strings it can prove simple: anything else (multi-line text, non-ASCII,
-quotes, ``#``, leading or trailing spaces, words YAML 1.1 reads as booleans or null,
-numbers with signs, dots or underscores, long keys) makes ``block_yaml`` return None, and
-the caller emits that document with PyYAML instead. What it writes is exactly
-``yaml.safe_dump`` with the options ``_pyyaml`` documents (it declines every ``\n``, so of
-the two differences listed there only one applies: a repeated container is written in full). Tests compare both writers with ``safe_dump``
-(C and pure-Python emitters) over every example, generated documents and an exhaustive
-string corpus.
+double quotes, an indicator first, ``#``, leading or trailing spaces, words YAML 1.1 reads
+as booleans or null, numbers with signs, dots or underscores, long keys) makes
+``block_yaml`` return None, and the caller emits that document with PyYAML instead. What it
+writes is exactly ``yaml.safe_dump`` with the options ``_pyyaml`` documents (it declines
+every ``\n``, so of the two differences listed there only one applies: a repeated container
+is written in full). Tests compare both writers with ``safe_dump`` (C and pure-Python
+emitters) over every example, generated documents and an exhaustive string corpus.
 """
 
 from __future__ import annotations
@@ -25,8 +25,9 @@ from typing import Any
 # A run of characters none of which is a YAML indicator in the middle of a plain scalar
 # (``:`` only when another such character follows, so never ``: `` or a final ``:``);
 # words separated by single spaces. The first character decides how YAML 1.1 resolves
-# the string, so it is checked separately.
-_WORD = r"[A-Za-z0-9_./=@+-]+(?::[A-Za-z0-9_./=@+-]+)*"
+# the string, so it is checked separately (``@ ' & ! $ ;`` are indicators or unusual only
+# there; the keep-alive shell command is written with them).
+_WORD = r"[A-Za-z0-9_./=@+'&!$;-]+(?::[A-Za-z0-9_./=@+'&!$;-]+)*"
 _PLAIN = re.compile(rf"{_WORD}(?: {_WORD})*")
 # Strings starting with a digit: an unsigned decimal integer reads back as an int (so it
 # is quoted); digits then letters (``10Gi``, ``500m``) read back as a string. Every other
@@ -68,7 +69,9 @@ def scalar(text: str) -> str | None:
         return text if _DIGITS_THEN_WORD.fullmatch(text) else None
     if first == "_" or first == "/" or first.isalpha():
         return None if text.lower() in _KEYWORDS else text
-    return None  # ".", "-", "+", "=", "@" first: indicators, signed numbers, .inf/.nan
+    if first == "-" and text[1:2].isalpha():  # a command-line option (`-c`): no number or indicator
+        return text
+    return None  # ".", "+", "=", "@", other "-" first: indicators, signed numbers, .inf/.nan
 
 
 def _str(text: str, limit: int) -> str:

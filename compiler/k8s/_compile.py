@@ -1,5 +1,7 @@
 """Environment + options → Kubernetes objects (plain dicts), in the fixed kind order.
 
+The workload (Pod, StatefulSet or Deployment, ``--workload``) is shaped in ``_workload``.
+
 The objects are data; ``compiler.k8s._synth`` alone turns them into YAML.
 """
 
@@ -13,12 +15,14 @@ from compiler._names import HASH_ANNOTATION, MANAGED_BY, child_name, label_value
 from compiler.k8s._options import K8sOptions
 from compiler.k8s._pod import AUTHORIZED_KEYS_KEY, pod_spec
 from compiler.k8s._volumes import Volume, plan_volumes
+from compiler.k8s._workload import config_hash, workload
 from dsl import rules
 from dsl.errors import CompileError, UsageError
 from dsl.ir import Environment, KubernetesService, content_hash, to_data
 
-# Bump when the shape of the output changes, so the hash annotation changes with it.
-OUTPUT_VERSION = 1
+# Bump when the shape of the output changes, so the hash annotation changes with it
+# (2: hash-named Pods, --workload, the keep-alive command).
+OUTPUT_VERSION = 2
 SERVICE_TYPES = rules.SERVICE_TYPES
 _PUBLIC_KEY_LINE = re.compile(
     r"^(?:\S+\s+)?(ssh-(?:rsa|dss|ed25519)|ecdsa-sha2-nistp(?:256|384|521)"
@@ -27,14 +31,15 @@ _PUBLIC_KEY_LINE = re.compile(
 
 
 def compile_k8s(env: Environment, opts: K8sOptions) -> tuple[dict[str, Any], ...]:
-    """Compile an environment to Kubernetes objects: Secret?, PVCs, Service?, Pod.
+    """Compile an environment to Kubernetes objects: Secret?, PVCs, Service?, workload.
 
     Args:
         env: the evaluated environment.
-        opts: image, namespace and SSH options.
+        opts: image, namespace, SSH and workload options.
 
     Returns:
-        The objects in apply order (Secret, PersistentVolumeClaims, Service, Pod).
+        The objects in apply order (Secret, PersistentVolumeClaims, Service, then the Pod
+        ``<env>-<config hash>``, the StatefulSet or the Deployment).
 
     Raises:
         CompileError: the environment holds a value Kubernetes cannot express (with its span).
@@ -69,10 +74,12 @@ def compile_k8s(env: Environment, opts: K8sOptions) -> tuple[dict[str, Any], ...
     if opts.ssh_public_key and _runtime.is_dev(env):
         objects.append(_secret(meta(ssh_secret), opts.ssh_public_key))
     objects += [_claim(meta(v.claim.name), v) for v in volumes if v.claim is not None]
+    selector = {k: labels[k] for k in ("app.kubernetes.io/name", "app.kubernetes.io/instance")}
     if ports:
-        objects.append(_service(meta(base), env.runtime.kubernetes.service, labels, ports))
-    objects.append({"apiVersion": "v1", "kind": "Pod", "metadata": meta(base),
-                    "spec": pod_spec(env, opts, ports, volumes, ssh_secret, jupyter_secret)})
+        objects.append(_service(meta(base), env.runtime.kubernetes.service, selector, ports))
+    spec = pod_spec(env, opts, ports, volumes, ssh_secret, jupyter_secret)
+    secrets = {o["metadata"]["name"]: o["data"] for o in objects if o["kind"] == "Secret"}
+    objects.append(workload(opts.workload, base, meta, labels, selector, spec, config_hash(labels, spec, secrets)))
     return tuple(objects)
 
 
@@ -127,7 +134,7 @@ def _claim(metadata: dict[str, Any], volume: Volume) -> dict[str, Any]:
 def _service(
     metadata: dict[str, Any],
     service: KubernetesService | None,
-    labels: dict[str, str],
+    selector: dict[str, str],
     ports: tuple[_runtime.NamedPort, ...],
 ) -> dict[str, Any]:
     kind = service.type if service is not None else "ClusterIP"
@@ -136,7 +143,6 @@ def _service(
             f"service type {kind!r} is not supported",
             span=service.span if service else None, hint="one of " + ", ".join(SERVICE_TYPES),
         )
-    selector = {k: labels[k] for k in ("app.kubernetes.io/name", "app.kubernetes.io/instance")}
     return {"apiVersion": "v1", "kind": "Service", "metadata": metadata, "spec": {
         "type": kind,
         "selector": selector,

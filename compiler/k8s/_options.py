@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from compiler.k8s._workload import WORKLOADS
 from dsl import rules
 from dsl.errors import UsageError
 
@@ -33,6 +34,8 @@ class K8sOptions:
         service_account: ``serviceAccountName``; "" = the namespace default, token not mounted.
         image_pull_secrets: ``imagePullSecrets`` names.
         ephemeral_workdir: an emptyDir instead of a PVC for the project directory.
+        workload: what runs the Pod: ``pod`` (named by its config hash), ``statefulset`` or
+            ``deployment`` (one replica each).
     """
 
     image: str
@@ -43,6 +46,7 @@ class K8sOptions:
     service_account: str = ""
     image_pull_secrets: tuple[str, ...] = ()
     ephemeral_workdir: bool = False
+    workload: str = "pod"
 
     def check(self) -> None:
         """Reject option values Kubernetes would refuse.
@@ -50,6 +54,9 @@ class K8sOptions:
         Raises:
             UsageError: naming the option and the rule it breaks.
         """
+        if self.workload not in WORKLOADS:
+            raise UsageError(f"--workload {self.workload!r} is not one of {', '.join(WORKLOADS)}",
+                             hint="pod (the default), statefulset or deployment")
         if self.namespace and _breaks(rules.dns_label, self.namespace):
             raise UsageError(
                 f"--namespace {self.namespace!r} is not a valid namespace name",

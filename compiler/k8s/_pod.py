@@ -62,6 +62,9 @@ def pod_spec(
         },
         "volumeMounts": [_mount(v) for v in volumes],
     }
+    keep_alive = _runtime.keep_alive_command(env)
+    if keep_alive:  # `command` without `args`: the image's ENTRYPOINT and CMD are both replaced
+        container["command"] = list(keep_alive)
     if ports:
         container["ports"] = [
             {"name": p.name, "containerPort": p.container_port, "protocol": "TCP"} for p in ports

@@ -3,7 +3,8 @@
 YAML documents are written by ``_block_yaml`` (exact PyYAML bytes for simple values) or, for
 the rest, by PyYAML itself (``_pyyaml``, imported only then).
 
-Objects go out in a fixed kind order (Secret, PersistentVolumeClaim, Service, Pod); in each
+Objects go out in a fixed kind order (Secret, PersistentVolumeClaim, Service, then the
+workload: Pod, StatefulSet or Deployment); in each
 object ``apiVersion, kind, metadata, spec`` come first and every other key is sorted, at every
 depth, so the bytes depend on nothing but the objects.
 """
@@ -15,9 +16,10 @@ from typing import Any
 
 from compiler.k8s._block_yaml import block_yaml
 
-KIND_ORDER = ("Secret", "PersistentVolumeClaim", "Service", "Pod")
+KIND_ORDER = ("Secret", "PersistentVolumeClaim", "Service", "Pod", "StatefulSet", "Deployment")
 _FIRST_KEYS = ("apiVersion", "kind", "metadata", "spec")
-_FILE_PREFIX = {"Secret": "secret", "PersistentVolumeClaim": "pvc", "Service": "service", "Pod": "pod"}
+_FILE_PREFIX = {"Secret": "secret", "PersistentVolumeClaim": "pvc", "Service": "service", "Pod": "pod",
+                "StatefulSet": "statefulset", "Deployment": "deployment"}
 KUSTOMIZATION = "kustomization.yaml"
 
 
@@ -87,7 +89,9 @@ def synth_json(objects: tuple[dict[str, Any], ...]) -> str:
 
 
 def file_name(obj: dict[str, Any]) -> str:
-    """The file an object is written to under ``-o DIR``: ``<kind>-<name>.yaml``."""
+    """The file an object is written to under ``-o DIR``: ``<kind>-<name>.yaml`` (one object a
+    file; a Pod's name carries its config hash, so a changed Pod is a new file and the old
+    one is removed as stale)."""
     return f"{_FILE_PREFIX.get(obj['kind'], obj['kind'].lower())}-{obj['metadata']['name']}.yaml"
 
 

@@ -6,6 +6,9 @@ side by side with the system packages. R comes from apt and is part of the syste
 Every archive is checked against its publisher's checksum file before it is unpacked: both are
 http sources mounted into the step, and ``_verify`` compares them (see there for the file
 shapes). rustup then verifies the toolchain it downloads itself, and uv the Python it installs.
+``install.codex`` without a version takes GitHub's ``releases/latest`` of openai/codex: both
+files come from the same release, so the check holds (a release published between the two
+fetches makes it fail, never pass wrongly).
 """
 
 from __future__ import annotations
@@ -20,7 +23,6 @@ from compiler.llb._layout import DEV_HOME
 from compiler.llb._ops import BindMount, Mkdir, Mkfile
 from compiler.llb._state import State, http
 from compiler.llb._verify import LISTING, SINGLE, Shape, verify_lines
-from compiler.llb._vscode import parse as parse_extension
 from dsl.errors import CompileError
 from dsl.ir import (
     CodexInstall,
@@ -33,7 +35,6 @@ from dsl.ir import (
     RPackages,
     RustInstall,
     UvInstall,
-    VscodeExtensions,
 )
 
 _GNU = {"amd64": "x86_64", "arm64": "aarch64"}
@@ -43,10 +44,13 @@ JULIA_VERSION = "1.10.10"
 UV_VERSION = "0.9.22"
 PIXI_VERSION = "0.62.2"
 PIXI_CONFIG = "/etc/pixi/config.toml"
+CODEX_RELEASES = "https://github.com/openai/codex/releases"
+CODEX_HOME = "/opt/codex"
 DOWNLOAD_DIR = "/run/dsl/download"
 CHECKSUM_DIR = "/run/dsl/checksum"
-_LABEL = {GoInstall: "install.go", NodejsInstall: "install.nodejs", JuliaInstall: "install.julia",
-          UvInstall: "install.uv", PixiInstall: "install.pixi", RustInstall: "install.rust"}
+_LABEL = {CodexInstall: "install.codex", GoInstall: "install.go", NodejsInstall: "install.nodejs",
+          JuliaInstall: "install.julia", UvInstall: "install.uv", PixiInstall: "install.pixi",
+          RustInstall: "install.rust"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +106,8 @@ def archive(step: object, arch: str) -> Archive | None:
         return _github(f"https://github.com/prefix-dev/pixi/releases/download/v{PIXI_VERSION}/"
                        f"pixi-{gnu}-unknown-linux-musl.tar.gz",
                        "tar -C /usr/local/bin -xzf \"$A\"")
+    if isinstance(step, CodexInstall):
+        return _codex(step, arch)
     if isinstance(step, RustInstall):
         version = check.version(step.version, "rust", step.span) if step.version else "stable"
         url = f"https://static.rust-lang.org/rustup/dist/{gnu}-unknown-linux-gnu/rustup-init"
@@ -112,31 +118,27 @@ def archive(step: object, arch: str) -> Archive | None:
     return None
 
 
-def toolchains(ctx: Context) -> list[tuple[str, object]]:
-    """``(name, step)`` for every downloaded toolchain, in declaration order.
+def _codex(step: CodexInstall, arch: str) -> Archive:
+    """openai/codex's package archive (``bin/codex`` and the helpers it runs, e.g. its bundled
+    bubblewrap and ripgrep) with the release's ``codex-package_SHA256SUMS`` listing; no version
+    means GitHub's latest release. The package stays whole under /opt/codex (codex finds its
+    helpers beside its own binary) and /usr/bin/codex, envd's path, links to it."""
+    version = check.codex_version(step.version, step.span)
+    if arch not in _GNU:
+        raise CompileError(f"install.codex: openai/codex publishes Linux builds for amd64 and arm64, "
+                           f"not {arch}", span=step.span, hint="build for linux/amd64 or linux/arm64")
+    base = (f"{CODEX_RELEASES}/download/rust-v{version}" if version else f"{CODEX_RELEASES}/latest/download")
+    return Archive(f"{base}/codex-package-{_GNU[arch]}-unknown-linux-musl.tar.gz",
+                   f"{base}/codex-package_SHA256SUMS", LISTING,
+                   f"rm -rf {CODEX_HOME} && mkdir -p {CODEX_HOME} && tar -C {CODEX_HOME} -xzf \"$A\" && "
+                   f"{{ [ -x {CODEX_HOME}/bin/codex ] || {{ echo \"dsl: install.codex: $N has no bin/codex\" >&2; "
+                   f"exit 1; }}; }} && ln -sfn {CODEX_HOME}/bin/codex /usr/bin/codex")
 
-    Refusals of downloads we cannot verify are raised here too, so the first one in the build
-    file is the one reported.
-    """
-    out = []
-    for step in ctx.env.build.steps:
-        if isinstance(step, VscodeExtensions):  # installed later, after the system packages
-            for ext_id in step.extensions:
-                parse_extension(ext_id, step.span)
-        if isinstance(step, CodexInstall):
-            # openai/codex publishes no checksum file for its release archives (only Sigstore
-            # bundles, which need cosign, and a DotSlash manifest of the .zst files), so there
-            # is nothing to verify the download against. Only the image needs it: dsl check
-            # and the k8s/docker targets still work.
-            raise CompileError(
-                "install.codex is not supported by the image builder: openai/codex publishes no "
-                "checksum for its release archives, so the download cannot be verified",
-                span=step.span,
-                hint="download it with io.http(url=..., checksum='sha256:...') using a hash you "
-                     "checked, and install it in a run([...]) step")
-        if archive(step, ctx.platform.architecture) is not None:
-            out.append((type(step).__name__, step))
-    return out
+
+def toolchains(ctx: Context) -> list[tuple[str, object]]:
+    """``(name, step)`` for every downloaded toolchain, in declaration order."""
+    arch = ctx.platform.architecture
+    return [(type(step).__name__, step) for step in ctx.env.build.steps if archive(step, arch) is not None]
 
 
 def install(ctx: Context, state: State, step: object) -> State:

@@ -48,6 +48,11 @@ def version(text: str, what: str, span: Span | None) -> str:
     return guard(rule, text, what=f"{what} version", span=span) or text
 
 
+def codex_version(text: str, span: Span | None) -> str:
+    """An ``install.codex`` release, ``""`` for the latest (``rules.codex_version``)."""
+    return guard(rules.codex_version, text, what="codex version", span=span)
+
+
 def checksum(text: str, span: Span | None) -> str:
     """An ``io.http`` checksum, ``""`` for none."""
     return guard(rules.checksum, text, what="checksum", span=span) if text else text

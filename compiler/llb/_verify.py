@@ -5,6 +5,8 @@ step; the script below compares the archive's sha256 with the published one befo
 is unpacked, and fails the step with a message naming the file and both hashes. BuildKit's own
 ``http.checksum`` needs the hash at compile time, which we have only for what we pin
 (Miniconda); a user-chosen Go or Node.js version has its hash only on the publisher's server.
+Where even the file names are known only at build time (a VS Code extension without a
+version), the step downloads both files itself and runs the same check (``check_lines``).
 
 Checksum files come in two shapes:
 
@@ -13,7 +15,7 @@ Checksum files come in two shapes:
   ``.sha256`` (bare hex). The file must hold exactly one non-empty line; its first word is the
   hash (the name, when present, is not compared: publishers write paths of their build tree).
 * a listing of many files (``LISTING``): Node.js's ``SHASUMS256.txt``, Julia's
-  ``julia-<v>.sha256``. The line whose name field (without a leading ``*``) equals the file name
+  ``julia-<v>.sha256``, openai/codex's ``codex-package_SHA256SUMS``. The line whose name field (without a leading ``*``) equals the file name
   exactly is used; none or several is an error. No substring matching: ``node-v1-linux-x64.tar.xz``
   must not pick the line of ``node-v1-linux-x64.tar.xz.asc``.
 """
@@ -44,8 +46,17 @@ def verify_lines(*, archive: str, sums: str, name: str, sums_url: str, what: str
         Script lines; they leave the archive untouched and exit 1 on any mismatch.
     """
     q = shlex.quote
+    return [f"A={q(archive)}; S={q(sums)}; N={q(name)}; U={q(sums_url)}; W={q(what)}", *check_lines(shape)]
+
+
+def check_lines(shape: Shape) -> list[str]:
+    """The check of ``verify_lines`` on the shell variables it sets: ``A`` (archive path),
+    ``S`` (checksum file path), ``N`` (file name), ``U`` (checksum URL), ``W`` (builtin).
+
+    For a caller that learns the names at build time (an extension whose version Open VSX
+    tells the step) and sets the variables itself.
+    """
     lines = [
-        f"A={q(archive)}; S={q(sums)}; N={q(name)}; U={q(sums_url)}; W={q(what)}",
         ('command -v sha256sum >/dev/null 2>&1 || { echo "dsl: $W: sha256sum (coreutils or busybox) '
          'is needed in the image to verify $N" >&2; exit 1; }'),
         'want=""; n=0',

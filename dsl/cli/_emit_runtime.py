@@ -87,6 +87,7 @@ def k8s_options(image: str, opts: dict[str, Any]) -> K8sOptions:
         service_account=opts.get("service_account") or "",
         image_pull_secrets=tuple(opts.get("image_pull_secrets") or ()),
         ephemeral_workdir=bool(opts.get("ephemeral_workdir")),
+        workload=opts.get("workload") or "pod",
     )
 
 

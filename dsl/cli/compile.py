@@ -11,6 +11,7 @@ import click
 from dsl.cli._options import check_image, from_option, path_argument
 
 TARGETS = ("k8s", "docker", "llb", "image-config")
+WORKLOADS = ("pod", "statefulset", "deployment")  # compiler.k8s.WORKLOADS, without importing it
 
 
 @click.command("compile")
@@ -29,6 +30,9 @@ TARGETS = ("k8s", "docker", "llb", "image-config")
 @click.option("--service-account", help="serviceAccountName for the Pod.")
 @click.option("--image-pull-secret", "image_pull_secrets", multiple=True, help="imagePullSecrets entry (repeatable).")
 @click.option("--ephemeral-workdir", is_flag=True, help="Use an emptyDir for the work directory instead of a PVC.")
+@click.option("--workload", type=click.Choice(WORKLOADS),
+              help="k8s: what runs the environment: pod (default; named <env>-<config hash>), "
+                   "statefulset or deployment (one replica, same Pod spec).")
 @click.option("--caps", help="LLB: builder capabilities, e.g. mergeop,diffop (parallel graph shape).")
 @click.option("--sequential", is_flag=True, help="LLB: force the sequential graph shape.")
 @click.option("--owner", help="Dev user UID[:GID] (default: config.owner, else 1000:1000, so that output is the same on every machine).")
@@ -37,6 +41,10 @@ def compile_(target: str, path: str, from_: str | None, **opts: object) -> None:
     """Compile PATH's build file for TARGET (k8s, docker, llb, image-config)."""
     from dsl.cli._load import load_environment
 
+    if opts.get("workload") and target != "k8s":
+        from dsl.errors import UsageError
+
+        raise UsageError("--workload is for --target k8s", hint="drop it, or use --target k8s")
     env = load_environment(path, from_, owner=opts.get("owner"))
     if target in ("k8s", "docker"):
         from dsl.cli import _emit_runtime

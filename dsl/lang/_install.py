@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from dsl import rules
 from dsl.ir import (
     AptPackages,
     CodexInstall,
@@ -31,6 +32,7 @@ from dsl.lang._unpack import (
     AptPackage,
     Bool,
     Call,
+    CodexVersion,
     CondaChannel,
     CondaPackage,
     ContextPath,
@@ -111,7 +113,17 @@ def _versioned(kind: type, default: str, unpack: Any = Version) -> Any:
 primitive("install.rust")(_versioned(RustInstall, "", RustToolchain))
 primitive("install.go")(_versioned(GoInstall, "1.25.3"))
 primitive("install.nodejs")(_versioned(NodejsInstall, "25.1.0"))
-primitive("install.codex")(_versioned(CodexInstall, ""))
+
+
+@primitive("install.codex")
+def codex(rec: Recorder, call: Call, version: Any) -> None:
+    version = call.arg("version", version, optional(CodexVersion))
+    call.check()
+    if not version:
+        rec.warn(call.span, "install.codex: no version: the latest openai/codex release is fetched when "
+                            "the image is built, so two builds can differ; pin one for reproducible builds, "
+                            "e.g. install.codex(version='0.155.1')")
+    rec.add_step(CodexInstall(version=version, span=call.span))
 
 
 @primitive("install.apt_packages")
@@ -175,6 +187,11 @@ primitive("install.julia_packages")(_packages(JuliaPackages, JuliaPackage, "Juli
 def vscode_extensions(rec: Recorder, call: Call, name: Any) -> None:
     extensions = call.arg("name", name, list_of(VscodeExtension, "extension ids"))
     call.check()
+    for ext_id in extensions:
+        if not rules.vscode_extension_parts(ext_id)[2]:
+            rec.warn(call.span, f"install.vscode_extensions: {ext_id!r} has no version: the latest one on "
+                                "Open VSX is looked up when the image is built, so two builds can differ; "
+                                f"pin it as '{ext_id}-<version>' for reproducible builds")
     if extensions:
         rec.add_step(VscodeExtensions(extensions=extensions, span=call.span))
 

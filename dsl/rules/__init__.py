@@ -24,6 +24,7 @@ from dsl.rules._packages import (
     pip_item,
     r_package,
     vscode_extension,
+    vscode_extension_parts,
 )
 from dsl.rules._paths import (
     DEV_HOME,
@@ -38,8 +39,10 @@ from dsl.rules._paths import (
 from dsl.rules._reference import ImageRef, cuda_image, parse_image_ref, tag_reference
 from dsl.rules._values import (
     ACCESS_MODES,
+    CODEX_OLDEST,
     SERVICE_TYPES,
     checksum,
+    codex_version,
     command_text,
     cuda_version,
     dns_label,
@@ -56,11 +59,11 @@ from dsl.rules._values import (
 )
 
 __all__ = [
-    "ACCESS_MODES", "DEV_HOME", "PIP_OPTIONS", "PIP_OPTIONS_WITH_VALUE", "SERVICE_TYPES",
-    "ImageRef", "Invalid", "apt_package", "checksum", "command_text", "conda_channel",
+    "ACCESS_MODES", "CODEX_OLDEST", "DEV_HOME", "PIP_OPTIONS", "PIP_OPTIONS_WITH_VALUE", "SERVICE_TYPES",
+    "ImageRef", "Invalid", "apt_package", "checksum", "codex_version", "command_text", "conda_channel",
     "conda_package", "container_dir", "context_path", "cuda_image", "cuda_version",
     "dns_label", "dns_subdomain", "download_name", "env_name", "env_value", "exposed_port",
     "file_name", "http_url", "owner_id", "image_path", "julia_package", "mount_path", "parse_image_ref",
     "path_in_image", "pip_item", "python_version", "quantity", "r_package", "rust_toolchain",
-    "shown", "tag_reference", "version", "vscode_extension",
+    "shown", "tag_reference", "version", "vscode_extension", "vscode_extension_parts",
 ]

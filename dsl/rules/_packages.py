@@ -138,8 +138,27 @@ def julia_package(text: str) -> str:
 _VSCODE = r"[A-Za-z0-9][A-Za-z0-9-]*\.[A-Za-z0-9][A-Za-z0-9._-]*"
 
 
+_VSCODE_VERSION = r"[0-9][A-Za-z0-9._]*"
+
+
 def vscode_extension(text: str) -> str:
     """A VS Code extension id ``publisher.extension[-version]``."""
     if not re.fullmatch(_VSCODE, text):
         raise Invalid(f"expected a VS Code extension id 'publisher.extension[-version]', got {shown(text)}")
     return text
+
+
+def vscode_extension_parts(text: str) -> tuple[str, str, str]:
+    """``publisher.name[-version]`` → ``(publisher, name, version)``; version ``""`` when the id
+    has none.
+
+    envd's split: the part after the last ``-`` is the version when it starts with a digit
+    (``ms-python.python-2024.8.1``); otherwise the whole rest is the name
+    (``ms-python.vscode-pylance``, ``a.b-latest``).
+    """
+    vscode_extension(text)
+    publisher, _, rest = text.partition(".")
+    name, dash, version = rest.rpartition("-")
+    if not dash or not name or not re.fullmatch(_VSCODE_VERSION, version):
+        return publisher, rest, ""
+    return publisher, name, version

@@ -66,6 +66,30 @@ def version(text: str) -> str:
     return text
 
 
+_CODEX = r"(?P<x>[0-9]+)\.(?P<y>[0-9]+)\.(?P<z>[0-9]+)(?:-(?:alpha|beta)(?:\.[0-9]+)?)?"
+# the oldest openai/codex release known to publish codex-package_SHA256SUMS, the checksums the
+# image build verifies its download against (older releases publish none for their archives)
+CODEX_OLDEST = (0, 141, 0)
+
+
+def codex_version(text: str) -> str:
+    """An ``install.codex`` release: ``X.Y.Z`` or ``X.Y.Z-alpha.N`` / ``-beta.N`` (the tag is
+    ``rust-v<version>``), ``0.141.0`` or later; ``""`` means the latest release."""
+    if not text:
+        return text
+    m = re.fullmatch(_CODEX, text)
+    if m is None:
+        hint = ("write the version without 'rust-v' or 'v'" if text[:1] in "rRvV"
+                else "an openai/codex release such as '0.155.1'")
+        raise Invalid(f"expected an openai/codex release like '0.155.1', got {shown(text)}", hint)
+    if (int(m["x"]), int(m["y"]), int(m["z"])) < CODEX_OLDEST:
+        oldest = ".".join(map(str, CODEX_OLDEST))
+        raise Invalid(f"openai/codex {text} is older than {oldest}, the oldest release known to publish "
+                      "checksums for its archives (codex-package_SHA256SUMS), so its download could not "
+                      "be verified", f"use {oldest} or later, or leave the version out for the latest release")
+    return text
+
+
 def rust_toolchain(text: str) -> str:
     """An ``install.rust`` toolchain: ``stable``, ``beta``, ``nightly`` (optionally
     ``-YYYY-MM-DD``) or a release ``1.75`` / ``1.75.0``; ``""`` means stable."""

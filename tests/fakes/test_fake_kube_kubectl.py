@@ -1,8 +1,10 @@
 """The fake API server driven by the real kubectl (1.32): apply (client- and server-side, -k,
 --prune, --dry-run=server), replace, get, delete, and the refusals a real server gives.
 
-The acceptance check of issue 9 lives here too: today's fixed-name Pod, applied, then
-re-applied after a ``runtime.environ`` change, is refused with the real server's text.
+The acceptance check of issue 9 that proves the fake strict lives here too: a Pod with a fixed
+name (as ``dsl compile`` made it before Pods were named by their config hash), applied, then
+re-applied after a ``runtime.environ`` change, is refused with the real server's text. The
+flow that succeeds with today's trees is in tests/gitops.
 """
 
 from __future__ import annotations
@@ -16,10 +18,11 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-POD_REFUSED = ('The Pod "dev-workspace" is invalid: spec: Forbidden: pod updates may not change fields other than '
-               "`spec.containers[*].image`,`spec.initContainers[*].image`,`spec.activeDeadlineSeconds`,"
-               "`spec.tolerations` (only additions to existing tolerations),`spec.terminationGracePeriodSeconds` "
-               "(allow it to be set to 1 if it was previously negative)")
+POD_UPDATE_RULE = ("is invalid: spec: Forbidden: pod updates may not change fields other than "
+                   "`spec.containers[*].image`,`spec.initContainers[*].image`,`spec.activeDeadlineSeconds`,"
+                   "`spec.tolerations` (only additions to existing tolerations),`spec.terminationGracePeriodSeconds` "
+                   "(allow it to be set to 1 if it was previously negative)")
+POD_REFUSED = f'The Pod "dev-workspace" {POD_UPDATE_RULE}'
 INSTANCE = "app.kubernetes.io/instance=dev-workspace"
 
 
@@ -40,6 +43,23 @@ def compile_tree(example: Path, out: Path) -> Path:
     assert done.returncode == 0, done.stderr
     _compiled.setdefault(source, Path(shutil.copytree(out, out.parent / f"compiled-{len(_compiled)}")))
     return out
+
+
+def pod_file(tree: Path) -> Path:
+    """The tree's one Pod file, ``pod-<env>-<config hash>.yaml``."""
+    (path,) = tree.glob("pod-*.yaml")
+    return path
+
+
+def pod_name(tree: Path) -> str:
+    return pod_file(tree).name.removeprefix("pod-").removesuffix(".yaml")
+
+
+def with_fixed_pod_name(tree: Path, name: str = "dev-workspace") -> Path:
+    """The tree as ``dsl compile`` wrote it before Pods were named by their config hash."""
+    pod = pod_file(tree)
+    pod.write_text(pod.read_text().replace(f"\n  name: {pod_name(tree)}\n", f"\n  name: {name}\n"))
+    return tree
 
 
 def copy_example(tmp_path: Path, name: str = "dev-workspace") -> Path:
@@ -69,10 +89,10 @@ def test_kubectl_sees_a_fake_1_32_server(kubectl):
 def test_apply_k_creates_the_tree_and_a_second_apply_changes_nothing(kubectl, tmp_path):
     tree = compile_tree(copy_example(tmp_path), tmp_path / "k8s")
     first = ok(kubectl("apply", "-k", str(tree)))
-    assert "pod/dev-workspace created" in first and "service/dev-workspace created" in first
+    assert f"pod/{pod_name(tree)} created" in first and "service/dev-workspace created" in first
     before = {o["metadata"]["name"]: o["metadata"] for o in objects(kubectl, "pods,svc,pvc")}
     again = ok(kubectl("apply", "-k", str(tree)))
-    assert "pod/dev-workspace unchanged" in again and "created" not in again
+    assert f"pod/{pod_name(tree)} unchanged" in again and "created" not in again
     after = {o["metadata"]["name"]: o["metadata"] for o in objects(kubectl, "pods,svc,pvc")}
     assert {n: (m["uid"], m["resourceVersion"]) for n, m in after.items()} == \
         {n: (m["uid"], m["resourceVersion"]) for n, m in before.items()}
@@ -81,25 +101,26 @@ def test_apply_k_creates_the_tree_and_a_second_apply_changes_nothing(kubectl, tm
     assert pod["spec"]["containers"][0]["terminationMessagePath"] == "/dev/termination-log"  # defaulted
 
 
-def test_a_changed_environ_is_refused_for_todays_fixed_pod_name(kubectl, tmp_path):
+def test_a_changed_environ_is_refused_for_a_fixed_pod_name(kubectl, tmp_path):
     """Issue 9's defect, reproduced: the fake refuses it with a real server's status and text."""
     source = copy_example(tmp_path)
-    tree = compile_tree(source, tmp_path / "k8s")
+    tree = with_fixed_pod_name(compile_tree(source, tmp_path / "k8s"))
     ok(kubectl("apply", "-k", str(tree)))
     build = source / "build.envd"
     build.write_text(build.read_text().replace('"EDITOR": "vim"', '"EDITOR": "nano"'))
-    compile_tree(source, tree)
+    with_fixed_pod_name(compile_tree(source, tree))
 
     applied = kubectl("apply", "-k", str(tree))
     assert applied.returncode == 1
     assert POD_REFUSED in applied.stderr
-    replaced = kubectl("replace", "-f", str(tree / "pod-dev-workspace.yaml"))
+    replaced = kubectl("replace", "-f", str(pod_file(tree)))
     assert replaced.returncode == 1 and POD_REFUSED in replaced.stderr
     # Server-side apply over client-side apply: kubectl-client-side-apply owns the old value.
     server_side = kubectl("apply", "--server-side", "-k", str(tree))
     assert server_side.returncode == 1
-    assert 'Apply failed with 2 conflicts: conflicts with "kubectl-client-side-apply" using v1' in server_side.stderr
+    assert 'Apply failed with 3 conflicts: conflicts with "kubectl-client-side-apply" using v1' in server_side.stderr
     assert '- .spec.containers[name="environment"].env[name="EDITOR"].value' in server_side.stderr
+    assert '- .metadata.annotations.envdsl/config-hash' in server_side.stderr  # and the content hash
     forced = kubectl("apply", "--server-side", "--force-conflicts", "-k", str(tree))
     assert forced.returncode == 1 and POD_REFUSED in forced.stderr
     env = objects(kubectl, "pods")[0]["spec"]["containers"][0]["env"]
@@ -109,9 +130,9 @@ def test_a_changed_environ_is_refused_for_todays_fixed_pod_name(kubectl, tmp_pat
 def test_labels_of_a_pod_may_change(kubectl, tmp_path):
     tree = compile_tree(copy_example(tmp_path), tmp_path / "k8s")
     ok(kubectl("apply", "-k", str(tree)))
-    ok(kubectl("label", "pod", "dev-workspace", "team=ml"))
-    ok(kubectl("annotate", "pod", "dev-workspace", "note=hi"))
-    ok(kubectl("set", "image", "pod/dev-workspace", "environment=dev-workspace:v2"))
+    ok(kubectl("label", "pod", pod_name(tree), "team=ml"))
+    ok(kubectl("annotate", "pod", pod_name(tree), "note=hi"))
+    ok(kubectl("set", "image", f"pod/{pod_name(tree)}", "environment=dev-workspace:v2"))
     pod = objects(kubectl, "pods", "-l", "team=ml")[0]
     assert pod["spec"]["containers"][0]["image"] == "dev-workspace:v2"
 
@@ -120,12 +141,12 @@ def test_prune_deletes_the_pod_that_left_the_tree_and_keeps_the_claims(kubectl, 
     tree = compile_tree(copy_example(tmp_path), tmp_path / "k8s")
     ok(kubectl("apply", "-k", str(tree)))
     claims = {o["metadata"]["name"]: o["metadata"]["uid"] for o in objects(kubectl, "pvc")}
-    # The config-hash shape issue 9 builds: a changed config is a Pod of another name.
-    pod_file = tree / "pod-dev-workspace.yaml"
-    pod_file.write_text(pod_file.read_text().replace("\n  name: dev-workspace\n", "\n  name: dev-workspace-0a1b2c3d\n")
-                        .replace("value: vim", "value: nano"))
+    # The config-hash shape: a changed config is a Pod of another name (tests/gitops regenerates).
+    old, pod = pod_name(tree), pod_file(tree)
+    pod.write_text(pod.read_text().replace(f"\n  name: {old}\n", "\n  name: dev-workspace-0a1b2c3d\n")
+                   .replace("value: vim", "value: nano"))
     pruned = ok(kubectl("apply", "-k", str(tree), "--prune", "-l", INSTANCE))
-    assert "pod/dev-workspace-0a1b2c3d created" in pruned and "pod/dev-workspace pruned" in pruned
+    assert "pod/dev-workspace-0a1b2c3d created" in pruned and f"pod/{old} pruned" in pruned
     assert [o["metadata"]["name"] for o in objects(kubectl, "pods")] == ["dev-workspace-0a1b2c3d"]
     assert {o["metadata"]["name"]: o["metadata"]["uid"] for o in objects(kubectl, "pvc")} == claims
 
@@ -137,9 +158,9 @@ def test_prune_leaves_objects_without_the_label_or_not_applied_by_kubectl(kubect
     ok(kubectl("create", "-f", str(other)))  # no last-applied annotation
     ok(kubectl("apply", "-k", str(tree)))
     ok(kubectl("label", "configmap", "other", INSTANCE))
-    (tree / "kustomization.yaml").write_text((tree / "kustomization.yaml").read_text().replace("- pod-dev-workspace.yaml\n", ""))
+    (tree / "kustomization.yaml").write_text((tree / "kustomization.yaml").read_text().replace(f"- {pod_file(tree).name}\n", ""))
     pruned = ok(kubectl("apply", "-k", str(tree), "--prune", "-l", INSTANCE))
-    assert "pod/dev-workspace pruned" in pruned and "configmap" not in pruned
+    assert f"pod/{pod_name(tree)} pruned" in pruned and "configmap" not in pruned
     assert objects(kubectl, "configmaps", "-l", INSTANCE)[0]["metadata"]["name"] == "other"
 
 
@@ -162,26 +183,26 @@ def test_server_side_apply_conflicts_between_field_managers(kubectl, tmp_path):
 def test_dry_run_server_validates_and_writes_nothing(kubectl, tmp_path):
     tree = compile_tree(copy_example(tmp_path), tmp_path / "k8s")
     dry = ok(kubectl("apply", "-k", str(tree), "--dry-run=server"))
-    assert "pod/dev-workspace created (server dry run)" in dry
+    assert f"pod/{pod_name(tree)} created (server dry run)" in dry
     assert objects(kubectl, "pods,svc,pvc") == []
     ok(kubectl("apply", "-k", str(tree)))
-    ok(kubectl("delete", "pod", "dev-workspace", "--dry-run=server"))
+    ok(kubectl("delete", "pod", pod_name(tree), "--dry-run=server"))
     assert len(objects(kubectl, "pods")) == 1
-    bad = tree / "pod-dev-workspace.yaml"
+    bad = pod_file(tree)  # edited by hand, keeping its name: the update rule still holds
     bad.write_text(bad.read_text().replace("value: vim", "value: nano"))
     refused = kubectl("apply", "-k", str(tree), "--dry-run=server")
-    assert refused.returncode == 1 and POD_REFUSED in refused.stderr
+    assert refused.returncode == 1 and f'The Pod "{pod_name(tree)}" {POD_UPDATE_RULE}' in refused.stderr
 
 
 def test_delete_and_not_found(kubectl, tmp_path):
     tree = compile_tree(copy_example(tmp_path), tmp_path / "k8s")
     ok(kubectl("apply", "-k", str(tree)))
     deleted = ok(kubectl("delete", "-k", str(tree)))
-    assert 'pod "dev-workspace" deleted' in deleted
+    assert f'pod "{pod_name(tree)}" deleted' in deleted
     assert objects(kubectl, "pods,svc,pvc") == []
-    missing = kubectl("delete", "pod", "dev-workspace")
+    missing = kubectl("delete", "pod", pod_name(tree))
     assert missing.returncode == 1
-    assert 'Error from server (NotFound): pods "dev-workspace" not found' in missing.stderr
+    assert f'Error from server (NotFound): pods "{pod_name(tree)}" not found' in missing.stderr
     absent = kubectl("get", "deployment.apps", "nope")
     assert 'Error from server (NotFound): deployments.apps "nope" not found' in absent.stderr
 
@@ -276,5 +297,5 @@ def test_items_dropped_from_the_applied_config_are_removed(kubectl, tmp_path, mo
 def test_kubectl_wait_sees_a_pod_become_ready_with_the_optional_kubelet(kubectl, tmp_path):
     tree = compile_tree(copy_example(tmp_path), tmp_path / "k8s")
     ok(kubectl("apply", "-k", str(tree)))
-    waited = ok(kubectl("wait", "--for=condition=Ready", "pod/dev-workspace", "--timeout=20s"))
-    assert "pod/dev-workspace condition met" in waited
+    waited = ok(kubectl("wait", "--for=condition=Ready", f"pod/{pod_name(tree)}", "--timeout=20s"))
+    assert f"pod/{pod_name(tree)} condition met" in waited

@@ -8,12 +8,16 @@ for LLB (both graph shapes), the image config, the Docker create body, Compose a
 Kubernetes objects. A rejected file must be a ``BuildFileError`` with a build-file location.
 Deterministic (``derandomize``) and quick: a few hundred files in a few seconds.
 
-``install.codex`` and ``install.vscode_extensions`` are left out: the image compiler refuses
-them on purpose ("not supported yet", item 7 of issue 8), which is not a rule disagreement.
+Every builtin that takes a value is generated, ``install.codex`` and
+``install.vscode_extensions`` included: ids and releases without a version compile to steps
+that resolve them when the image is built (and verify what they download), so they are no
+exception either.
 """
 
 from __future__ import annotations
 
+import ast
+import re
 import string
 
 from hypothesis import HealthCheck, given, settings
@@ -24,6 +28,7 @@ from compiler.docker import DockerOptions, compile_container, compose_file
 from compiler.image_config import image_config
 from compiler.k8s import K8sOptions, compile_k8s, dump_yaml, synth_files, synth_yaml
 from compiler.llb import compile_environment
+from dsl import rules
 from dsl.errors import BuildFileError
 from dsl.lang import evaluate_source
 
@@ -56,6 +61,11 @@ CONDA = _text(["numpy", "numpy=1.26", "conda-forge::numpy>=1", "pytorch[build=*c
 CHANNELS = _text(["conda-forge", "pytorch/label/nightly", "https://conda.example/c"], "ab/-_.:", 10)
 VERSIONS = _text(["1.25.3", "25.1.0", "1.22rc1", "1.0+build", "v1.2", "stable", "nightly-2024-01-31", "1.75"],
                  "0123456789.+-abv", 8)
+CODEX = _text(["", "0.155.1", "0.141.0", "0.140.9", "0.98.0", "0.156.0-alpha.2", "1.0.0-beta", "rust-v0.155.1",
+               "0.150", "v1.2.3", "0.141.0+x", "99999999999999999999.0.0"], "0123456789.-abelpht", 10)
+VSCODE = _text(["ms-python.python", "ms-python.python-2024.8.1", "a.b-latest", "a.b-", "x.a.b-1.0", "python",
+                "a..b", "-a.b", "a.b-1.0-beta", "REditorSupport.r-lsp-0.1.0", "a.b-1", "a.b-1.0_x", "a.b-1+2",
+                "ms-python.python-2024.8.1@linux-x64", "a.b-é"], "ab.-_1A@", 12)
 PYTHON = _text(["", "3", "3.12", "3.11.4", "2.7"], "3.12x", 5)
 QUANTITY = _text(["10Gi", "500m", "2", "1.5", "1e3", "1E", ".5", "1.", "100n", "0", "-1", "+1", "1e-3", "1E18"],
                  "0123456789.eEKMGimnu+-", 6)
@@ -102,6 +112,8 @@ CALLS = st.one_of(
     _call("install.rust", version=S["version"]),
     _call("install.go", version=S["version"]),
     _call("install.nodejs", version=S["version"]),
+    _call("install.codex", version=CODEX.map(_s)),
+    _call("install.vscode_extensions", name=_list(VSCODE)),
     _call("install.apt_packages", name=_list(APT)),
     _call("install.python_packages", name=_list(PIP), requirements=S["context"], local_wheels=_list(CONTEXT, 2)),
     _call("install.conda_packages", name=_list(CONDA), channel=_list(CHANNELS, 2)).map(lambda c: "install.conda(); " + c),
@@ -155,12 +167,13 @@ def compile_every_target(env) -> None:  # noqa: ANN001 - an Environment
     synth_files(objects)
 
 
-def test_what_check_accepts_compiles_for_every_target() -> None:
+def _accepted_files_compile(files: st.SearchStrategy[str], examples: int) -> list[str]:
+    """Run the property over ``examples`` generated files; the ones ``dsl check`` accepted."""
     accepted: list[str] = []
 
-    @settings(max_examples=300, deadline=None, derandomize=True, database=None,
+    @settings(max_examples=examples, deadline=None, derandomize=True, database=None,
               suppress_health_check=[HealthCheck.too_slow])
-    @given(BUILD_FILES)
+    @given(files)
     def check_then_compile(source: str) -> None:
         try:
             env = evaluate_source(source).environment
@@ -171,7 +184,33 @@ def test_what_check_accepts_compiles_for_every_target() -> None:
         compile_every_target(env)
 
     check_then_compile()
+    return accepted
+
+
+def test_what_check_accepts_compiles_for_every_target() -> None:
+    accepted = _accepted_files_compile(BUILD_FILES, 300)
     assert len(accepted) >= 60, f"only {len(accepted)} generated files passed dsl check: the property proves little"
+
+
+# Files of downloads only (plus the base): the mix above accepts few of them, since any other
+# call in a file may be refused; here each accepted file has several, pinned or not.
+DOWNLOAD_FILES = st.lists(st.one_of(
+    _call("base", image=st.sampled_from(["debian:bookworm", "ubuntu:22.04"]).map(_s), dev=BOOL),
+    _call("install.codex", version=st.one_of(st.sampled_from(["", "0.155.1", "0.141.0"]), CODEX).map(_s)),
+    _call("install.vscode_extensions", name=_list(st.one_of(
+        st.sampled_from(["ms-python.python", "a.b-latest", "REditorSupport.r-lsp"]),
+        st.sampled_from(["ms-python.python-2024.8.1", "x.a.b-1.0", "a.b-1"]), VSCODE))),
+    _call("install.go", version=S["version"]),
+), min_size=1, max_size=5).map(lambda calls: "def build():\n" + "".join(f"    {c}\n" for c in calls))
+
+
+def test_downloads_check_accepts_compile_for_every_target_pinned_or_not() -> None:
+    accepted = _accepted_files_compile(DOWNLOAD_FILES, 200)
+    for call in ("install.codex(version='')", "install.codex(version='0.", "install.vscode_extensions("):
+        assert sum(call in source for source in accepted) >= 5, f"too few accepted files call {call}...)"
+    ids = [i for source in accepted for i in re.findall(r"install\.vscode_extensions\(name=\[([^]]*)\]", source)]
+    versions = [rules.vscode_extension_parts(ast.literal_eval(x))[2] for i in ids for x in i.split(", ")]
+    assert sum(not v for v in versions) >= 5 and sum(bool(v) for v in versions) >= 5, versions
 
 
 def test_edge_values_the_compilers_take_are_accepted_by_check() -> None:

@@ -64,7 +64,8 @@ def test_dockerd_creates_and_removes_the_container(example, function, docker_api
 
     (tmp_path / "host_key").write_text("not a key: the container is never started\n")
     body = fill_placeholders(body, {"DSL_AUTHORIZED_KEYS": "ssh-ed25519 AAAAC3Nza test",
-                                    "DSL_HOST_KEY_FILE": str(tmp_path / "host_key")})
+                                    "DSL_HOST_KEY_FILE": str(tmp_path / "host_key"),
+                                    "DSL_JUPYTER_TOKEN": "a-test-token"})
     for m in body["HostConfig"]["Mounts"]:  # the runner creates missing bind sources
         if m["Type"] == "bind" and not Path(m["Source"]).exists():
             Path(m["Source"]).mkdir(parents=True)

@@ -218,7 +218,9 @@ def test_labels_and_content_hash_follow_inputs():
 
 def test_function_name_goes_into_object_names():
     env = Environment(name="proj", function="gpu", build=BuildGraph(base=BaseImage(dev=True)))
-    assert pod_of(compile_k8s(env, K8sOptions(image="p:1")))["metadata"]["name"] == "proj-gpu"
+    objects = compile_k8s(env, K8sOptions(image="p:1"))
+    assert [o["metadata"]["name"] for o in objects[:2]] == ["proj-gpu-workdir", "proj-gpu"]
+    assert pod_of(objects)["metadata"]["name"].startswith("proj-gpu-")  # + the config hash
 
 
 def test_synth_is_ordered_and_stable():

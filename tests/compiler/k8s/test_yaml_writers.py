@@ -73,7 +73,7 @@ def safe_dump(pairs, *, pure: bool, literal: bool = True) -> str:
 
 
 # Characters that matter to YAML's plain-scalar and implicit-type rules, plus ordinary ones.
-ALPHABET = "aYe0179.-: _/#'@=+x~\"é"
+ALPHABET = "aYe0179.-: _/#'@=+x~\"é&!$;"
 AMBIGUOUS = [
     "yes", "Yes", "YES", "yEs", "no", "NO", "true", "True", "false", "on", "On", "OFF", "null",
     "Null", "NULL", "y", "N", "~", "", " ", "1e3", "1E3", "1Gi", "100m", "0x1F", "0b1", "0o7",
@@ -81,6 +81,7 @@ AMBIGUOUS = [
     "a: b", "a #b", "a#b", "a  b", " a", "a ", "-a", "? a", ":a", "a:", "a::b", "---", "...",
     "two\nlines\n", "no newline\nat end", "\nlead", "x" * 130, "ünïcode", "tab\there", "it's",
     "sha256:" + "ab" * 32, "registry.example/envs/x@sha256:" + "0" * 64,
+    "trap 'exit 0' TERM; wait $!", "&a", "!a", "'a", "$a", ";a", "a &b", "a !b", "a 'b'", "a $$;",
 ]
 MULTILINE = [
     "set -e\nexec sshd\n", "a\nb", "a\n\n", "\n", "\n\n", " lead\nspace", "trail \nspace",

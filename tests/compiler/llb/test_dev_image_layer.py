@@ -85,21 +85,25 @@ def test_build_steps_use_the_base_image_path_when_known() -> None:
     assert based.split(":")[0] == default.split(":")[0]  # our directories still come first
 
 
-def test_files_with_unsupported_installs_still_check_and_compile_for_k8s(tmp_path: Path) -> None:
+def test_unpinned_extensions_and_codex_check_with_a_warning_and_compile_for_every_target(tmp_path: Path) -> None:
+    """What envd files write (no versions): dsl check warns that the latest is fetched at build
+    time, and every target compiles (the LLB looks the versions up when it is built)."""
     (tmp_path / "build.envd").write_text(
         'def build():\n    base(image="debian:bookworm", dev=True)\n'
         '    install.vscode_extensions(["ms-python.python"])\n    install.codex()\n')
 
-    def dsl(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "dsl", *args], cwd=tmp_path, capture_output=True, text=True)
+    def dsl(*args: str) -> subprocess.CompletedProcess[bytes]:
+        return subprocess.run([sys.executable, "-m", "dsl", *args], cwd=tmp_path, capture_output=True)
 
-    assert dsl("check").returncode == 0
-    k8s = dsl("compile", "--target", "k8s")
-    assert k8s.returncode == 0 and "kind: Pod" in k8s.stdout, k8s.stderr
-    llb = dsl("compile", "--target", "llb")
-    assert llb.returncode == 2 and "build.envd:3:5: install.vscode_extensions" in llb.stderr
-    assert "has no version" in llb.stderr and "Traceback" not in llb.stderr
-    # the refusals themselves (and what is supported): tests/compiler/llb/test_llb_vscode.py
+    check = dsl("check")
+    assert check.returncode == 0, check.stderr
+    stderr = check.stderr.decode()
+    assert "build.envd:3:5: warning: install.vscode_extensions: 'ms-python.python' has no version" in stderr
+    assert "build.envd:4:5: warning: install.codex: no version" in stderr
+    for target in ("llb", "image-config", "docker", "k8s"):
+        out = dsl("compile", "--target", target)
+        assert out.returncode == 0, (target, out.stderr.decode())
+    # the steps themselves: tests/compiler/llb/test_llb_vscode.py, test_llb_codex.py
 
 
 def test_root_dev_user_needs_no_user_step_and_no_chown() -> None:

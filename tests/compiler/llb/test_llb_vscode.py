@@ -1,5 +1,6 @@
-"""install.vscode_extensions: Open VSX downloads verified against Open VSX's .sha256, unpacked
-where VS Code Server looks; install.codex stays refused (nothing to verify it against)."""
+"""install.vscode_extensions with versions: Open VSX downloads verified against Open VSX's
+.sha256, unpacked where VS Code Server looks. Ids without a version (Open VSX's latest, looked
+up at build time): tests/compiler/llb/test_llb_vscode_latest.py."""
 
 from __future__ import annotations
 
@@ -18,7 +19,6 @@ from dsl.errors import CompileError
 from dsl.ir import (
     BaseImage,
     BuildGraph,
-    CodexInstall,
     Environment,
     Owner,
     Span,
@@ -36,7 +36,8 @@ def _env(*ids: str, dev: bool = True, owner: Owner | None = None) -> Environment
 
 
 def _step(dec: Decoded) -> pb.Op:
-    found = [op for dg, op in dec.execs() if dec.name(dg).startswith("install.vscode_extensions")]
+    found = [op for dg, op in dec.execs()
+             if dec.name(dg).startswith("install.vscode_extensions") and "look up" not in dec.name(dg)]
     assert len(found) == 1
     return found[0]
 
@@ -66,13 +67,19 @@ def test_root_dev_user_and_non_dev_images_need_no_chown() -> None:
         assert "chown" not in _step(decode(compile_environment(env).definition)).exec.meta.args[2]
 
 
-@pytest.mark.parametrize("ext_id", ["ms-python.python", "ms-python.python-latest"])
-def test_an_extension_without_a_version_is_a_located_error_that_says_how_to_pin_it(ext_id) -> None:
+def test_versioned_ids_need_no_lookup_step_and_no_download_tool() -> None:
+    """Pinned extensions keep their one step (http sources only): nothing is resolved or
+    fetched at build time."""
+    dec = decode(compile_environment(_env("ms-python.python-2024.8.1")).definition)
+    names = [dec.name(dg) for dg, _ in dec.execs()]
+    assert not any("look up" in n for n in names), names
+    assert "dsl_fetch" not in _step(dec).exec.meta.args[2]
+
+
+def test_an_id_that_is_not_an_extension_is_a_located_compile_error() -> None:
     with pytest.raises(CompileError) as err:
-        compile_environment(_env(ext_id))
-    assert "has no version" in str(err.value) and err.value.span == SPAN
-    assert f"'{ext_id}-<version>'" in err.value.hint
-    assert "https://open-vsx.org/extension/ms-python/" in err.value.hint
+        compile_environment(_env("python"))
+    assert "invalid VS Code extension id" in str(err.value) and err.value.span == SPAN
 
 
 def _vsix(files: dict[str, bytes]) -> bytes:
@@ -149,12 +156,3 @@ def test_without_unzip_or_python3_the_step_installs_unzip_with_the_package_manag
     assert "install.vscode_extensions (to unpack .vsix files) needs a package manager" in res.stderr
     op = _step(decode(compile_environment(_env("a.b-1.0.0")).definition))
     assert "apk add --no-cache unzip" in op.exec.meta.args[2]
-
-
-def test_codex_is_still_refused_because_openai_publishes_no_checksum() -> None:
-    env = Environment("x", BuildGraph(base=BaseImage("debian:bookworm", dev=True),
-                                      steps=(CodexInstall(span=SPAN),)))
-    with pytest.raises(CompileError) as err:
-        compile_environment(env)
-    assert "publishes no checksum" in str(err.value) and err.value.span == SPAN
-    assert "io.http(" in err.value.hint and "run(" in err.value.hint

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import pytest
 
+from dsl.engines.runner import fill_placeholders
 from tests.engines.buildkit._containers import bridge_gateway, make_wheel
 from tests.engines.buildkit.test_build_e2e import _build, _env
 
@@ -140,14 +141,17 @@ def _run_body(docker_api, built: Built, token: str | None) -> str:
                           cwd=built.project, capture_output=True, text=True, env=_env(built.home, ""), timeout=60)
     assert proc.returncode == 0 and MARKER not in proc.stdout + proc.stderr, proc.stderr
     body = json.loads(proc.stdout)
-    env = [e.replace("${DSL_AUTHORIZED_KEYS}", PUBLIC_KEY) for e in body["Env"]]
-    assert "DSL_JUPYTER_TOKEN=${DSL_JUPYTER_TOKEN}" in env
+    assert "DSL_JUPYTER_TOKEN=${DSL_JUPYTER_TOKEN}" in body["Env"]
     if token is None:
-        env = [e for e in env if not e.startswith("DSL_JUPYTER_TOKEN=")]
-    else:
-        env = [e.replace("${DSL_JUPYTER_TOKEN}", token) for e in env]
+        body["Env"] = [e for e in body["Env"] if not e.startswith("DSL_JUPYTER_TOKEN=")]
+    host_key = built.home / "host_key"
+    if not host_key.exists():
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(host_key)], check=True)
+        host_key.chmod(0o644)  # read by the container's non-root user
+    values = {"DSL_AUTHORIZED_KEYS": PUBLIC_KEY, "DSL_HOST_KEY_FILE": str(host_key)}
+    body = fill_placeholders(body, {**values, **({"DSL_JUPYTER_TOKEN": token} if token is not None else {})})
     host = {**body["HostConfig"], "RestartPolicy": {"Name": "no"}}  # one start, one exit status
-    return docker_api.create_container_from_config({**body, "Env": env, "HostConfig": host},
+    return docker_api.create_container_from_config({**body, "HostConfig": host},
                                                    name=f"dsl-scan-{uuid.uuid4().hex[:8]}")["Id"]
 
 

@@ -129,3 +129,126 @@ def test_a_vscode_extension_is_verified_and_unpacked_by_the_compiled_step(
         assert out == ['{"name":', f'"t{run}"}}', "package.json"]
     finally:
         docker_api.remove_image(tag, force=True)
+
+
+def test_a_latest_vscode_extension_is_looked_up_verified_and_installed_and_cached_by_version(
+        docker_host, docker_api, base_image, tmp_path, monkeypatch) -> None:
+    """An id without a version on the real builder: Open VSX's metadata is an http source of the
+    look-up step, the install step downloads from the URLs it names (so the stand-in server
+    listens on the Docker bridge, where RUN steps reach the host) and verifies. A second build
+    whose metadata differs only in its download counter installs nothing again: the install
+    step is keyed by what the look-up found, not by the metadata's bytes."""
+    import collections
+    import contextlib
+    import io
+    import json
+    import zipfile
+
+    import docker
+
+    from compiler.llb import _vscode, compile_environment
+    from dsl.engines.buildkit import Exporter
+    from dsl.ir import BaseImage, BuildGraph, Environment, VscodeExtensions
+    from tests.engines.buildkit._containers import bridge_gateway, run_in
+
+    run = uuid.uuid4().hex[:12]
+    publisher, version = f"p{run}", "2.0.0"
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("extension/package.json", f'{{"name": "latest{run}"}}')
+    vsix = buf.getvalue()
+    root = tmp_path / "openvsx"
+    stem = f"{publisher}.ext-{version}"
+    (root / "files").mkdir(parents=True)
+    (root / "files" / f"{stem}.vsix").write_bytes(vsix)
+    (root / "files" / f"{stem}.sha256").write_text(hashlib.sha256(vsix).hexdigest())
+    (root / "api" / publisher).mkdir(parents=True)
+    requests: collections.Counter = collections.Counter()
+
+    class Counting(_QuietHandler):
+        def do_GET(self) -> None:  # http.server's name
+            requests[self.path] += 1
+            super().do_GET()
+
+    server = ThreadingHTTPServer(("0.0.0.0", 0), partial(Counting, directory=str(root)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://{bridge_gateway(docker_api.inspect_network('bridge'))}:{server.server_address[1]}"
+
+    def publish_metadata(downloads: int) -> None:
+        (root / "api" / publisher / "ext").write_text(json.dumps({
+            "namespace": publisher, "name": "ext", "version": version, "targetPlatform": "universal",
+            "downloadCount": downloads,
+            "files": {"download": f"{base}/files/{stem}.vsix", "sha256": f"{base}/files/{stem}.sha256"}}))
+
+    monkeypatch.setattr(_vscode, "OPEN_VSX_API", f"{base}/api")
+    env = Environment("x", BuildGraph(base=BaseImage(base_image), steps=(VscodeExtensions((f"{publisher}.ext",)),)))
+    res = compile_environment(env)
+
+    def plan(caps: object, platform: object) -> Plan:
+        return Plan(res.definition, res.base_image, res.vertex_spans)
+
+    tag = f"dsl-vsix-latest-{run}:dev"
+    try:
+        with connect(f"docker://{docker_host}") as builder:
+            publish_metadata(1)
+            solve(builder, plan, image_config=lambda base_config, platform: base_config,
+                  exporter=Exporter("moby", {"name": tag}))
+            out = run_in(docker_api, tag, f"cat /home/envd/.vscode-server/extensions/{publisher}.ext-{version}/package.json")
+            assert json.loads(out) == {"name": f"latest{run}"}
+            assert requests[f"/files/{stem}.vsix"] == 1 and requests[f"/files/{stem}.sha256"] == 1
+
+            publish_metadata(2)  # a busy day on Open VSX: same version, another counter
+            solve(builder, plan)
+        assert requests[f"/api/{publisher}/ext"] >= 2, requests  # looked up again ...
+        assert requests[f"/files/{stem}.vsix"] == 1, requests  # ... but not installed again
+    finally:
+        server.shutdown()
+        server.server_close()
+        with contextlib.suppress(docker.errors.ImageNotFound):
+            docker_api.remove_image(tag, force=True)
+
+
+def test_codex_is_verified_against_the_release_listing_and_runs_as_usr_bin_codex(
+        docker_host, docker_api, base_image, publisher, monkeypatch) -> None:
+    """The compiled install.codex step on the real builder: openai/codex's release layout on
+    the loopback server, the package unpacked under /opt/codex, /usr/bin/codex on PATH."""
+    import contextlib
+    import io
+    import tarfile
+
+    import docker
+
+    from compiler.llb import _toolchains, compile_environment
+    from dsl.engines.buildkit import Exporter
+    from dsl.ir import BaseImage, BuildGraph, CodexInstall, Environment
+    from tests.engines.buildkit._containers import run_in
+
+    root, base_url = publisher
+    run = uuid.uuid4().hex[:12]
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        for name, data in {"bin/codex": f"#!/bin/sh\necho codex-cli {run}\n".encode(),
+                           "codex-path/rg": b"#!/bin/sh\n"}.items():
+            info = tarfile.TarInfo(name)
+            info.size, info.mode = len(data), 0o755
+            tar.addfile(info, io.BytesIO(data))
+    package = buf.getvalue()
+    asset = "codex-package-x86_64-unknown-linux-musl.tar.gz"
+    release = root / run / "download" / "rust-v0.155.1"
+    release.mkdir(parents=True)
+    (release / asset).write_bytes(package)
+    (release / "codex-package_SHA256SUMS").write_text(
+        f"{'0' * 64}  codex-package-aarch64-unknown-linux-musl.tar.gz\n{hashlib.sha256(package).hexdigest()}  {asset}\n")
+    monkeypatch.setattr(_toolchains, "CODEX_RELEASES", f"{base_url}/{run}")
+    env = Environment("x", BuildGraph(base=BaseImage(base_image), steps=(CodexInstall("0.155.1"),)))
+    res = compile_environment(env)
+    tag = f"dsl-codex-{run}:dev"
+    try:
+        with connect(f"docker://{docker_host}") as builder:
+            solve(builder, lambda caps, platform: Plan(res.definition, res.base_image, res.vertex_spans),
+                  image_config=lambda base, platform: base, exporter=Exporter("moby", {"name": tag}))
+        out = run_in(docker_api, tag, "codex; readlink /usr/bin/codex; test -x /opt/codex/codex-path/rg && echo rg")
+        assert out.split() == ["codex-cli", run, "/opt/codex/bin/codex", "rg"]
+    finally:
+        with contextlib.suppress(docker.errors.ImageNotFound):
+            docker_api.remove_image(tag, force=True)
