@@ -114,12 +114,12 @@ CHANGES: dict[str, Callable[[Any], Any]] = {
 }
 ECHO_LABELS = ("dev.envdsl.environment", "dev.envdsl.runtime", "dev.envdsl.content.hash")
 HASH_KEY = "envdsl/content-hash"
-DOCKER = DockerOptions(image="registry.example/ws:1", build_dir="/work/proj", home="/home/me")
+DOCKER = DockerOptions(image="registry.example/ws:1", build_dir="/srv/proj", home="/home/me")
 K8S = K8sOptions(image="registry.example/ws:1")
 
 
 def _evaluate(source: str) -> ir.Environment:
-    result = evaluate_source(textwrap.dedent(source), context_dir="/work/proj")
+    result = evaluate_source(textwrap.dedent(source), context_dir="/srv/proj")
     assert result.environment is not None
     return result.environment
 
