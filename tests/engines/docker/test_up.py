@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import socket
 import subprocess
+import sys
 import time
 import urllib.request
 
@@ -17,6 +18,7 @@ from tests.engines.docker.conftest import WEB as _WEB, project
 pytestmark = pytest.mark.engine
 
 WEB = _WEB.replace("{base}", "debian:bookworm")
+_DSL = (sys.executable, "-m", "dsl")
 
 
 def _ls(user) -> list[dict]:
@@ -278,3 +280,30 @@ def test_an_sshd_that_never_answers_times_out_with_the_containers_last_log_lines
     assert "sshd did not accept a login within 3s" in result.stderr
     assert "| entrypoint: dsl-entrypoint: running runtime.init #1" in result.stderr  # why: init still runs
     assert "dsl logs upimage." in result.stderr and "Traceback" not in result.stderr
+
+
+def test_down_all_removes_only_your_own_environments_and_their_ssh_blocks(user, image, docker_api, tmp_path):
+    # `--all` is the user's (user@host) environments on a shared engine: another user's stays
+    me, other = dict(user.env, USER="dsl-down-all-a", LOGNAME="dsl-down-all-a"), \
+        dict(user.env, USER="dsl-down-all-b", LOGNAME="dsl-down-all-b")
+    mine = [project(tmp_path, WEB.format(config=f"m{i}"), name=f"mine{i}") for i in range(2)]
+    theirs = project(tmp_path, WEB.format(config="t"), name="theirs")
+    for proj, env in ((mine[0], me), (mine[1], me), (theirs, other)):
+        started = subprocess.run([*_DSL, "up", "--image", image, "-d"], cwd=proj, env=env, capture_output=True,
+                                 text=True, timeout=180)
+        assert started.returncode == 0, started.stderr
+    hosts = user.home / ".ssh" / "envdsl" / "hosts"
+    assert len(list(hosts.iterdir())) == 3
+    down = subprocess.run([*_DSL, "down", "--all"], cwd=user.home, env=me, capture_output=True, text=True,
+                          timeout=180)
+    assert down.returncode == 0, down.stderr
+    assert down.stdout.count(": removed") == 2 and "kept volumes" in down.stdout
+    for proj in mine:
+        assert _containers_of(docker_api, proj) == []
+    (left,) = _containers_of(docker_api, theirs)
+    assert left["State"] == "running"
+    assert len(list(hosts.iterdir())) == 1  # only the other user's block is left
+    again = subprocess.run([*_DSL, "down", "--all"], cwd=user.home, env=me, capture_output=True, text=True,
+                           timeout=180)
+    assert again.returncode == 0 and ": removed" not in again.stdout
+    assert len(_containers_of(docker_api, theirs)) == 1
