@@ -241,20 +241,9 @@ class _Job:
 
         began = time.perf_counter()
         try:
-            # A future polled in short waits, not a blocking call: grpc's blocking call does not
-            # always let a Ctrl-C through until it returns, which for Solve is the whole build.
-            future = self.builder.unary(BRIDGE + method, response_type).future(
+            return self.builder.unary(BRIDGE + method, response_type)(
                 request, timeout=timeout, metadata=self.metadata
             )
-            try:
-                while True:
-                    try:
-                        return future.result(timeout=0.25)
-                    except grpc.FutureTimeoutError:
-                        continue
-            except KeyboardInterrupt:
-                future.cancel()
-                raise
         except grpc.RpcError as exc:
             # "no such job": Control.Solve failed before registering; its error is the real one.
             if self.done.wait(0.5 if "no such job" in rpc_details(exc) else 0) and self.future.exception():
