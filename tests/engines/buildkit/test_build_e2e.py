@@ -140,8 +140,11 @@ def test_ctrl_c_cancels_the_remote_build(docker_host, base_image, tmp_path):
     project = tmp_path / "proj"
     project.mkdir()
     (project / "build.envd").write_text(f'def build():\n    base(image="{base_image}", dev=False)\n    run(["sleep {seconds}"])\n')
+    # A test run started in the background (`bash scripts/test &`) inherits SIGINT ignored, and
+    # Python keeps an ignored SIGINT: give the build the disposition a terminal's Ctrl-C meets.
     proc = subprocess.Popen([sys.executable, "-m", "dsl", "build", "--progress", "plain"], cwd=project,
-                            env=_env(tmp_path, docker_host), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            env=_env(tmp_path, docker_host), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         deadline = time.monotonic() + 60
         while not _processes_with(f"sleep {seconds}") and time.monotonic() < deadline:
