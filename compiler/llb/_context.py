@@ -20,6 +20,9 @@ _CA_ENV = ("PIP_CERT", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", 
 CONTEXT_MOUNT = "/run/dsl/context"
 
 
+BUILD_PIP_CACHE = "/root/.cache/pip"  # pip's default cache for the build steps' root user
+
+
 @dataclass
 class Context:
     """Per-compilation settings and the build-context source (made once, shared by steps)."""
@@ -49,7 +52,9 @@ class Context:
                 CacheMount("/var/lib/apt", f"dsl-apt-lists-{key}", CacheSharing.LOCKED))
 
     def pip_cache(self) -> MountSpec:
-        return CacheMount("/root/.cache/pip", f"dsl-pip-cache-{self.arch}", CacheSharing.SHARED)
+        # pip's cache directory inside the build container (pip steps run as root there), not a
+        # path of the machine running dsl
+        return CacheMount(BUILD_PIP_CACHE, f"dsl-pip-cache-{self.arch}", CacheSharing.SHARED)
 
     def conda_cache(self, prefix: str) -> MountSpec:
         return CacheMount(f"{prefix}/pkgs", f"dsl-conda-pkgs-{self.arch}", CacheSharing.LOCKED)

@@ -61,13 +61,14 @@ def _config_state(runner: Runner, state: EnvState) -> str:
     build_file = state.labels.get(BUILD_FILE_LABEL, "")
     if not build_file:
         return "unknown"
+    import contextlib
+    import io
+
+    from dsl.cli._load import invoking_owner, load_evaluation
+    from dsl.cli.up import _compiled_body, spec_hash
+    from dsl.errors import DslError
+
     try:
-        from dsl.cli._load import invoking_owner, load_evaluation
-        from dsl.cli.up import spec_hash, _compiled_body
-
-        import contextlib
-        import io
-
         with contextlib.redirect_stderr(io.StringIO()):  # the build file's print()s and warnings
             env, _ = load_evaluation(build_file, ":" + state.labels.get(FUNCTION_LABEL, "build"),
                                      default_owner=invoking_owner())
@@ -75,7 +76,7 @@ def _config_state(runner: Runner, state: EnvState) -> str:
             return "stale (build file changed)"
         if runner.image(state.image).id != state.image_id:
             return "stale (image rebuilt)"
-    except Exception:  # noqa: BLE001 - moved, unreadable or broken build file: we cannot tell
+    except (DslError, OSError):  # a moved, unreadable or now broken build file: we cannot tell
         return "unknown"
     return "current"
 
