@@ -106,7 +106,11 @@ def _record_inputs(path: str, from_: str | None, builder: str | None, tags: tupl
     """
     if output not in (None, "type=docker"):
         return None
-    from dsl.engines.buildkit import parse_builder_url, record_inputs, resolve_builder_url
+    from dsl.engines.buildkit import (
+        parse_builder_url,
+        record_inputs,
+        resolve_builder_url,
+    )
 
     # a bad address (or DOCKER_HOST, or context) is bad input: reported now, before evaluating
     address = parse_builder_url(resolve_builder_url(builder)[0])
@@ -158,14 +162,25 @@ def _record(inputs: dict[str, Any], started: int, code: str | None, evaluation: 
 
 def _run(bk: Any, env: Any, spec: Any, *, context_dir: str, progress: str, no_cache: bool,
          ca_bundle: str | None, platform: str | None, timeout: float, seen: dict[str, Any] | None = None) -> Any:
-    from dsl.engines.buildkit import BuildRequest, PlainRenderer, Plan, ProgressTracker, TeeRenderer, make_renderer
+    from dsl.cli._runtime_base import runtime_base
+    from dsl.engines.buildkit import (
+        BuildRequest,
+        PlainRenderer,
+        Plan,
+        ProgressTracker,
+        TeeRenderer,
+        make_renderer,
+    )
     from dsl.engines.buildkit import build as run_build
     from dsl.errors import DslError, SolveFailed
+
+    bundle_base = runtime_base()
 
     def plan(caps: frozenset[str], target: str) -> Plan:
         from compiler.llb import compile_environment
 
-        res = compile_environment(env, caps=caps, platform=target, ca_bundle=bool(ca_bundle), no_cache=no_cache)
+        res = compile_environment(env, caps=caps, platform=target, ca_bundle=bool(ca_bundle), no_cache=no_cache,
+                                  runtime_base=bundle_base)
         if seen is not None:  # what the build record needs: the served sources, the base's ID now
             from dsl.engines.buildkit import docker_image_id
 
@@ -175,7 +190,7 @@ def _run(bk: Any, env: Any, spec: Any, *, context_dir: str, progress: str, no_ca
     def image_config(base: dict[str, Any] | None, target: str) -> dict[str, Any]:
         from compiler.image_config import image_config as make_config
 
-        return make_config(env, base_config=base, platform=target)
+        return make_config(env, base_config=base, platform=target, runtime_base=bundle_base)
 
     request = BuildRequest(
         plan=plan, image_config=image_config, output=spec, context_dir=context_dir,
