@@ -42,10 +42,13 @@ PROGRESS_MODES = ("auto", "tty", "plain", "json", "quiet")
 @click.option("--metadata-file", type=click.Path(dir_okay=False), help="Write the image reference and digest as JSON.")
 @click.option("--timeout", type=click.FloatRange(min=1), default=3600, show_default=True,
               help="Seconds the whole build may take.")
+@click.option("--runtime-only", "runtime_only", metavar="REF",
+              help="No build file: add the dev runtime to image REF (of the Docker engine), tagged "
+                   "<repo>:<tag>-dsl-<hash12>; REF itself when it carries the runtime.")
 def build(path: str, from_: str | None, builder: str | None, tls_ca: str | None, tls_cert: str | None,
           tls_key: str | None, tags: tuple[str, ...], output: str | None, progress: str, no_cache: bool,
           ca_bundle: str | None, platform: str | None, owner: str | None, metadata_file: str | None,
-          timeout: float) -> None:
+          timeout: float, runtime_only: str | None = None) -> None:
     """Build PATH's environment into an image on a BuildKit.
 
     An unchanged build (same options, build file, loaded files, served context files, base
@@ -53,6 +56,9 @@ def build(path: str, from_: str | None, builder: str | None, tls_ca: str | None,
     """
     started = time.time_ns()
     ca_bundle = ca_bundle or _context_ca_bundle()
+    if runtime_only is not None:  # bring your own image: see dsl/cli/_runtime_image.py
+        _runtime_only(runtime_only, builder, (tls_ca, tls_cert, tls_key), ca_bundle, progress, timeout)
+        return
     inputs = _record_inputs(path, from_, builder, tags, output, platform, owner, ca_bundle)
     code = None
     if inputs is not None:
@@ -81,6 +87,22 @@ def build(path: str, from_: str | None, builder: str | None, tls_ca: str | None,
     report = _report(result, metadata_file)
     if recording and inputs is not None:
         _record(inputs, started, code, evaluation, context_dir, seen, result, report, bk.docker_host or "")
+
+
+def _runtime_only(ref: str, builder: str | None, tls: tuple[str | None, str | None, str | None],
+                  ca_bundle: str | None, progress: str, timeout: float) -> None:
+    """``--runtime-only REF``: print the image to run (REF, or REF + runtime, built once)."""
+    from compiler._names import validate_image_ref
+    from dsl.cli._runner import open_runner
+    from dsl.cli._runtime_image import with_runtime
+
+    runner = open_runner()
+    try:
+        ref = with_runtime(runner, validate_image_ref(ref), builder=builder, tls=tls, ca_bundle=ca_bundle,
+                           progress=progress, timeout=timeout)
+    finally:
+        runner.close()
+    click.echo(f"image: {ref}")
 
 
 def _context_ca_bundle() -> str | None:
