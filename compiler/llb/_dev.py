@@ -119,6 +119,7 @@ def finish(ctx: Context, state: State) -> State:
         state = ctx.run(state, give_to_user(env, CONDA_ROOT),
                         name=f"dev: give {CONDA_ROOT} to {DEV_USER}", span=span)
     files = [
+        Mkdir(ENTRYPOINT.rsplit("/", 1)[0], 0o755),  # images without /usr/local/bin (busybox, ...)
         Mkdir("/etc/dsl/sshd", 0o755),
         Mkfile(SSHD_CONFIG, render_sshd_config().encode(), 0o644),
         Mkfile(ENTRYPOINT, render_entrypoint(env).encode(), 0o755),
