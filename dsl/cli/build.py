@@ -144,9 +144,15 @@ def _record_inputs(path: str, from_: str | None, builder: str | None, tags: tupl
         from dsl.rules import tag_reference
 
         names = tuple(tag_reference(t).normalized() for t in tags)
-    return record_inputs(build_file=os.path.join(cwd, path), function=from_ or "", context_dir=cwd,
-                         builder_url=address.url, tags=names, output=output, platform=platform, owner=owner,
-                      ca_bundle=ca_bundle)
+    inputs = record_inputs(build_file=os.path.join(cwd, path), function=from_ or "", context_dir=cwd,
+                           builder_url=address.url, tags=names, output=output, platform=platform, owner=owner,
+                           ca_bundle=ca_bundle)
+    from dsl.cli._runtime_base import runtime_base
+
+    bundle_base = runtime_base()
+    if bundle_base is not None:  # another dev runtime base is another build (default: no key, as before)
+        inputs["runtime_base"] = bundle_base
+    return inputs
 
 
 def _print_if_up_to_date(inputs: dict[str, Any], code: str, metadata_file: str | None, progress: str) -> bool:

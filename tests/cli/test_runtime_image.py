@@ -63,3 +63,22 @@ def test_a_malformed_runtime_base_is_one_line_exit_2(value: str, tmp_path: Path)
                          cwd=tmp_path, env=env, capture_output=True, text=True)
     assert out.returncode == 2 and "$DSL_RUNTIME_BASE" in out.stderr and "Traceback" not in out.stderr
     assert len(out.stderr.strip().splitlines()) <= 2
+
+
+def test_another_runtime_base_is_another_build_for_the_up_to_date_check(monkeypatch, tmp_path: Path) -> None:
+    """`dsl build` skips an unchanged build; a changed $DSL_RUNTIME_BASE must not look unchanged."""
+    from dsl.cli.build import _record_inputs
+    from dsl.engines.buildkit import record_key
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+    monkeypatch.delenv("BUILDKIT_HOST", raising=False)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "cfg"))
+    keys = []
+    for value in (None, "debian:bookworm", "debian:trixie"):
+        if value is None:
+            monkeypatch.delenv("DSL_RUNTIME_BASE", raising=False)
+        else:
+            monkeypatch.setenv("DSL_RUNTIME_BASE", value)
+        keys.append(record_key(_record_inputs(".", None, None, (), None, None, None, None)))
+    assert len(set(keys)) == 3
