@@ -109,9 +109,10 @@ def _build(env: Environment, tag: str, *, builder: str | None, tls: tuple[str | 
     import sys
 
     from dsl.cli._builder_options import connect_from_options
-    from dsl.cli.build import _report, _run
+    from dsl.cli.build import _context_ca_bundle, _report, _run
     from dsl.engines.buildkit import parse_output
 
+    ca_bundle = ca_bundle or _context_ca_bundle()  # as `dsl build` does (`dsl up` passes its option)
     spec = parse_output(None, tags=(tag,), default_name=tag)
     with connect_from_options(builder, *tls) as bk:
         result = _run(bk, env, spec, context_dir=os.getcwd(), progress=progress, no_cache=False,
