@@ -1,6 +1,7 @@
 """Build benchmark: ``dsl build`` against envd and a Dockerfile, on one dockerd BuildKit.
 
-    python bench/build.py [--rounds N] [--docker-host URL] [--only dsl,envd,dockerfile] [--json FILE]
+    python bench/build.py [--rounds N] [--docker-host URL] [--only dsl,envd,dockerfile,dev]
+                          [--dev-baseline REV] [--json FILE]
 
 The same environment — the test base ``debian:bookworm`` + apt ``jq`` (and ``python3-pip``) +
 pip ``six idna`` + one ``run`` — is built three ways (see ``_build_peers.py``) in three
@@ -15,6 +16,10 @@ scenarios:
 * **context file changed** — the file also copies a build-context file into the image
   (``io.copy`` / ``COPY``); after an untimed build only that file's content changes, and the
   rebuilt image must hold the new content.
+
+The ``dev`` case (``_build_dev.py``) times a dev environment's cold build once the dev runtime
+is cached, and how much of it the dev layer takes (target ≤ 1 s), beside the same build with
+envdsl at ``--dev-baseline`` (default ``main``).
 
 Rounds alternate the tools' order; the table shows medians (and min–max), our ratio to the
 better peer (target ≤ 1.0) and the client-side share of ``dsl build``'s wall time (target
@@ -38,6 +43,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from _build_dev import dev_case  # noqa: E402
 from _build_engine import Engine, engine, log_tail  # noqa: E402
 from _build_peers import BuildResult, DockerfilePeer, DslPeer, EnvdPeer  # noqa: E402
 
@@ -231,7 +237,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=3, help="rounds per tool (default 3)")
     parser.add_argument("--docker-host", help="use this dockerd instead of a private one (its build cache is pruned!)")
-    parser.add_argument("--only", default=",".join(PEER_ORDER), help="comma-separated tools to run")
+    parser.add_argument("--only", default=",".join((*PEER_ORDER, "dev")),
+                        help="comma-separated tools to run, and `dev` for the dev=True case")
+    parser.add_argument("--dev-baseline", default="main", metavar="REV",
+                        help="envdsl revision the dev=True case compares with (default main)")
     parser.add_argument("--json", type=Path, help="also write the raw timings here")
     args = parser.parse_args(argv)
     # `kill PID` should stop the private dockerd and remove its bridge like Ctrl-C does.
@@ -259,7 +268,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             breakdown = _client_breakdown(dsl)
         for peer in runnable:
             peer.reset()
-        print(_report(results, peers, eng, args.rounds, breakdown))
+        dev = dev_case(eng, work, cache, args.dev_baseline, args.rounds) if "dev" in args.only.split(",") else []
+        table = _report(results, peers, eng, args.rounds, breakdown) if results or not dev else ""
+        print("\n".join([table, *dev]) if dev else table)
     if args.json:
         args.json.write_text(json.dumps(_as_json(results), indent=2, sort_keys=True) + "\n")
     return 0

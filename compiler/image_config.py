@@ -14,6 +14,7 @@ import json
 from typing import Any
 
 from compiler import _runtime
+from compiler.llb._bundle import bundle_digest
 from compiler.llb._dev import owner
 from compiler.llb._layout import (
     DEFAULT_PATH,
@@ -21,10 +22,12 @@ from compiler.llb._layout import (
     DEV_USER,
     ENTRYPOINT,
     LABEL_PREFIX,
+    RUNTIME_LABEL,
     join_path,
     login_shell,
     path_entries,
     toolchain_env,
+    trailing_path_entries,
 )
 from compiler.llb._ops import Platform
 from dsl.errors import CompileError
@@ -44,13 +47,16 @@ def default_base_config(platform: str = "linux/amd64") -> dict[str, Any]:
     return cfg
 
 
-def image_config(env: Environment, *, base_config: dict | None, platform: str = "linux/amd64") -> dict:
+def image_config(env: Environment, *, base_config: dict | None, platform: str = "linux/amd64",
+                 runtime_base: str | None = None) -> dict:
     """The image config JSON (as a dict) for ``env``.
 
     Args:
         env: the environment.
         base_config: the base image's config JSON, or None for ``default_base_config``.
         platform: used for architecture/os when ``base_config`` is None.
+        runtime_base: the dev runtime bundle's base (as given to ``compile_environment``):
+            its digest is the ``dev.envdsl.runtime.bundle`` label of a dev image.
 
     Returns:
         A new dict (``base_config`` is not modified); ``created`` is removed so the exporter
@@ -85,6 +91,8 @@ def image_config(env: Environment, *, base_config: dict | None, platform: str = 
         c["ExposedPorts"] = dict(sorted(exposed.items()))
     labels = dict(c.get("Labels") or {})
     labels.update(_labels(env, ports))
+    if dev:  # which runtime the image carries: `dsl up --image` reuses an image that has it
+        labels[RUNTIME_LABEL] = bundle_digest(Platform.parse(platform), runtime_base)
     c["Labels"] = dict(sorted(labels.items()))
     return cfg
 
@@ -96,7 +104,7 @@ def _env(env: Environment, base: list[str]) -> list[str]:
     if env.build.base.dev:
         ours.update({"USER": DEV_USER, "HOME": DEV_HOME, "SHELL": login_shell(env),
                      "ENVD_WORKDIR": _runtime.workdir(env)})
-    ours["PATH"] = join_path(path_entries(env), values.get("PATH", DEFAULT_PATH))
+    ours["PATH"] = join_path(path_entries(env), values.get("PATH", DEFAULT_PATH), trailing_path_entries(env))
     values.update(ours)
     order = [k for k in values if k in dict.fromkeys(i.split("=", 1)[0] for i in base)]
     order += sorted(k for k in values if k not in order)

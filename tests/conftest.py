@@ -59,6 +59,9 @@ def base_image(docker_api) -> str:
         docker_api.inspect_image(name)
     except docker.errors.ImageNotFound:
         engine_missing(f"base image {name} is not in the test dockerd")
+    # No registry is reachable here: the dev runtime bundle is built from the same local Debian
+    # (every `dsl` the tests start inherits it); a developer's own setting is kept.
+    os.environ.setdefault("DSL_RUNTIME_BASE", name)
     return name
 
 

@@ -1,6 +1,7 @@
 """IR → LLB: envd's stage order, in a parallel or a sequential graph shape.
 
-Order (facts: envd-language.md §b.2): base → apt sources → dev preparation (sshd, user) →
+Order (facts: envd-language.md §b.2): base → apt sources → dev preparation (the runtime
+bundle of _bundle.py, the user) →
 system packages (and python3 for the venv) ∥ language toolchains → pip index → Python (the
 first pip step creates the venv), conda, R, Julia packages → VS Code extensions → downloads
 (io.http) → io.copy → dev finish (ownership, sshd config, entrypoint) → run() steps →
@@ -104,6 +105,7 @@ def compile_environment(
     sequential: bool | None = None,
     base_path: str | None = None,
     no_cache: bool = False,
+    runtime_base: str | None = None,
 ) -> LLBResult:
     """Compile an environment's build graph to a BuildKit LLB definition.
 
@@ -117,6 +119,8 @@ def compile_environment(
         base_path: the base image's PATH (from its config) to put after ours in every step;
             None = the default PATH (the image config merges the base PATH either way).
         no_cache: mark every op ``ignore_cache`` (every step runs again; digests unchanged).
+        runtime_base: the Debian image the dev runtime bundle is built from (a local
+            ``debian:bookworm`` where no registry is reachable); None = the pinned default.
 
     Returns:
         The ``LLBResult``.
@@ -130,7 +134,8 @@ def compile_environment(
         raise CompileError(f"invalid platform {platform!r}", hint="e.g. linux/amd64 or linux/arm64")
     ref = base_image_ref(env)
     include = _context_includes(env)
-    ctx = Context(env, plat, ref, ca_bundle, context_paths=include or (), base_path=base_path)
+    ctx = Context(env, plat, ref, ca_bundle, context_paths=include or (), base_path=base_path,
+                  runtime_base=runtime_base)
     state = _build(ctx, parallel)
     m = marshal(state, no_cache=no_cache)
     uses_context = any(n == "load build context" for n in m.names.values())
@@ -165,7 +170,7 @@ def _build(ctx: Context, parallel: bool) -> State:
         state = state.file(Mkfile("/etc/apt/sources.list", b.apt_source.value.encode()),
                            name="config.apt_source", span=b.apt_source.span)
     if b.base.dev:
-        state = _dev.prepare(ctx, state)
+        state = _dev.prepare(ctx, state, parallel=parallel)
     state = _system_and_languages(ctx, state, parallel)
     if b.pip_index is not None:
         state = state.file(Mkfile("/etc/pip.conf", _pip_conf(b.pip_index).encode()),
@@ -185,12 +190,12 @@ def _system_and_languages(ctx: Context, parent: State, parallel: bool) -> State:
     """The apt stage and the toolchains: side by side (parallel) or one after another.
 
     The venv's python3 and pip (installed only if the image lacks them) are system packages:
-    the dev layer's step installs them on dev images, else the apt step, else a step of their
-    own in its place.
+    the apt step installs them, else a step of their own in its place (the dev layer never runs
+    the image's package manager for itself).
     """
     apt = [check.apt_package(p, s.span) for s in ctx.env.build.steps_of(AptPackages) for p in s.packages]
     apt += list(_toolchains.r_apt_packages(ctx))
-    python = python_kind(ctx.env) == "venv" and not ctx.env.build.base.dev
+    python = python_kind(ctx.env) == "venv"
     branches: list = []
     if apt:
         span = ctx.env.build.steps_of(AptPackages)[0].span if ctx.env.build.steps_of(AptPackages) else None

@@ -33,6 +33,7 @@ class Context:
     ca_bundle: bool
     context_paths: tuple[str, ...] = ()  # include patterns of local://context; () = whole dir
     base_path: str | None = None  # the base image's PATH, when its config is known
+    runtime_base: str | None = None  # the dev runtime bundle's Debian image; None = the pinned one
     _local: State | None = field(default=None, repr=False)
 
     @property

@@ -1,4 +1,9 @@
-"""The dev runtime layer (``base(dev=True)``): user ``envd``, OpenSSH, the entrypoint.
+"""The dev layer (``base(dev=True)``): the runtime bundle, user ``envd``, the entrypoint.
+
+Everything it runs comes from the runtime bundle (_bundle.py: sshd, busybox, git, curl under
+``/opt/envdsl/runtime``), so it works on any Linux image: glibc or musl or no libc, with or
+without a package manager or a shell. The image's package manager is used only for a
+``shell()`` the image lacks; everything else it installs is what the build file asks for.
 
 sshd runs as the unprivileged dev user on port 2222 with its own configuration (no PAM, keys
 only, host key and pid file in the user's state directory), so the image works in a Pod that
@@ -12,6 +17,8 @@ import shlex
 from functools import cache
 from typing import TYPE_CHECKING
 
+from compiler.llb._account import account_script
+from compiler.llb._bundle import join_runtime
 from compiler.llb._context import Context
 from compiler.llb._layout import (
     CONDA_ROOT,
@@ -23,60 +30,51 @@ from compiler.llb._layout import (
     LOGIN,
     LOGIN_SHELLS,
     PROFILE_HOOK,
-    SFTP_SERVERS,
+    RUNTIME_BIN,
+    RUNTIME_SFTP_SERVER,
+    RUNTIME_SH,
+    RUNTIME_SSHD,
     SSHD_CONFIG,
     login_shell,
     python_kind,
     workdir,
 )
 from compiler.llb._ops import Mkdir, Mkfile, Owner
-from compiler.llb._python import python_lines
 from compiler.llb._script import install_packages
 from compiler.llb._state import State
 from dsl import rules
 from dsl.errors import CompileError
-from dsl.ir import JUPYTER_PORT, RSTUDIO_PORT, SSH_PORT, Environment
+from dsl.ir import JUPYTER_PORT, RSTUDIO_PORT, SSH_PORT, AptPackages, Environment
 
 if TYPE_CHECKING:
     import jinja2
 
-DEV_PACKAGES = {
-    "apt": ("openssh-server", "bash", "ca-certificates", "sudo", "git", "curl", "procps", "less"),
-    "apk": ("openssh-server", "openssh-keygen", "bash", "ca-certificates", "sudo", "git", "curl",
-            "procps", "shadow"),
-    "dnf": ("openssh-server", "openssh-clients", "bash", "ca-certificates", "sudo", "git", "curl",
-            "procps-ng", "shadow-utils"),
-}
-
-
 ZSHRC = b"# envdsl: shell(\"zsh\"). Your zsh settings go here.\n"
 
 
-def dev_packages(env: Environment) -> dict[str, tuple[str, ...]]:
-    """The dev layer's packages per package manager, with the ``shell()`` that is not bash
-    (zsh and fish have the same package name in Debian, Alpine and Fedora)."""
+def shell_packages(env: Environment) -> dict[str, tuple[str, ...]]:
+    """The image packages the dev layer asks for: only ``shell()`` when it is not bash (zsh and
+    fish have the same package name in Debian, Alpine and Fedora); the rest is the runtime's."""
     name = env.build.shell
     login_shell(env)  # refuses an unknown shell before anything is built
     if name == "bash":
-        return DEV_PACKAGES
-    return {manager: (*pkgs, name) for manager, pkgs in DEV_PACKAGES.items()}
+        return {}
+    return {manager: (name,) for manager in ("apt", "apk", "dnf")}
 
 
-def _shell_lines(env: Environment, o: Owner) -> list[str]:
-    """After the packages: the shell at envd's path (``LOGIN_SHELLS``), listed in
-    /etc/shells, and root's login shell when the dev user is root (envd's root mode)."""
+def _shell_lines(env: Environment, ca_bundle: bool) -> list[str]:
+    """The shell of ``shell()`` from the image's package manager unless the image has it, at
+    envd's path (``LOGIN_SHELLS``; Alpine puts zsh in /bin) and listed in /etc/shells."""
     name = env.build.shell
-    if name == "bash":
-        return []
     path = LOGIN_SHELLS[name]
-    lines = [
-        # Alpine puts zsh in /bin; SHELL and the passwd entry name one path on every distro
+    install = install_packages(shell_packages(env), f'shell("{name}")', ca_bundle=ca_bundle)
+    return [
+        f"if [ ! -x {path} ] && ! command -v {name} >/dev/null 2>&1; then",
+        install,
+        "fi",
         f"[ -x {path} ] || ln -s \"$(command -v {name})\" {path}",
         f"grep -qx {path} /etc/shells 2>/dev/null || echo {path} >> /etc/shells",
     ]
-    if o.uid == 0:
-        lines.append(f"usermod -s {path} root")  # every DEV_PACKAGES set brings usermod
-    return lines
 
 
 def owner(env: Environment) -> Owner:
@@ -92,21 +90,18 @@ def owner(env: Environment) -> Owner:
     return Owner(o.uid, o.gid)
 
 
-def prepare(ctx: Context, state: State) -> State:
-    """Stable, cache-friendly first steps: sshd and basic tools (and python3 for the venv),
-    then the user."""
+def prepare(ctx: Context, state: State, *, parallel: bool) -> State:
+    """Stable, cache-friendly first steps: the runtime bundle (cached once per builder), the
+    shell of ``shell()`` when it is not bash, then the user's account."""
     span = ctx.env.build.base.span
-    python = python_lines(ctx, apt_only=False) if python_kind(ctx.env) == "venv" else []
     o = owner(ctx.env)
-    extra = "" if ctx.env.build.shell == "bash" else f" and {ctx.env.build.shell}"
-    state = ctx.run(state, [install_packages(dev_packages(ctx.env), "the dev layer (OpenSSH server)",
-                                             ca_bundle=ctx.ca_bundle), *_shell_lines(ctx.env, o), *python],
-                    name=f"dev: install OpenSSH server{extra} and basic tools", span=span,
-                    mounts=ctx.apt_caches())
-    if o.uid == 0:  # envd's root mode: stay root, but keep the usual home (a FileOp: no container)
-        return state.file(Mkdir(DEV_HOME, 0o755), name=f"dev: user root, home {DEV_HOME}", span=span)
-    return ctx.run(state, _user_script(o, login_shell(ctx.env)),
-                   name=f"dev: user {DEV_USER} ({o.uid}:{o.gid})", span=span)
+    state = join_runtime(state, parallel=parallel, base=ctx.runtime_base)
+    if shell_packages(ctx.env):
+        state = ctx.run(state, _shell_lines(ctx.env, ctx.ca_bundle), name=f"dev: install {ctx.env.build.shell}",
+                        span=span, mounts=ctx.apt_caches(), shell=RUNTIME_SH)
+    name = "root" if o.uid == 0 else DEV_USER
+    return ctx.run(state, account_script(o, name, DEV_HOME, login_shell(ctx.env)),
+                   name=f"dev: user {name} ({o.uid}:{o.gid}), home {DEV_HOME}", span=span, shell=RUNTIME_SH)
 
 
 def give_to_user(env: Environment, prefix: str) -> tuple[str, ...]:
@@ -114,33 +109,6 @@ def give_to_user(env: Environment, prefix: str) -> tuple[str, ...]:
     no lines when the dev user is root."""
     o = owner(env)
     return (f"chown -R {o.uid}:{o.gid} {prefix}",) if env.build.base.dev and o.uid != 0 else ()
-
-
-def _user_script(o: Owner, login: str) -> list[str]:
-    u, g = o.uid, o.gid
-    # an existing user of that name keeps its entry but gets the login shell of shell()
-    keep = [] if login == "/bin/bash" else [
-        f"if command -v usermod >/dev/null 2>&1; then usermod -s {login} \"$name\"; fi"]
-    return [
-        f"uid={u} gid={g} name={DEV_USER} home={DEV_HOME}",
-        # reuse (rename) an existing user/group with our ids, e.g. ubuntu:24.04's "ubuntu"
-        "group=$(awk -F: -v id=\"$gid\" '$3 == id {print $1; exit}' /etc/group)",
-        "user=$(awk -F: -v id=\"$uid\" '$3 == id {print $1; exit}' /etc/passwd)",
-        "if command -v useradd >/dev/null 2>&1; then",
-        "  if [ -z \"$group\" ]; then groupadd -g \"$gid\" \"$name\";"
-        " elif [ \"$group\" != \"$name\" ]; then groupmod -n \"$name\" \"$group\"; fi",
-        f"  if [ -z \"$user\" ]; then useradd -m -d \"$home\" -s {login} -u \"$uid\" -g \"$gid\" \"$name\";"
-        f" elif [ \"$user\" != \"$name\" ]; then usermod -l \"$name\" -d \"$home\" -m -g \"$gid\" -s {login} \"$user\"; fi",
-        "else",
-        "  [ -n \"$group\" ] || addgroup -g \"$gid\" \"$name\"",
-        f"  [ -n \"$user\" ] || adduser -D -h \"$home\" -s {login} -u \"$uid\" -G \"$name\" \"$name\"",
-        "fi",
-        *keep,
-        "mkdir -p \"$home\" && chown \"$uid:$gid\" \"$home\"",
-        "if [ -d /etc/sudoers.d ]; then",
-        "  echo \"$name ALL=(ALL) NOPASSWD:ALL\" > /etc/sudoers.d/\"$name\" && chmod 440 /etc/sudoers.d/\"$name\"",
-        "fi",
-    ]
 
 
 def finish(ctx: Context, state: State) -> State:
@@ -151,12 +119,13 @@ def finish(ctx: Context, state: State) -> State:
         state = ctx.run(state, give_to_user(env, CONDA_ROOT),
                         name=f"dev: give {CONDA_ROOT} to {DEV_USER}", span=span)
     files = [
+        Mkdir(ENTRYPOINT.rsplit("/", 1)[0], 0o755),  # images without /usr/local/bin (busybox, ...)
         Mkdir("/etc/dsl/sshd", 0o755),
         Mkfile(SSHD_CONFIG, render_sshd_config().encode(), 0o644),
         Mkfile(ENTRYPOINT, render_entrypoint(env).encode(), 0o755),
         Mkfile(LOGIN, render_login().encode(), 0o755),
         Mkdir(PROFILE_HOOK.rsplit("/", 1)[0], 0o755),
-        Mkfile(PROFILE_HOOK, _templates().get_template("profile.sh.j2").render().encode(), 0o644),
+        Mkfile(PROFILE_HOOK, templates().get_template("profile.sh.j2").render().encode(), 0o644),
         Mkdir(LOG_DIR, 0o755, owner=o),
         Mkdir(workdir(env), 0o755, owner=o),
     ]
@@ -165,7 +134,14 @@ def finish(ctx: Context, state: State) -> State:
     gc = env.build.git_config
     if gc is not None and (gc.name or gc.email or gc.editor):
         files.append(Mkfile(f"{DEV_HOME}/.gitconfig", _gitconfig(gc.name, gc.email, gc.editor), 0o644, owner=o))
+    if o.uid != 0 and "sudo" in _apt_packages(env):  # sudo is the build file's, not the runtime's
+        files += [Mkdir("/etc/sudoers.d", 0o755),
+                  Mkfile(f"/etc/sudoers.d/{DEV_USER}", f"{DEV_USER} ALL=(ALL) NOPASSWD:ALL\n".encode(), 0o440)]
     return state.file(*files, name="dev: sshd config, entrypoint, work directory", span=span)
+
+
+def _apt_packages(env: Environment) -> set[str]:
+    return {p for s in env.build.steps_of(AptPackages) for p in s.packages}
 
 
 def _gitconfig(name: str, email: str, editor: str) -> bytes:
@@ -180,7 +156,7 @@ def _gitconfig(name: str, email: str, editor: str) -> bytes:
 
 
 @cache
-def _templates() -> jinja2.Environment:
+def templates() -> jinja2.Environment:
     import jinja2  # only dev images need it; keeps `dsl compile` of other images fast
 
     return jinja2.Environment(
@@ -192,13 +168,14 @@ def _templates() -> jinja2.Environment:
 
 def render_sshd_config() -> str:
     """The sshd configuration (same for every image)."""
-    return _templates().get_template("sshd_config.j2").render(port=SSH_PORT)
+    return templates().get_template("sshd_config.j2").render(port=SSH_PORT)
 
 
 def render_login() -> str:
     """The script sshd runs for every session (same for every image): it restores the
     container's environment and working directory, or starts the sftp server."""
-    return _templates().get_template("login.sh.j2").render(sftp_servers=SFTP_SERVERS)
+    return templates().get_template("login.sh.j2").render(runtime_sh=RUNTIME_SH,
+                                                           sftp_server=RUNTIME_SFTP_SERVER)
 
 
 def render_entrypoint(env: Environment) -> str:
@@ -213,8 +190,9 @@ def render_entrypoint(env: Environment) -> str:
                for i, d in enumerate(rt.daemons, 1) if d.args]
     # the token is never rendered (the IR does not hold it): the script reads it at start
     jupyter = None if rt.jupyter is None else {"port": JUPYTER_PORT, "auth": rt.jupyter.auth}
-    return _templates().get_template("entrypoint.sh.j2").render(
+    return templates().get_template("entrypoint.sh.j2").render(
         home=DEV_HOME, log_dir=q(LOG_DIR), workdir=q(workdir(env)), init_scripts=init,
         daemons=daemons, jupyter=jupyter, rstudio=rt.rstudio, rstudio_port=RSTUDIO_PORT,
-        sshd_config=q(SSHD_CONFIG), login=q(LOGIN),
+        sshd_config=q(SSHD_CONFIG), login=q(LOGIN), runtime_sh=RUNTIME_SH, runtime_bin=RUNTIME_BIN,
+        sshd=RUNTIME_SSHD,
     )

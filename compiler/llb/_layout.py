@@ -29,8 +29,6 @@ CONDA_ENV = "/opt/conda/envs/envd"
 ENTRYPOINT = "/usr/local/bin/dsl-entrypoint"
 LOGIN = "/usr/local/bin/dsl-login"  # sshd's ForceCommand: session environment and directory
 PROFILE_HOOK = "/etc/profile.d/dsl-environment.sh"
-SFTP_SERVERS = ("/usr/lib/openssh/sftp-server", "/usr/libexec/openssh/sftp-server",
-                "/usr/lib/ssh/sftp-server", "/usr/libexec/sftp-server")
 SSHD_CONFIG = "/etc/dsl/sshd/sshd_config"
 LOG_DIR = "/var/log/dsl"
 CA_BUNDLE_PATH = "/run/dsl/ca-bundle.crt"
@@ -38,6 +36,14 @@ CA_SECRET_ID = "dsl-ca-bundle"
 CONTEXT_NAME = "context"
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 LABEL_PREFIX = "dev.envdsl"
+# The dev runtime bundle (compiler/llb/_bundle.py): sshd, sftp-server, ssh, busybox, git, curl
+# and every library they load, under one prefix, whatever the image's libc is.
+RUNTIME_PREFIX = "/opt/envdsl/runtime"
+RUNTIME_BIN = f"{RUNTIME_PREFIX}/bin"  # last on PATH: the image's own tools win
+RUNTIME_SH = f"{RUNTIME_BIN}/sh"  # busybox: the shell of the dev layer's steps and scripts
+RUNTIME_SSHD = f"{RUNTIME_PREFIX}/sbin/sshd"
+RUNTIME_SFTP_SERVER = f"{RUNTIME_PREFIX}/libexec/sftp-server"
+RUNTIME_LABEL = f"{LABEL_PREFIX}.runtime.bundle"  # the bundle's digest, on every dev image
 # shell(name) -> the login shell of the dev user and SHELL (envd's paths; the dev layer links
 # the packaged shell there where a distribution puts it elsewhere, see _dev._shell_lines).
 LOGIN_SHELLS = {"bash": "/bin/bash", "zsh": "/usr/bin/zsh", "fish": "/usr/bin/fish"}
@@ -99,9 +105,15 @@ def path_entries(env: Environment) -> tuple[str, ...]:
     return tuple(dict.fromkeys(out))
 
 
-def join_path(first: tuple[str, ...], base_path: str = DEFAULT_PATH) -> str:
-    """``first`` entries, then the base image's PATH, without duplicates."""
-    parts = [*first, *base_path.split(":")]
+def trailing_path_entries(env: Environment) -> tuple[str, ...]:
+    """PATH directories that come after the base PATH: the dev runtime's, so an image's own
+    git, curl or sh is found first and the bundle's only where the image has none."""
+    return (RUNTIME_BIN,) if env.build.base.dev else ()
+
+
+def join_path(first: tuple[str, ...], base_path: str = DEFAULT_PATH, last: tuple[str, ...] = ()) -> str:
+    """``first`` entries, then the base image's PATH, then ``last``, without duplicates."""
+    parts = [*first, *base_path.split(":"), *last]
     return ":".join(p for p in dict.fromkeys(parts) if p)
 
 
@@ -130,7 +142,7 @@ def build_env(env: Environment, base_path: str | None = None) -> tuple[tuple[str
     the base image puts on PATH (e.g. ``/opt/conda/bin``) are found by build steps too.
     """
     return (
-        ("PATH", join_path(path_entries(env), base_path or DEFAULT_PATH)),
+        ("PATH", join_path(path_entries(env), base_path or DEFAULT_PATH, trailing_path_entries(env))),
         ("DEBIAN_FRONTEND", "noninteractive"),
         ("LANG", "C.UTF-8"),
         ("LC_ALL", "C.UTF-8"),

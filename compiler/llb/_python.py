@@ -131,8 +131,8 @@ PYTHON_PACKAGES = {"apt": ("python3", "python3-venv", "python3-pip"), "apk": ("p
 def python_lines(ctx: Context, *, apt_only: bool) -> list[str]:
     """Script lines that install python3 and pip for the venv, only if the image lacks them.
 
-    They join the first step that runs the package manager (the dev layer's, else the apt
-    step: ``apt_only``), so a base that has them pays one interpreter start, not a step.
+    They join the apt step (``apt_only``) when there is one, else run in a step of their own,
+    so a base that has them pays one interpreter start, not a step.
     """
     if apt_only:
         install = apt_get_install(PYTHON_PACKAGES["apt"], ca_bundle=ctx.ca_bundle)

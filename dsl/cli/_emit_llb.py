@@ -44,17 +44,20 @@ def emit(target: str, env: Environment, opts: dict[str, Any]) -> None:
         if fmt not in (None, "json"):
             raise UsageError(f"--format {fmt} is not available for image-config", hint="use --format json")
         from compiler.image_config import image_config
+        from dsl.cli._runtime_base import runtime_base
 
-        _write_text(json.dumps(image_config(env, base_config=None), indent=2) + "\n", out)
+        _write_text(json.dumps(image_config(env, base_config=None, runtime_base=runtime_base()), indent=2) + "\n",
+                    out)
         return
     if fmt not in (None, "json"):
         raise UsageError(f"--format {fmt} is not available for llb",
                          hint="the default is the binary definition; --format json is readable")
     from compiler.llb import compile_environment, describe_definition
+    from dsl.cli._runtime_base import runtime_base
 
     res = compile_environment(
         env, caps=parse_caps(opts.get("caps")), ca_bundle=bool(opts.get("ca_bundle")),
-        sequential=True if opts.get("sequential") else None,
+        sequential=True if opts.get("sequential") else None, runtime_base=runtime_base(),
     )
     if fmt == "json":
         dump = {

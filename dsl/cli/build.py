@@ -42,10 +42,13 @@ PROGRESS_MODES = ("auto", "tty", "plain", "json", "quiet")
 @click.option("--metadata-file", type=click.Path(dir_okay=False), help="Write the image reference and digest as JSON.")
 @click.option("--timeout", type=click.FloatRange(min=1), default=3600, show_default=True,
               help="Seconds the whole build may take.")
+@click.option("--runtime-only", "runtime_only", metavar="REF",
+              help="No build file: add the dev runtime to image REF (of the Docker engine), tagged "
+                   "<repo>:<tag>-dsl-<hash12>; REF itself when it carries the runtime.")
 def build(path: str, from_: str | None, builder: str | None, tls_ca: str | None, tls_cert: str | None,
           tls_key: str | None, tags: tuple[str, ...], output: str | None, progress: str, no_cache: bool,
           ca_bundle: str | None, platform: str | None, owner: str | None, metadata_file: str | None,
-          timeout: float) -> None:
+          timeout: float, runtime_only: str | None = None) -> None:
     """Build PATH's environment into an image on a BuildKit.
 
     An unchanged build (same options, build file, loaded files, served context files, base
@@ -53,6 +56,9 @@ def build(path: str, from_: str | None, builder: str | None, tls_ca: str | None,
     """
     started = time.time_ns()
     ca_bundle = ca_bundle or _context_ca_bundle()
+    if runtime_only is not None:  # bring your own image: see dsl/cli/_runtime_image.py
+        _runtime_only(runtime_only, builder, (tls_ca, tls_cert, tls_key), ca_bundle, progress, timeout)
+        return
     inputs = _record_inputs(path, from_, builder, tags, output, platform, owner, ca_bundle)
     code = None
     if inputs is not None:
@@ -83,6 +89,22 @@ def build(path: str, from_: str | None, builder: str | None, tls_ca: str | None,
         _record(inputs, started, code, evaluation, context_dir, seen, result, report, bk.docker_host or "")
 
 
+def _runtime_only(ref: str, builder: str | None, tls: tuple[str | None, str | None, str | None],
+                  ca_bundle: str | None, progress: str, timeout: float) -> None:
+    """``--runtime-only REF``: print the image to run (REF, or REF + runtime, built once)."""
+    from compiler._names import validate_image_ref
+    from dsl.cli._runner import open_runner
+    from dsl.cli._runtime_image import with_runtime
+
+    runner = open_runner()
+    try:
+        ref = with_runtime(runner, validate_image_ref(ref), builder=builder, tls=tls, ca_bundle=ca_bundle,
+                           progress=progress, timeout=timeout)
+    finally:
+        runner.close()
+    click.echo(f"image: {ref}")
+
+
 def _context_ca_bundle() -> str | None:
     """The current context's CA bundle, when it has one (checked: it may have moved since)."""
     from dsl.contexts import current_context
@@ -106,7 +128,11 @@ def _record_inputs(path: str, from_: str | None, builder: str | None, tags: tupl
     """
     if output not in (None, "type=docker"):
         return None
-    from dsl.engines.buildkit import parse_builder_url, record_inputs, resolve_builder_url
+    from dsl.engines.buildkit import (
+        parse_builder_url,
+        record_inputs,
+        resolve_builder_url,
+    )
 
     # a bad address (or DOCKER_HOST, or context) is bad input: reported now, before evaluating
     address = parse_builder_url(resolve_builder_url(builder)[0])
@@ -118,9 +144,15 @@ def _record_inputs(path: str, from_: str | None, builder: str | None, tags: tupl
         from dsl.rules import tag_reference
 
         names = tuple(tag_reference(t).normalized() for t in tags)
-    return record_inputs(build_file=os.path.join(cwd, path), function=from_ or "", context_dir=cwd,
-                         builder_url=address.url, tags=names, output=output, platform=platform, owner=owner,
-                      ca_bundle=ca_bundle)
+    inputs = record_inputs(build_file=os.path.join(cwd, path), function=from_ or "", context_dir=cwd,
+                           builder_url=address.url, tags=names, output=output, platform=platform, owner=owner,
+                           ca_bundle=ca_bundle)
+    from dsl.cli._runtime_base import runtime_base
+
+    bundle_base = runtime_base()
+    if bundle_base is not None:  # another dev runtime base is another build (default: no key, as before)
+        inputs["runtime_base"] = bundle_base
+    return inputs
 
 
 def _print_if_up_to_date(inputs: dict[str, Any], code: str, metadata_file: str | None, progress: str) -> bool:
@@ -158,14 +190,25 @@ def _record(inputs: dict[str, Any], started: int, code: str | None, evaluation: 
 
 def _run(bk: Any, env: Any, spec: Any, *, context_dir: str, progress: str, no_cache: bool,
          ca_bundle: str | None, platform: str | None, timeout: float, seen: dict[str, Any] | None = None) -> Any:
-    from dsl.engines.buildkit import BuildRequest, PlainRenderer, Plan, ProgressTracker, TeeRenderer, make_renderer
+    from dsl.cli._runtime_base import runtime_base
+    from dsl.engines.buildkit import (
+        BuildRequest,
+        PlainRenderer,
+        Plan,
+        ProgressTracker,
+        TeeRenderer,
+        make_renderer,
+    )
     from dsl.engines.buildkit import build as run_build
     from dsl.errors import DslError, SolveFailed
+
+    bundle_base = runtime_base()
 
     def plan(caps: frozenset[str], target: str) -> Plan:
         from compiler.llb import compile_environment
 
-        res = compile_environment(env, caps=caps, platform=target, ca_bundle=bool(ca_bundle), no_cache=no_cache)
+        res = compile_environment(env, caps=caps, platform=target, ca_bundle=bool(ca_bundle), no_cache=no_cache,
+                                  runtime_base=bundle_base)
         if seen is not None:  # what the build record needs: the served sources, the base's ID now
             from dsl.engines.buildkit import docker_image_id
 
@@ -175,7 +218,7 @@ def _run(bk: Any, env: Any, spec: Any, *, context_dir: str, progress: str, no_ca
     def image_config(base: dict[str, Any] | None, target: str) -> dict[str, Any]:
         from compiler.image_config import image_config as make_config
 
-        return make_config(env, base_config=base, platform=target)
+        return make_config(env, base_config=base, platform=target, runtime_base=bundle_base)
 
     request = BuildRequest(
         plan=plan, image_config=image_config, output=spec, context_dir=context_dir,

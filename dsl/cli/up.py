@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import sys
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -71,7 +72,14 @@ def up(ctx: click.Context, path: str, from_: str | None, image: str | None, name
 
     runner = open_runner()
     try:
-        env, info = _environment(runner, path, from_, image)
+        def own_image(ref: str) -> ImageInfo:  # bring your own image: + the dev runtime, once
+            from dsl.cli._runtime_image import with_runtime
+
+            with contextlib.redirect_stdout(sys.stderr):  # stdout is for the endpoints
+                return runner.image(with_runtime(runner, ref, builder=builder, tls=(tls_ca, tls_cert, tls_key),
+                                                 ca_bundle=ca_bundle, progress=progress))
+
+        env, info = _environment(runner, path, from_, image, own_image)
         project_dir = os.path.dirname(os.path.abspath(env.source))
         identity = Identity(env.name, dns_label(name, what="--name") if name else _runtime.instance_name(env),
                             project_dir)
@@ -112,16 +120,22 @@ def _request(env: Environment, identity: Identity, info: ImageInfo, values: dict
                              PORTS_LABEL: _port_names(env)})
 
 
-def _environment(runner: Runner, path: str, from_: str | None, image: str | None) -> tuple[Environment, ImageInfo | None]:
+def _environment(runner: Runner, path: str, from_: str | None, image: str | None,
+                 own_image: Callable[[str], ImageInfo]) -> tuple[Environment, ImageInfo | None]:
     """The environment to run: PATH's build file, else (``--image`` only) the one the image's
-    labels carry; plus the image when it is given (None: build it)."""
+    labels carry; plus the image when it is given (None: build it). A dev environment's
+    ``--image`` goes through ``own_image`` (the image, or the image + the dev runtime)."""
     from compiler._names import validate_image_ref
     from dsl.cli._load import invoking_owner, load_evaluation
 
     info = runner.image(validate_image_ref(image)) if image else None
     if info is not None and from_ is None and not _has_build_file(path):
+        if ENVIRONMENT_IMAGE_LABEL not in info.labels:  # built elsewhere: run it with the runtime
+            info = own_image(info.ref)
         return _environment_of_image(info, path), info
     env, _ = load_evaluation(path, from_, default_owner=invoking_owner())
+    if info is not None and env.build.base.dev:
+        info = own_image(info.ref)
     built_for = (info.labels.get(ENV_NAME_IMAGE_LABEL) if info is not None else None) or env.name
     if built_for != env.name:
         click.echo(f"note: image {image} was built for environment {built_for!r}, not {env.name!r}: its init "

@@ -14,11 +14,13 @@ from pathlib import Path
 import pytest
 
 from compiler.llb import compile_environment
+from compiler.llb._bundle import STAGE_NAME
 from compiler.llb._dev import render_entrypoint, render_login
 from dsl.ir import BaseImage, BuildGraph, Environment, Owner, PipPackages
 from tests.compiler.llb._decode import decode
 from tests.compiler.llb._envs import dev_workspace
 
+STAGE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"  # the runtime stage's own
 DEV_FILES = ("/usr/local/bin/dsl-entrypoint", "/usr/local/bin/dsl-login",
              "/etc/profile.d/dsl-environment.sh", "/etc/dsl/sshd/sshd_config")
 
@@ -38,9 +40,9 @@ def test_both_graph_shapes_write_the_same_dev_files() -> None:
     assert sequential["/etc/profile.d/dsl-environment.sh"][1] == 0o644
 
 
-@pytest.mark.parametrize(("shell", "path"), [
-    ("bash", "/usr/local/bin/dsl-entrypoint"), ("bash", "/usr/local/bin/dsl-login"),
-    ("sh", "/etc/profile.d/dsl-environment.sh"),  # read by any login shell: POSIX only
+@pytest.mark.parametrize(("shell", "path"), [  # POSIX only: the runtime's busybox sh runs them
+    ("sh", "/usr/local/bin/dsl-entrypoint"), ("sh", "/usr/local/bin/dsl-login"),
+    ("sh", "/etc/profile.d/dsl-environment.sh"),  # read by any login shell
 ])
 def test_dev_scripts_parse(shell: str, path: str, tmp_path: Path) -> None:
     script = tmp_path / "script"
@@ -51,21 +53,37 @@ def test_dev_scripts_parse(shell: str, path: str, tmp_path: Path) -> None:
 
 def test_sshd_sessions_go_through_the_login_script() -> None:
     entry = render_entrypoint(dev_workspace())
-    assert '-o "ForceCommand=/usr/local/bin/dsl-login $(printf \'%q\' "$state")"' in entry
+    assert entry.startswith("#!/opt/envdsl/runtime/bin/sh\n")
+    assert 'exec /opt/envdsl/runtime/sbin/sshd "$@" -f /etc/dsl/sshd/sshd_config' in entry
+    assert '-o "ForceCommand=/usr/local/bin/dsl-login $(quote "$state")"' in entry
     # stop signals are handled by the script itself, not left to docker's kill timeout
     assert "trap 'shutdown TERM' TERM" in entry
     login = render_login()
-    assert 'exec "$shell" -c "$command"' in login and "/usr/lib/openssh/sftp-server" in login
+    assert login.startswith("#!/opt/envdsl/runtime/bin/sh\n")
+    assert 'exec "$shell" -c "$command"' in login and "exec /opt/envdsl/runtime/libexec/sftp-server" in login
+
+
+def test_the_state_directory_is_quoted_for_the_force_command(tmp_path: Path) -> None:
+    """sshd hands ForceCommand to the login shell's -c: a state path with quotes stays one word."""
+    entry = render_entrypoint(dev_workspace())
+    quote = next(line for line in entry.splitlines() if line.startswith("quote() "))
+    quote = quote.replace('"$R/sed"', "sed")
+    odd = str(tmp_path / "it's a $dir")
+    out = subprocess.run(["sh", "-c", f'{quote}\nsh -c "printf %s $(quote "$1")"', "sh", odd],
+                         capture_output=True, text=True, check=True).stdout
+    assert out == odd
 
 
 def test_session_environment_file_is_posix_quoted(tmp_path: Path) -> None:
     """The entrypoint's writer and a POSIX sh reader agree on awkward values."""
     entry = render_entrypoint(dev_workspace())
-    start = entry.index("(\n  umask 077\n  for name in $(compgen -e)")
+    start = entry.index("(\n  umask 077\n  unset DSL_AUTHORIZED_KEYS")
     writer = entry[start:entry.index('mv -f "$state/environment.tmp"', start)]
     value = "it's \"quoted\" $HOME `x` \\ \n second line"
     env = {"PATH": "/usr/bin:/bin", "AWKWARD": value, "DSL_AUTHORIZED_KEYS": "ssh-ed25519 AAAA"}
-    subprocess.run(["bash", "-c", f'state={tmp_path}\n{writer}'], env=env, check=True)
+    # here the host's POSIX sh writes it; in the image the runtime's busybox sh does (the
+    # SSH login tests on the real dockerd read it back through sshd)
+    subprocess.run(["sh", "-c", f'state={tmp_path}\n{writer}'], env=env, check=True)
     out = subprocess.run(["sh", "-c", f'. {tmp_path}/environment.tmp && printf %s "$AWKWARD"'],
                          env={"PATH": "/usr/bin:/bin"}, capture_output=True, text=True, check=True).stdout
     assert out == value
@@ -78,10 +96,11 @@ def _step_path(**kwargs) -> set[str]:
 
 
 def test_build_steps_use_the_base_image_path_when_known() -> None:
-    (default,) = _step_path()
-    assert default.endswith(":/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
-    (based,) = _step_path(base_path="/opt/base-tool/bin:/usr/bin:/bin")
-    assert based.endswith(":/opt/base-tool/bin:/usr/bin:/bin") and "/usr/sbin" not in based
+    default, based = (_step_path(base_path=p) - {STAGE_PATH} for p in (None, "/opt/base-tool/bin:/usr/bin:/bin"))
+    ((default,), (based,)) = (default, based)
+    # the runtime's tools come last: the image's own git, curl or sh win
+    assert default.endswith(":/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:/opt/envdsl/runtime/bin")
+    assert based.endswith(":/opt/base-tool/bin:/usr/bin:/bin:/opt/envdsl/runtime/bin") and "/usr/sbin" not in based
     assert based.split(":")[0] == default.split(":")[0]  # our directories still come first
 
 
@@ -106,19 +125,16 @@ def test_unpinned_extensions_and_codex_check_with_a_warning_and_compile_for_ever
     # the steps themselves: tests/compiler/llb/test_llb_vscode.py, test_llb_codex.py
 
 
-def test_root_dev_user_needs_no_user_step_and_no_chown() -> None:
-    """envd's root mode (owner 0:0): the home is a FileOp and the venv stays root's."""
+def test_root_dev_user_needs_no_chown() -> None:
+    """envd's root mode (owner 0:0): root's entry is made sure of (an image without /etc/passwd
+    needs one for sshd), the home is /home/envd, and the venv stays root's."""
     env = Environment("x", BuildGraph(base=BaseImage("debian:bookworm", dev=True), owner=Owner(0, 0),
                                       steps=(PipPackages(("six",)),)))
     dec = decode(compile_environment(env).definition)
-    names = [dec.name(d) for d in dec.digests]
-    assert names.index("dev: user root, home /home/envd") < names.index("install.python_packages six")
-    assert [dec.name(d) for d, _ in dec.execs()] == ["dev: install OpenSSH server and basic tools",
-                                                      "install.python_packages six"]
-    assert not any("chown" in a for _, op in dec.execs() for a in op.exec.meta.args)
-    (home,) = [a.mkdir for d in dec.digests if dec.ops[d].WhichOneof("op") == "file"
-               for a in dec.ops[d].file.actions if a.HasField("mkdir") and a.mkdir.path == "/home/envd"]
-    assert home.mode == 0o755 and home.makeParents
+    names = [dec.name(d) for d, _ in dec.execs()]
+    assert names == [STAGE_NAME, "dev: user root (0:0), home /home/envd",
+                     "install.python_packages: python3 and pip", "install.python_packages six"]
+    assert not any("chown -R" in a for _, op in dec.execs() for a in op.exec.meta.args)
 
 
 def test_named_volume_mount_points_belong_to_the_dev_user() -> None:

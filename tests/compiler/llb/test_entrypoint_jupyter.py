@@ -1,6 +1,6 @@
 """The entrypoint's Jupyter part: the token comes only from DSL_JUPYTER_TOKEN at start.
 
-The sections of the rendered script run here in bash with stand-ins for ``log`` and
+The sections of the rendered script run here in the host's POSIX sh with stand-ins for ``log`` and
 ``supervise``; the whole image with a stand-in notebook server runs on the real dockerd in
 tests/engines/buildkit/test_secret_scan_build.py.
 """
@@ -35,9 +35,9 @@ def _section(script: str, start: str, end: str) -> str:
 def _run(auth: bool, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     script = _entrypoint(auth)
     token = _section(script, "# ---- the Jupyter token", "# ---- host key")
-    start = _section(script, "notebook=(", "/usr/sbin/sshd")
+    start = _section(script, "# ---- jupyter", "# ---- sshd")
     probe = 'printf "left=%s\\n" "${DSL_JUPYTER_TOKEN-unset}"\n'
-    return subprocess.run(["bash", "-c", "set -euo pipefail\n" + STANDINS + token + probe + start],
+    return subprocess.run(["sh", "-c", "set -eu\n" + STANDINS + token + probe + start],
                           env={"PATH": "/usr/bin:/bin", **env}, capture_output=True, text=True)
 
 

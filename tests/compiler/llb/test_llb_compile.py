@@ -23,8 +23,10 @@ def _exec_named(dec: Decoded, prefix: str) -> pb.Op:
 
 
 def _script(op: pb.Op) -> str:
+    """The script of a step: bash, or the dev runtime's sh for the dev layer's own steps."""
     args = list(op.exec.meta.args)
-    assert args[:2] == ["bash", "-c"] and args[2].startswith("set -euo pipefail\n")
+    assert args[:2] in (["bash", "-c"], ["/opt/envdsl/runtime/bin/sh", "-c"])
+    assert args[2].startswith("set -euo pipefail\n")
     return args[2]
 
 
@@ -111,7 +113,14 @@ def test_ca_bundle_is_a_secret_mount_on_every_exec_and_never_a_file() -> None:
     res = compile_environment(dev_workspace(), ca_bundle=True)
     dec = decode(res.definition)
     assert res.secrets == ("dsl-ca-bundle",)
+    # the dev runtime's stage is the one exception: the same bytes with or without a CA bundle,
+    # so every build on a builder shares it (it fetches from Debian's http mirrors)
+    (stage,) = [dg for dg, _ in dec.execs() if dec.name(dg).startswith("dev runtime:")]
+    assert stage in decode(compile_environment(dev_workspace()).definition).ops
     for dg, op in dec.execs():
+        if dg == stage:
+            assert not [m for m in op.exec.mounts if m.mountType == pb.SECRET]
+            continue
         (secret,) = [m for m in op.exec.mounts if m.mountType == pb.SECRET]
         assert (secret.dest, secret.secretOpt.ID, secret.secretOpt.mode, secret.readonly) == (
             "/run/dsl/ca-bundle.crt", "dsl-ca-bundle", 0o444, True)
@@ -178,8 +187,20 @@ def test_injection_attempts_are_errors_with_location(step, bad) -> None:
     assert err.value.format().startswith("b.envd:3:1: invalid " + bad)
 
 
-def test_dev_image_on_unknown_package_manager_fails_clearly_at_build_time() -> None:
+def test_a_dev_image_needs_no_package_manager_but_shell_zsh_says_clearly_it_does() -> None:
     env = Environment("x", BuildGraph(base=BaseImage("busybox", dev=True), steps=(Run(("true",)),)))
     dec = decode(compile_environment(env).definition)
-    script = _script(_exec_named(dec, "dev: install OpenSSH"))
-    assert "needs a package manager (apt-get, apk, dnf)" in script and "exit 1" in script
+    on_image = [dec.name(d) for d, op in dec.execs() if "docker.io/library/busybox" in _root_source(dec, op)]
+    assert on_image == ["dev: user envd (1000:1000), home /home/envd", "run true"]
+    assert not any("apt-get" in a or "apk" in a for d, op in dec.execs() if dec.name(d) in on_image
+                   for a in op.exec.meta.args)
+    zsh = Environment("x", BuildGraph(base=BaseImage("busybox", dev=True), shell="zsh"))
+    script = _script(_exec_named(decode(compile_environment(zsh).definition), "dev: install zsh"))
+    assert 'dsl: shell("zsh") needs a package manager (apt-get, apk, dnf)' in script and "exit 1" in script
+
+
+def _root_source(dec: Decoded, op: pb.Op) -> str:
+    """The image an op's root filesystem descends from (first input, all the way down)."""
+    while op.WhichOneof("op") != "source":
+        op = dec.ops[op.inputs[0].digest]
+    return op.source.identifier

@@ -55,22 +55,26 @@ def _labels(env: Environment) -> dict[str, str]:
 def test_shell_is_installed_and_becomes_the_login_shell(name: str, path: str) -> None:
     env = _env(f'base(image="debian:bookworm", dev=True)\nshell("{name}")')
     dec = _llb(env)
-    packages = _script(_exec_named(dec, f"dev: install OpenSSH server and {name}"))
-    # every package manager branch installs it, and the path SHELL names exists afterwards
-    assert f"openssh-server bash ca-certificates sudo git curl procps less {name}\n" in packages
-    assert packages.count(f" {name}\n") == 3
+    packages = _script(_exec_named(dec, f"dev: install {name}"))
+    # every package manager branch installs it (unless the image has it), and the path SHELL
+    # names exists afterwards
+    assert f"if [ ! -x {path} ] && ! command -v {name} >/dev/null 2>&1; then" in packages
+    assert f"apt-get install -y --no-install-recommends -o Dpkg::Options::=--force-unsafe-io {name}\n" in packages
+    assert packages.count(f" {name}\n") == 3 and "openssh" not in packages
     assert f'[ -x {path} ] || ln -s "$(command -v {name})" {path}' in packages
     user = _script(_exec_named(dec, "dev: user envd"))
-    assert f'useradd -m -d "$home" -s {path} -u' in user and "/bin/bash" not in user
-    assert f'usermod -s {path} "$name"' in user  # an envd user already in the base image too
+    assert f"shell={path}" in user and "/bin/bash" not in user
+    assert "$7 = shell" in user  # an envd user already in the base image gets it too
     assert _config_env(env)["SHELL"] == path
 
 
-def test_bash_stays_as_it_was() -> None:
+def test_bash_is_the_images_own_and_no_package_is_installed_for_it() -> None:
     env = _env('base(image="debian:bookworm", dev=True)\nshell("bash")')
     dec = _llb(env)
-    assert "zsh" not in _script(_exec_named(dec, "dev: install OpenSSH server and basic tools"))
-    assert "-s /bin/bash" in _script(_exec_named(dec, "dev: user envd"))
+    assert not [dec.name(d) for d, _ in dec.execs() if dec.name(d).startswith("dev: install")]
+    user = _script(_exec_named(dec, "dev: user envd"))
+    # bash when the image has it, else the runtime's sh (an image without bash still logs in)
+    assert "shell=/bin/bash\n" in user and '[ -x "$shell" ] || shell=/opt/envdsl/runtime/bin/sh' in user
     assert _config_env(env)["SHELL"] == "/bin/bash"
     assert "/home/envd/.zshrc" not in _files(dec)
 
@@ -82,8 +86,8 @@ def test_zsh_gets_a_zshrc_so_its_first_start_asks_nothing() -> None:
 
 def test_root_dev_user_gets_the_login_shell_too() -> None:
     env = _env('base(image="debian:bookworm", dev=True)\nshell("fish")\nconfig.owner(0, 0)')
-    packages = _script(_exec_named(_llb(env), "dev: install OpenSSH server and fish"))
-    assert packages.rstrip().endswith("usermod -s /usr/bin/fish root")
+    user = _script(_exec_named(_llb(env), "dev: user root (0:0)"))
+    assert "uid=0 gid=0 name=root home=/home/envd keephome=1" in user and "shell=/usr/bin/fish" in user
 
 
 def test_an_unknown_shell_in_the_ir_is_a_compile_error() -> None:
