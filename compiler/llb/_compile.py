@@ -23,6 +23,7 @@ from compiler.llb._context import Context
 from compiler.llb._layout import CA_SECRET_ID, CONTEXT_NAME, DEV_HOME, DEV_USER, VENV, python_kind, workdir
 from compiler.llb._marshal import marshal
 from compiler.llb._ops import BindMount, CopyFrom, Mkdir, Mkfile, Platform
+from compiler.llb._pins import REPORT_DIR, Pins, Resolution
 from compiler.llb._refs import normalize_image_ref
 from compiler.llb._script import apt_install
 from compiler.llb._state import State, diff, http, image, merge, scratch
@@ -104,6 +105,7 @@ def compile_environment(
     sequential: bool | None = None,
     base_path: str | None = None,
     no_cache: bool = False,
+    pins: Pins | None = None,
 ) -> LLBResult:
     """Compile an environment's build graph to a BuildKit LLB definition.
 
@@ -117,6 +119,8 @@ def compile_environment(
         base_path: the base image's PATH (from its config) to put after ours in every step;
             None = the default PATH (the image config merges the base PATH either way).
         no_cache: mark every op ``ignore_cache`` (every step runs again; digests unchanged).
+        pins: ``--locked``: the base by digest, pip from the locked hashes, locked checksums
+            (``compiler.llb._pins``); None = resolve everything at build time.
 
     Returns:
         The ``LLBResult``.
@@ -130,14 +134,85 @@ def compile_environment(
         raise CompileError(f"invalid platform {platform!r}", hint="e.g. linux/amd64 or linux/arm64")
     ref = base_image_ref(env)
     include = _context_includes(env)
-    ctx = Context(env, plat, ref, ca_bundle, context_paths=include or (), base_path=base_path)
+    ctx = Context(env, plat, ref, ca_bundle, context_paths=include or (), base_path=base_path, pins=pins)
     state = _build(ctx, parallel)
+    return _result(ctx, state, parallel, include, no_cache=no_cache)
+
+
+@dataclass(frozen=True, slots=True)
+class LockRequests:
+    """What a build looks up at build time, so what a lock must pin.
+
+    Attributes:
+        base: the normalised base image reference.
+        pip: ``(step name, pip arguments, span)`` per pip step, in build order.
+        downloads: ``(builtin, archive URL, checksum file URL, its shape, span)`` per toolchain
+            download (the shape as in ``compiler.llb._verify``).
+    """
+
+    base: str
+    pip: tuple[tuple[str, str, Span | None], ...]
+    downloads: tuple[tuple[str, str, str, str, Span | None], ...]
+
+
+def lock_requests(env: Environment, *, platform: str = "linux/amd64") -> LockRequests:
+    """What ``build.envd.lock`` has to pin for ``env`` on ``platform``.
+
+    Raises:
+        CompileError: invalid input in the build graph (with its build-file span).
+    """
+    plat = Platform.parse(platform)
+    ctx = Context(env, plat, base_image_ref(env), False)
+    steps = [s for s in env.build.steps if _toolchains.archive(s, plat.architecture) is not None]
+    downloads = tuple((what, a.url, a.sums_url, a.shape, getattr(step, "span", None))
+                      for step, (what, a) in zip(steps, _toolchains.archives(env.build.steps, plat.architecture)))
+    return LockRequests(base=ctx.base_ref, pip=tuple(_python.pip_step_args(ctx)), downloads=downloads)
+
+
+def compile_resolution(
+    env: Environment,
+    resolution: Resolution,
+    *,
+    caps: frozenset[str] = frozenset(),
+    platform: str = "linux/amd64",
+    ca_bundle: bool = False,
+) -> LLBResult | None:
+    """The LLB ``dsl lock`` solves: the build up to its pip steps, each writing pip's report,
+    and the toolchains' checksum files, collected in one tree (``pip/<i>.json``,
+    ``sums/<i>``) for the local exporter.
+
+    Returns:
+        None when there is nothing to resolve in a build (no pip step, no toolchain download).
+
+    Raises:
+        CompileError: invalid input in the build graph (with its build-file span).
+    """
+    parallel = PARALLEL_CAPS <= caps
+    plat = Platform.parse(platform)
+    ref = base_image_ref(env)
+    include = _context_includes(env)
+    ctx = Context(env, plat, ref, ca_bundle, context_paths=include or (), resolution=resolution)
+    actions = []
+    if _python.pip_step_args(ctx):
+        state = _python.packages(ctx, _until_python(ctx, parallel), conda=False)
+        actions.append(CopyFrom(state.output, REPORT_DIR, "/pip"))
+    for i, (_what, a) in enumerate(_toolchains.archives(env.build.steps, plat.architecture)):
+        sums = http(a.sums_url, filename=a.sums_filename, platform=plat, name=f"download {a.sums_filename}")
+        actions.append(CopyFrom(sums.output, a.sums_filename, f"/sums/{i}"))
+    if not actions:
+        return None
+    tree = scratch(plat).file(*actions, name="[internal] collect what build.envd.lock records")
+    return _result(ctx, tree, parallel, include, no_cache=False)
+
+
+def _result(ctx: Context, state: State, parallel: bool, include: tuple[str, ...] | None, *,
+            no_cache: bool) -> LLBResult:
     m = marshal(state, no_cache=no_cache)
     uses_context = any(n == "load build context" for n in m.names.values())
     return LLBResult(
-        definition=m.definition, base_image=ref,
+        definition=m.definition, base_image=ctx.base_source(),
         local_sources=(LocalSource(CONTEXT_NAME, include or ()),) if uses_context else (),
-        secrets=(CA_SECRET_ID,) if ca_bundle else (), vertex_spans=m.spans, caps_used=m.caps,
+        secrets=(CA_SECRET_ID,) if ctx.ca_bundle else (), vertex_spans=m.spans, caps_used=m.caps,
         shape="parallel" if parallel else "sequential", names=m.names, digests=m.digests,
     )
 
@@ -160,16 +235,7 @@ def _context_includes(env: Environment) -> tuple[str, ...] | None:
 def _build(ctx: Context, parallel: bool) -> State:
     env = ctx.env
     b = env.build
-    state = ctx.start(image(ctx.base_ref, platform=ctx.platform, span=b.base.span))
-    if b.apt_source is not None:
-        state = state.file(Mkfile("/etc/apt/sources.list", b.apt_source.value.encode()),
-                           name="config.apt_source", span=b.apt_source.span)
-    if b.base.dev:
-        state = _dev.prepare(ctx, state)
-    state = _system_and_languages(ctx, state, parallel)
-    if b.pip_index is not None:
-        state = state.file(Mkfile("/etc/pip.conf", _pip_conf(b.pip_index).encode()),
-                           name="config.pip_index", span=b.pip_index.span)
+    state = _until_python(ctx, parallel)
     state = _python.packages(ctx, state, then=_dev.give_to_user(env, VENV))
     state = _toolchains.language_packages(ctx, state)
     state = _vscode.install(ctx, state)
@@ -179,6 +245,22 @@ def _build(ctx: Context, parallel: bool) -> State:
         state = _dev.finish(ctx, state)
     state = _runs(ctx, state)
     return _mount_dirs(ctx, state)
+
+
+def _until_python(ctx: Context, parallel: bool) -> State:
+    """The stages before the Python packages (what the lock's pip resolution runs on)."""
+    b = ctx.env.build
+    state = ctx.start(image(ctx.base_source(), platform=ctx.platform, span=b.base.span))
+    if b.apt_source is not None:
+        state = state.file(Mkfile("/etc/apt/sources.list", b.apt_source.value.encode()),
+                           name="config.apt_source", span=b.apt_source.span)
+    if b.base.dev:
+        state = _dev.prepare(ctx, state)
+    state = _system_and_languages(ctx, state, parallel)
+    if b.pip_index is not None:
+        state = state.file(Mkfile("/etc/pip.conf", _pip_conf(b.pip_index).encode()),
+                           name="config.pip_index", span=b.pip_index.span)
+    return state
 
 
 def _system_and_languages(ctx: Context, parent: State, parallel: bool) -> State:

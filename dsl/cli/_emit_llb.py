@@ -52,9 +52,11 @@ def emit(target: str, env: Environment, opts: dict[str, Any]) -> None:
                          hint="the default is the binary definition; --format json is readable")
     from compiler.llb import compile_environment, describe_definition
 
+    lock = opts.get("lock")
     res = compile_environment(
         env, caps=parse_caps(opts.get("caps")), ca_bundle=bool(opts.get("ca_bundle")),
-        sequential=True if opts.get("sequential") else None,
+        sequential=True if opts.get("sequential") else None, pins=opts.get("pins"),
+        **({"platform": lock["inputs"]["platform"]} if lock else {}),
     )
     if fmt == "json":
         dump = {

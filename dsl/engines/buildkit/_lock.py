@@ -1,0 +1,144 @@
+"""What ``dsl lock`` asks a builder: image digests, the pip resolution tree, its version.
+
+* :func:`resolve_image_digest`: the gateway's ``ResolveImageConfig`` (the builder's own image
+  resolver, with the session's registry credentials) gives the digest of the manifest (or
+  index) a build of that tag would use. dockerd 20.10 answers from its local image store first
+  and gives no digest for a local image; then the digest the image was pulled or pushed with
+  (its ``RepoDigests``) is the pin. An image that never came from a registry has none: it
+  cannot be pinned by digest, and the error says so.
+* :func:`builder_version`: ``Control.Info`` (BuildKit ≥ 0.11); older builders (dockerd
+  20.10's v0.8) do not have it, reported as ``None``.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.parse
+from dataclasses import dataclass
+
+from dsl.engines.buildkit._connect import Builder
+from dsl.engines.buildkit._errors import map_rpc_error, rpc_code_name
+from dsl.engines.buildkit._progress import ProgressTracker
+from dsl.engines.buildkit._solve import PING_TIMEOUT, RESOLVE_TIMEOUT, _Job, _platforms, parse_platform
+from dsl.errors import EngineError, UsageError
+from dsl.rules import parse_image_ref
+
+
+@dataclass(frozen=True, slots=True)
+class ResolvedImage:
+    """A tag's digest as the builder sees it.
+
+    Attributes:
+        digest: ``sha256:…`` of the manifest or index.
+        platform: the platform the builder resolved for.
+        source: ``registry`` or ``local store`` (dockerd's image store, via its RepoDigests).
+    """
+
+    digest: str
+    platform: str
+    source: str
+
+
+def resolve_image_digest(builder: Builder, ref: str, *, platform: str | None, session_id: str = "",
+                         timeout: float = RESOLVE_TIMEOUT) -> ResolvedImage:
+    """The digest ``ref`` (normalised, with a tag) resolves to on ``builder``.
+
+    Raises:
+        UsageError: the image exists only in the engine's local store, without a registry digest.
+        EngineUnavailable / EngineTimeout / EngineError: as mapped from gRPC.
+    """
+    import grpc
+
+    from dsl.engines.buildkit.protos import bk_control_pb2 as control
+    from dsl.engines.buildkit.protos import bk_gateway_pb2 as gateway
+
+    job = _Job(builder, ProgressTracker(), None, timeout)
+    job.start(control.ControlSolveRequest(Ref=job.ref, Session=session_id))
+    try:
+        pong = job.bridge("Ping", gateway.PingRequest(), gateway.PongResponse, PING_TIMEOUT)
+        target = platform or (_platforms(pong) or ("linux/amd64",))[0]
+        request = gateway.ResolveImageConfigRequest(
+            Ref=ref, Platform=parse_platform(target), ResolveMode="default",
+            LogName=f"[internal] resolve {ref} for build.envd.lock",
+        )
+        resp = job.bridge("ResolveImageConfig", request, gateway.ResolveImageConfigResponse, timeout)
+    except grpc.RpcError as exc:
+        raise map_rpc_error(exc, builder=builder.url, remedy=builder.address.remedy,
+                            what=f"resolving {ref}") from exc
+    finally:
+        job.abort("lock: image resolved", returned=False)
+        job.finish()
+    if resp.Digest:
+        return ResolvedImage(resp.Digest, target, "registry")
+    digest = _repo_digest(builder, ref) if builder.is_dockerd else None
+    if digest is None:
+        raise UsageError(
+            f"the base image {ref} is only in the engine's local image store, with no registry digest "
+            "to pin it by",
+            hint="push it to a registry (docker push) and build from there, or pull it by digest once")
+    return ResolvedImage(digest, target, "local store")
+
+
+def _repo_digest(builder: Builder, ref: str) -> str | None:
+    """The digest of the local image ``ref`` in its own repository's ``RepoDigests``."""
+    from dsl.engines.buildkit import _dockerapi as api
+
+    status, info = api.request(builder.docker_host or "", "GET", f"/images/{urllib.parse.quote(ref, safe='')}/json")
+    if status != 200 or not isinstance(info, dict):
+        return None
+    name = parse_image_ref(ref).name()
+    for repo_digest in info.get("RepoDigests") or []:
+        try:
+            parsed = parse_image_ref(repo_digest)
+        except ValueError:
+            continue
+        if parsed.name() == name and parsed.digest:
+            return parsed.digest
+    return None
+
+
+def builder_version(builder: Builder, *, timeout: float = PING_TIMEOUT) -> str | None:
+    """BuildKit's version (``v0.13.2``), or None when the builder cannot say (older than 0.11).
+
+    Raises:
+        EngineUnavailable / EngineTimeout: the builder cannot be reached.
+    """
+    import grpc
+
+    from dsl.engines.buildkit._solve import CONTROL
+    from dsl.engines.buildkit.protos import bk_control_pb2 as control
+
+    try:
+        resp = builder.unary(CONTROL + "Info", control.InfoResponse)(control.InfoRequest(), timeout=timeout)
+    except grpc.RpcError as exc:
+        if rpc_code_name(exc) == "UNIMPLEMENTED":
+            return None
+        mapped = map_rpc_error(exc, builder=builder.url, remedy=builder.address.remedy, what="info")
+        if type(mapped) is EngineError:  # anything else but "cannot reach": unknown version
+            return None
+        raise mapped from exc
+    return resp.buildkitVersion.Version or None
+
+
+def version_at_least(version: str | None, wanted: tuple[int, int]) -> bool:
+    """``v0.13.1`` ≥ (0, 13)? None (unknown, i.e. older than 0.11) never is."""
+    if not version:
+        return False
+    parts = version.lstrip("v").split("-", 1)[0].split(".")
+    try:
+        return (int(parts[0]), int(parts[1])) >= wanted
+    except (ValueError, IndexError):
+        return False
+
+
+def read_reports(directory: str) -> dict[str, dict]:
+    """The pip reports of a resolution tree (``pip/pip-<i>.json``) by step index."""
+    import os
+
+    out = {}
+    pip_dir = os.path.join(directory, "pip")
+    for name in sorted(os.listdir(pip_dir)) if os.path.isdir(pip_dir) else []:
+        if name.startswith("pip-") and name.endswith(".json"):
+            with open(os.path.join(pip_dir, name), encoding="utf-8") as f:
+                out[name[4:-5]] = json.load(f)
+    return out
