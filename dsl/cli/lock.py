@@ -144,7 +144,7 @@ def _resolve(bk: Any, env: Any, evaluation: Any, old: dict[str, Any] | None, *, 
     else:
         resolved = resolve_image_digest(bk, base_image_ref(env), platform=platform)
         image = {"digest": resolved.digest, "platform": resolved.platform, "source": resolved.source,
-                 "reference": f"{parse_image_ref(base_image_ref(env)).name()}@{resolved.digest}"}
+                 "reference": f"{parse_image_ref(base_image_ref(env)).name}@{resolved.digest}"}
     target = image["platform"]
     want = current_wanted(env, evaluation, platform=target)
     requests = lock_requests(env, platform=target)

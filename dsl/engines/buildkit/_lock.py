@@ -86,13 +86,13 @@ def _repo_digest(builder: Builder, ref: str) -> str | None:
     status, info = api.request(builder.docker_host or "", "GET", f"/images/{urllib.parse.quote(ref, safe='')}/json")
     if status != 200 or not isinstance(info, dict):
         return None
-    name = parse_image_ref(ref).name()
+    name = parse_image_ref(ref).name
     for repo_digest in info.get("RepoDigests") or []:
         try:
             parsed = parse_image_ref(repo_digest)
         except ValueError:
             continue
-        if parsed.name() == name and parsed.digest:
+        if parsed.name == name and parsed.digest:
             return parsed.digest
     return None
 
