@@ -50,24 +50,29 @@ def lock(path: str, from_: str | None, builder: str | None, tls_ca: str | None, 
     old = read_lock(lp)
     if check and updates:
         raise UsageError("--check and --update do not go together", hint="check first, then update")
+    if check:  # what the files say is checked before the builder is asked anything
+        want = _offline_check(env, evaluation, old, path=path, from_=from_, platform=platform)
+        with connect_from_options(builder, tls_ca, tls_cert, tls_key) as bk:
+            sys.exit(_drift(bk, want, old, path=path, from_=from_, platform=platform))
+    from dsl.cli._locked import current_wanted
+
+    release = _release_names(current_wanted(env, evaluation, platform=platform or "linux/amd64"), old, set(updates))
     with connect_from_options(builder, tls_ca, tls_cert, tls_key) as bk:
-        if check:
-            sys.exit(_check(bk, env, evaluation, old, path=path, from_=from_, platform=platform))
-        new = _resolve(bk, env, evaluation, old, updates=set(updates), path=path, platform=platform,
+        new = _resolve(bk, env, evaluation, old, release=release, platform=platform,
                        ca_bundle=ca_bundle, progress=progress, timeout=timeout)
     _write(lp, old, new)
 
 
-def _check(bk: Any, env: Any, evaluation: Any, old: dict[str, Any] | None, *, path: str, from_: str | None,
-           platform: str | None) -> int:
+def _offline_check(env: Any, evaluation: Any, old: dict[str, Any] | None, *, path: str, from_: str | None,
+                   platform: str | None) -> Any:
+    """Exit 1 when there is no lock or it does not fit the build file; else what it asks for."""
     from dsl.cli._locked import current_wanted, lock_command
-    from dsl.engines.buildkit import resolve_image_digest
     from dsl.lock import staleness
 
     fix = lock_command(path, from_, platform)
     if old is None:
         click.echo(f"no build.envd.lock beside {env.source}; write it with `{fix}`", err=True)
-        return 1
+        sys.exit(1)
     want = current_wanted(env, evaluation, platform=platform or old["inputs"].get("platform", ""))
     stale = staleness(old, want, build_name=os.path.basename(env.source))
     if stale:
@@ -75,7 +80,16 @@ def _check(bk: Any, env: Any, evaluation: Any, old: dict[str, Any] | None, *, pa
         for message, span in stale.problems:
             click.echo(f"{span}: {message}" if span else message, err=True)
         click.echo(f"build.envd.lock is out of date; update it with `{fix}`", err=True)
-        return 1
+        sys.exit(1)
+    return want
+
+
+def _drift(bk: Any, want: Any, old: dict[str, Any], *, path: str, from_: str | None, platform: str | None) -> int:
+    """1 when the locked base tag now resolves to another digest (the lock is current otherwise)."""
+    from dsl.cli._locked import lock_command
+    from dsl.engines.buildkit import resolve_image_digest
+
+    fix = lock_command(path, from_, platform)
     image, _span = want.image
     pinned = old["images"][image]
     now = resolve_image_digest(bk, want.reference, platform=pinned.get("platform") or None)
@@ -128,8 +142,9 @@ def _requested_names(args: str) -> set[str]:
     return names
 
 
-def _resolve(bk: Any, env: Any, evaluation: Any, old: dict[str, Any] | None, *, updates: set[str], path: str,
-             platform: str | None, ca_bundle: str | None, progress: str, timeout: float) -> dict[str, Any]:
+def _resolve(bk: Any, env: Any, evaluation: Any, old: dict[str, Any] | None, *,
+             release: tuple[set[str], set[str]], platform: str | None, ca_bundle: str | None, progress: str,
+             timeout: float) -> dict[str, Any]:
     from compiler.llb import base_image_ref, lock_requests
     from dsl.cli._locked import current_wanted
     from dsl.engines.buildkit import resolve_image_digest
@@ -137,8 +152,7 @@ def _resolve(bk: Any, env: Any, evaluation: Any, old: dict[str, Any] | None, *, 
 
     written = base_image_ref(env) if env.build.cuda is not None else env.build.base.image
     old_image = (old or {}).get("images", {}).get(written)
-    keys, python_release = _release_names(current_wanted(env, evaluation, platform=platform or "linux/amd64"),
-                                           old, updates)
+    keys, python_release = release
     if old_image and written not in keys and (platform is None or old_image.get("platform") == platform):
         image = dict(old_image)
     else:

@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import json
+import re
 import urllib.parse
 from dataclasses import dataclass
 
@@ -129,6 +130,21 @@ def version_at_least(version: str | None, wanted: tuple[int, int]) -> bool:
         return (int(parts[0]), int(parts[1])) >= wanted
     except (ValueError, IndexError):
         return False
+
+
+_HASH_MISMATCH = "DO NOT MATCH THE HASHES"
+_MISMATCHED = re.compile(r"^\s*(\S+?)==(\S+) from \S+")
+
+
+def hash_mismatch_hint(logs: list[str]) -> str | None:
+    """The hint for a locked pip step whose download did not match the lock (pip names the
+    distribution under its "DO NOT MATCH THE HASHES" line), or None for another failure."""
+    if not any(_HASH_MISMATCH in line for line in logs):
+        return None
+    names = [f"{m.group(1)} {m.group(2)}" for line in logs if (m := _MISMATCHED.match(line))]
+    what = ", ".join(dict.fromkeys(names)) or "a distribution"
+    return (f"{what} does not match the sha256 in build.envd.lock: the index served another file than the "
+            "one locked (or the lock was edited); check it, then move the pin with `dsl lock --update NAME`")
 
 
 def read_reports(directory: str) -> dict[str, dict]:

@@ -181,6 +181,8 @@ def test_pip_lock_installs_the_locked_versions_and_rejects_a_tampered_hash(
         assert "Traceback" not in bad.stderr
         assert "DO NOT MATCH THE HASHES" in bad.stderr and f"{b}" in bad.stderr.replace("-", "_")
         assert "0" * 64 in bad.stderr
+        hint = next(line for line in bad.stderr.splitlines() if "hint:" in line)
+        assert f"{b.replace('_', '-')} 1.0 does not match the sha256 in build.envd.lock" in hint, hint
     finally:
         try:
             docker_api.remove_image(tag, force=True)
