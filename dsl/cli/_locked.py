@@ -80,6 +80,26 @@ def locked_pins(env: Environment, evaluation: Any, *, path: str, from_: str | No
 
 
 
+def check_local_images(bk: Any, lock: dict[str, Any], *, path: str, from_: str | None) -> None:
+    """A ``local image`` pin (an image only in dockerd's store, locked by its image ID) holds
+    only while its tag still names that image: checked before the build.
+
+    Raises:
+        BuildFileError: the tag now names another image (exit 2, with the fix).
+    """
+    from dsl.engines.buildkit import LOCAL_IMAGE, docker_image_id
+
+    for written, image in sorted(lock["images"].items()):
+        if image.get("source") != LOCAL_IMAGE:
+            continue
+        now = docker_image_id(bk.docker_host or "", image["reference"])
+        if now != image["digest"]:
+            raise BuildFileError(
+                f"--locked: the local image {written} is now {now or 'gone'}, build.envd.lock pins {image['digest']}",
+                hint=f"move the pin with `{lock_command(path, from_)} --update {shlex.quote(written)}`, or tag "
+                     "the locked image again")
+
+
 def reproducible_attrs(bk: Any, epoch: int) -> dict[str, str]:
     """Exporter attributes that make a locked build's image digest reproducible, where the
     builder supports them (BuildKit ≥ 0.13); on older builders a note says why it cannot be.
@@ -90,6 +110,7 @@ def reproducible_attrs(bk: Any, epoch: int) -> dict[str, str]:
     if version_at_least(version, (0, 13)):
         return {"source-date-epoch": str(epoch), "rewrite-timestamp": "true"}
     click.echo(f"note: BuildKit {version or '< 0.11 (dockerd 20.10 has v0.8)'} cannot rewrite layer "
-               "timestamps, so this locked image's digest differs from build to build; its files are the "
-               "same (see docs/lock.md)", err=True)
+               "timestamps: the layers' file mtimes and the image's history times are this build's, so the "
+               "image digest differs from build to build; the files and their contents are the same "
+               "(see docs/lock.md)", err=True)
     return {}

@@ -69,7 +69,7 @@ def build(path: str, from_: str | None, builder: str | None, tls_ca: str | None,
     from dsl.engines.buildkit import parse_output
 
     env, evaluation = load_evaluation(path, from_, owner=owner, default_owner=invoking_owner())
-    pins = None
+    pins, lock = None, {}
     if locked:
         from dsl.cli._locked import locked_pins
 
@@ -83,6 +83,10 @@ def build(path: str, from_: str | None, builder: str | None, tls_ca: str | None,
     context_dir = path if os.path.isdir(path) else os.path.dirname(os.path.abspath(path))
     seen: dict[str, Any] = {}
     with connect_from_options(builder, tls_ca, tls_cert, tls_key) as bk:
+        if locked:
+            from dsl.cli._locked import check_local_images
+
+            check_local_images(bk, lock, path=path, from_=from_)
         recording = inputs is not None and bk.is_dockerd and spec.type == "docker"
         result = _run(bk, env, spec, context_dir=context_dir, progress=progress, no_cache=no_cache,
                       ca_bundle=ca_bundle, platform=platform, timeout=timeout,

@@ -156,9 +156,13 @@ def _resolve(bk: Any, env: Any, evaluation: Any, old: dict[str, Any] | None, *,
     if old_image and written not in keys and (platform is None or old_image.get("platform") == platform):
         image = dict(old_image)
     else:
+        from dsl.engines.buildkit import LOCAL_IMAGE
+
         resolved = resolve_image_digest(bk, base_image_ref(env), platform=platform)
+        pinned = f"{parse_image_ref(base_image_ref(env)).name}@{resolved.digest}"
         image = {"digest": resolved.digest, "platform": resolved.platform, "source": resolved.source,
-                 "reference": f"{parse_image_ref(base_image_ref(env)).name}@{resolved.digest}"}
+                 # an image ID is no registry digest: the tag stays, and the build checks its ID
+                 "reference": base_image_ref(env) if resolved.source == LOCAL_IMAGE else pinned}
     target = image["platform"]
     want = current_wanted(env, evaluation, platform=target)
     requests = lock_requests(env, platform=target)

@@ -30,7 +30,7 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "record_inputs": ("_uptodate", "key_inputs"), "record_key": ("_uptodate", "record_key"),
     "check_up_to_date": ("_uptodate", "check"),
     # dsl lock: digests, the resolution tree, the builder's version
-    **{name: ("_lock", name) for name in ("ResolvedImage", "builder_version", "read_reports",
+    **{name: ("_lock", name) for name in ("LOCAL_IMAGE", "ResolvedImage", "builder_version", "read_reports",
                                           "resolve_image_digest", "version_at_least")},
 }
 

@@ -4,8 +4,8 @@
   resolver, with the session's registry credentials) gives the digest of the manifest (or
   index) a build of that tag would use. dockerd 20.10 answers from its local image store first
   and gives no digest for a local image; then the digest the image was pulled or pushed with
-  (its ``RepoDigests``) is the pin. An image that never came from a registry has none: it
-  cannot be pinned by digest, and the error says so.
+  (its ``RepoDigests``) is the pin. An image that never came from a registry has none: the
+  lock records its image ID instead (``local image``), which a locked build checks.
 * :func:`builder_version`: ``Control.Info`` (BuildKit ≥ 0.11); older builders (dockerd
   20.10's v0.8) do not have it, reported as ``None``.
 """
@@ -25,14 +25,20 @@ from dsl.errors import EngineError, UsageError
 from dsl.rules import parse_image_ref
 
 
+# An image only in dockerd's store (built or imported there, never pulled or pushed): no registry
+# digest exists, so the lock records its image ID and a locked build checks the tag still names it.
+LOCAL_IMAGE = "local image"
+
+
 @dataclass(frozen=True, slots=True)
 class ResolvedImage:
     """A tag's digest as the builder sees it.
 
     Attributes:
-        digest: ``sha256:…`` of the manifest or index.
+        digest: ``sha256:…`` of the manifest or index (for a ``local image``: its image ID).
         platform: the platform the builder resolved for.
-        source: ``registry`` or ``local store`` (dockerd's image store, via its RepoDigests).
+        source: ``registry``, ``local store`` (dockerd's image store, via its RepoDigests) or
+            ``local image`` (only in dockerd's store: ``digest`` is the image ID).
     """
 
     digest: str
@@ -72,12 +78,15 @@ def resolve_image_digest(builder: Builder, ref: str, *, platform: str | None, se
     if resp.Digest:
         return ResolvedImage(resp.Digest, target, "registry")
     digest = _repo_digest(builder, ref) if builder.is_dockerd else None
-    if digest is None:
-        raise UsageError(
-            f"the base image {ref} is only in the engine's local image store, with no registry digest "
-            "to pin it by",
-            hint="push it to a registry (docker push) and build from there, or pull it by digest once")
-    return ResolvedImage(digest, target, "local store")
+    if digest is not None:
+        return ResolvedImage(digest, target, "local store")
+    from dsl.engines.buildkit._uptodate import docker_image_id
+
+    image_id = docker_image_id(builder.docker_host or "", ref) if builder.is_dockerd else None
+    if image_id is None:
+        raise UsageError(f"the builder resolved {ref} without a digest, and its engine cannot say which image it is",
+                         hint="push the image to a registry and build from there")
+    return ResolvedImage(image_id, target, LOCAL_IMAGE)
 
 
 def _repo_digest(builder: Builder, ref: str) -> str | None:
@@ -118,7 +127,7 @@ def builder_version(builder: Builder, *, timeout: float = PING_TIMEOUT) -> str |
         if type(mapped) is EngineError:  # anything else but "cannot reach": unknown version
             return None
         raise mapped from exc
-    return resp.buildkitVersion.Version or None
+    return resp.buildkitVersion.version or None
 
 
 def version_at_least(version: str | None, wanted: tuple[int, int]) -> bool:

@@ -100,6 +100,40 @@ def test_locked_base_survives_a_push_under_the_same_tag(docker_host, docker_api,
             pass
 
 
+def test_a_local_only_image_is_pinned_by_its_id_and_a_moved_tag_stops_the_build(
+        docker_host, docker_api, base_image, tmp_path):
+    local = f"dsl-lock-local-{uuid.uuid4().hex[:8]}"
+    docker_api.tag(base_image, local, "1")  # a tag of an imported image: no registry digest
+    project = tmp_path / "proj"
+    project.mkdir()
+    (project / "build.envd").write_text(f'def build():\n    base(image="{local}:1", dev=False)\n')
+    tag = f"dsl-lock-built:{uuid.uuid4().hex[:8]}"
+    try:
+        _ok(_dsl(project, docker_host, tmp_path, "lock"))
+        pinned = json.loads((project / "build.envd.lock").read_text())["images"][f"{local}:1"]
+        assert pinned["source"] == "local image"
+        assert pinned["digest"] == docker_api.inspect_image(base_image)["Id"]
+        _ok(_dsl(project, docker_host, tmp_path, "build", "--locked", "-t", tag))
+
+        mover = tmp_path / "mover"
+        mover.mkdir()
+        (mover / "build.envd").write_text(f'def build():\n    base(image="{local}:1", dev=False)\n'
+                                          '    run(commands=["echo moved > /marker"])\n')
+        _ok(_dsl(mover, docker_host, tmp_path, "build", "-t", f"{local}:1"))
+        moved = _dsl(project, docker_host, tmp_path, "build", "--locked", "-t", tag)
+        assert moved.returncode == 2, moved.stderr
+        assert f"--locked: the local image {local}:1 is now sha256:" in moved.stderr
+        assert f"--update {local}:1" in moved.stderr and "Traceback" not in moved.stderr
+        check = _dsl(project, docker_host, tmp_path, "lock", "--check")
+        assert check.returncode == 1 and pinned["digest"] in check.stdout
+    finally:
+        for ref in (tag, f"{local}:1"):
+            try:
+                docker_api.remove_image(ref, force=True)
+            except Exception:  # noqa: BLE001
+                pass
+
+
 class _Index(http.server.SimpleHTTPRequestHandler):
     def log_message(self, *args) -> None:
         pass
