@@ -13,15 +13,8 @@ Compiler::
     res = compile_environment(env, caps=frozenset({"mergeop", "diffop"}))
 """
 
-from compiler.llb._compile import (
-    LLBResult,
-    LocalSource,
-    LockRequests,
-    base_image_ref,
-    compile_environment,
-    compile_resolution,
-    lock_requests,
-)
+from compiler.llb._compile import LLBResult, LocalSource, base_image_ref, compile_environment
+from compiler.llb._lockplan import LockRequests, compile_resolution, lock_requests
 from compiler.llb._dump import describe_definition
 from compiler.llb._marshal import MODERN_CAPS, Marshalled, marshal
 from compiler.llb._pins import Pins, Resolution

@@ -135,10 +135,10 @@ def _codex(step: CodexInstall, arch: str) -> Archive:
                    f"exit 1; }}; }} && ln -sfn {CODEX_HOME}/bin/codex /usr/bin/codex")
 
 
-def archives(env_steps: tuple[object, ...], arch: str) -> list[tuple[str, Archive]]:
-    """``(builtin, archive)`` of every toolchain download, in declaration order (what the lock
-    records checksums for)."""
-    return [(_LABEL[type(s)], a) for s in env_steps if (a := archive(s, arch)) is not None]
+def archives(env_steps: tuple[object, ...], arch: str) -> list[tuple[str, Archive, object]]:
+    """``(builtin, archive, step)`` of every toolchain download, in declaration order (what
+    the lock records checksums for)."""
+    return [(_LABEL[type(s)], a, s) for s in env_steps if (a := archive(s, arch)) is not None]
 
 
 def toolchains(ctx: Context) -> list[tuple[str, object]]:

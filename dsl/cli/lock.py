@@ -206,7 +206,14 @@ def _solve_resolution(bk: Any, env: Any, old: dict[str, Any] | None, image: dict
     import shutil
 
     from compiler.llb import Resolution, compile_resolution
-    from dsl.engines.buildkit import BuildRequest, OutputSpec, Plan, ProgressTracker, build, make_renderer
+    from dsl.engines.buildkit import (
+        BuildRequest,
+        OutputSpec,
+        Plan,
+        ProgressTracker,
+        build,
+        make_renderer,
+    )
     from dsl.lock import constraints_text
 
     constraints = constraints_text((old or {}).get("python", []), release=release) if old else ""

@@ -7,9 +7,21 @@ through ``dsl.engines.buildkit``. See docs/lock.md.
 """
 
 from dsl.lock._check import Staleness, pins_of, staleness
-from dsl.lock._format import LOCK_NAME, LOCK_VERSION, dumps, lock_path, read_lock, write_lock
+from dsl.lock._format import (
+    LOCK_NAME,
+    LOCK_VERSION,
+    dumps,
+    lock_path,
+    read_lock,
+    write_lock,
+)
 from dsl.lock._inputs import Wanted, context_files, inputs_of, wanted
-from dsl.lock._pip import canonical_name, constraints_text, packages_of_report, requirements_text
+from dsl.lock._pip import (
+    canonical_name,
+    constraints_text,
+    packages_of_report,
+    requirements_text,
+)
 from dsl.lock._sums import sha256_from_sums
 
 __all__ = [

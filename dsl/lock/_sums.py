@@ -21,9 +21,7 @@ def sha256_from_sums(text: str, *, name: str, shape: str, url: str) -> str:
         words = line.strip().split()
         if not words:
             continue
-        if shape == "single":
-            found.append(words[0])
-        elif len(words) >= 2 and words[1].lstrip("*") == name:
+        if shape == "single" or len(words) >= 2 and words[1].lstrip("*") == name:
             found.append(words[0])
     if len(found) != 1:
         raise EngineError(f"{url} lists {name} {len(found)} times (expected once)")

@@ -37,7 +37,7 @@ def _dsl(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env.update(XDG_CONFIG_HOME=str(cwd / ".cfg"), XDG_CACHE_HOME=str(cwd / ".cache"),
                DOCKER_HOST=f"unix://{cwd}/no-docker.sock")
     return subprocess.run([sys.executable, "-m", "dsl", *args], cwd=cwd, capture_output=True, text=True,
-                          env=env, timeout=60)
+                          env=env, timeout=60, check=False)
 
 
 def write_lock_for(project: Path, **overrides) -> dict:
@@ -137,8 +137,8 @@ def test_another_base_image_is_named_at_base(project):
     lock = write_lock_for(project)
     (project / "build.envd").write_text(BUILD_FILE.replace("base:1", "base:2"))
     message, span = staleness(lock, _wanted(project)).problems[0]
-    assert (str(span), message) == ("build.envd:2:5", "the base image registry.example/team/base:2 is not "
-                                                      "pinned in build.envd.lock")
+    assert str(span) == "build.envd:2:5"
+    assert message == "the base image registry.example/team/base:2 is not pinned in build.envd.lock"
 
 
 def test_a_changed_loaded_file_makes_the_lock_stale(project):

@@ -20,10 +20,15 @@ from dataclasses import dataclass
 from dsl.engines.buildkit._connect import Builder
 from dsl.engines.buildkit._errors import map_rpc_error, rpc_code_name
 from dsl.engines.buildkit._progress import ProgressTracker
-from dsl.engines.buildkit._solve import PING_TIMEOUT, RESOLVE_TIMEOUT, _Job, _platforms, parse_platform
+from dsl.engines.buildkit._solve import (
+    PING_TIMEOUT,
+    RESOLVE_TIMEOUT,
+    _Job,
+    _platforms,
+    parse_platform,
+)
 from dsl.errors import EngineError, UsageError
 from dsl.rules import parse_image_ref
-
 
 # An image only in dockerd's store (built or imported there, never pulled or pushed): no registry
 # digest exists, so the lock records its image ID and a locked build checks the tag still names it.

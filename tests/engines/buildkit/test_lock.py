@@ -12,6 +12,7 @@ The package index is served on the Docker bridge (where RUN steps reach the host
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import http.server
 import io
@@ -36,7 +37,16 @@ def _dsl(cwd: Path, docker_host: str, tmp_path: Path, *args: str, timeout: float
     env = {k: v for k, v in os.environ.items() if k not in ("BUILDKIT_HOST", "DSL_CONTEXT")}
     env.update(DOCKER_HOST=docker_host, XDG_CONFIG_HOME=str(tmp_path / "cfg"), XDG_CACHE_HOME=str(tmp_path / "cache"))
     return subprocess.run([sys.executable, "-m", "dsl", *args], cwd=cwd, capture_output=True, text=True,
-                          env=env, timeout=timeout)
+                          env=env, timeout=timeout, check=False)
+
+
+def _remove(docker_api, *refs: str) -> None:
+    """Remove test images (a tag of a shared image only untags it); already gone is fine."""
+    import docker
+
+    for ref in refs:
+        with contextlib.suppress(docker.errors.NotFound):
+            docker_api.remove_image(ref, force=True)
 
 
 def _ok(result: subprocess.CompletedProcess[str]) -> subprocess.CompletedProcess[str]:
@@ -52,11 +62,7 @@ def pushed_base(docker_api, base_image, registry) -> Iterator[str]:
     for line in docker_api.push(repo, tag="1", stream=True, decode=True):
         assert "error" not in line, line
     yield f"{repo}:1"
-    for ref in (f"{repo}:1",):
-        try:
-            docker_api.remove_image(ref, force=True)
-        except Exception:  # noqa: BLE001 - already gone
-            pass
+    _remove(docker_api, f"{repo}:1")
 
 
 def test_locked_base_survives_a_push_under_the_same_tag(docker_host, docker_api, pushed_base, tmp_path):
@@ -94,10 +100,7 @@ def test_locked_base_survives_a_push_under_the_same_tag(docker_host, docker_api,
         _ok(_dsl(project, docker_host, tmp_path, "build", "--locked", "-t", tag))
         assert "moved" in run_in(docker_api, tag, "cat /marker")
     finally:
-        try:
-            docker_api.remove_image(tag, force=True)
-        except Exception:  # noqa: BLE001 - the build may have failed before tagging
-            pass
+        _remove(docker_api, tag)
 
 
 def test_a_local_only_image_is_pinned_by_its_id_and_a_moved_tag_stops_the_build(
@@ -127,11 +130,7 @@ def test_a_local_only_image_is_pinned_by_its_id_and_a_moved_tag_stops_the_build(
         check = _dsl(project, docker_host, tmp_path, "lock", "--check")
         assert check.returncode == 1 and pinned["digest"] in check.stdout
     finally:
-        for ref in (tag, f"{local}:1"):
-            try:
-                docker_api.remove_image(ref, force=True)
-            except Exception:  # noqa: BLE001
-                pass
+        _remove(docker_api, tag, f"{local}:1")
 
 
 class _Index(http.server.SimpleHTTPRequestHandler):
@@ -218,10 +217,7 @@ def test_pip_lock_installs_the_locked_versions_and_rejects_a_tampered_hash(
         hint = next(line for line in bad.stderr.splitlines() if "hint:" in line)
         assert f"{b.replace('_', '-')} 1.0 does not match the sha256 in build.envd.lock" in hint, hint
     finally:
-        try:
-            docker_api.remove_image(tag, force=True)
-        except Exception:  # noqa: BLE001
-            pass
+        _remove(docker_api, tag)
 
 
 REPRO_BUILD = '''\
@@ -237,14 +233,14 @@ def _layer_files(docker_api, ref: str) -> dict[str, tuple]:
     """Every file of every layer of ``ref`` (``docker save``): path → (layer, type, mode, owner,
     link target, content sha256); mtimes left out."""
     raw = b"".join(docker_api.get_image(ref))
-    outer = tarfile.open(fileobj=io.BytesIO(raw))
-    manifest = json.load(outer.extractfile("manifest.json"))
     out: dict[str, tuple] = {}
-    for n, layer in enumerate(manifest[0]["Layers"]):
-        inner = tarfile.open(fileobj=io.BytesIO(outer.extractfile(layer).read()))
-        for m in inner.getmembers():
-            content = hashlib.sha256(inner.extractfile(m).read()).hexdigest() if m.isfile() else ""
-            out[f"{n}:{m.name}"] = (m.type, m.mode, m.uid, m.gid, m.linkname, content)
+    with tarfile.open(fileobj=io.BytesIO(raw)) as outer:
+        manifest = json.load(outer.extractfile("manifest.json"))
+        for n, layer in enumerate(manifest[0]["Layers"]):
+            with tarfile.open(fileobj=io.BytesIO(outer.extractfile(layer).read())) as inner:
+                for m in inner.getmembers():
+                    content = hashlib.sha256(inner.extractfile(m).read()).hexdigest() if m.isfile() else ""
+                    out[f"{n}:{m.name}"] = (m.type, m.mode, m.uid, m.gid, m.linkname, content)
     return out
 
 
@@ -276,8 +272,4 @@ def test_two_no_cache_locked_builds_have_the_same_files(docker_host, docker_api,
         assert not [k for k in ours if k.endswith(("var/log/dpkg.log", "var/log/apt/history.log",
                                                    "var/log/apt/term.log", "ldconfig/aux-cache"))]
     finally:
-        for tag in tags:
-            try:
-                docker_api.remove_image(tag, force=True)
-            except Exception:  # noqa: BLE001
-                pass
+        _remove(docker_api, *tags)
