@@ -207,6 +207,17 @@ def test_pip_lock_installs_the_locked_versions_and_rejects_a_tampered_hash(
         _ok(_dsl(project, docker_host, tmp_path, "build", "-t", tag))  # unlocked: the newest
         assert run_in(docker_api, tag, show).split() == ["1.0", "2.0"]
 
+        relock = _ok(_dsl(project, docker_host, tmp_path, "lock"))  # nothing changed: pins kept
+        assert "build.envd.lock is up to date" in relock.stderr
+        _ok(_dsl(project, docker_host, tmp_path, "lock", "--update", b))  # moves b only
+        moved = {p["name"]: p["version"] for p in
+                 json.loads((project / "build.envd.lock").read_text())["python"][0]["packages"]}
+        assert moved == {a.replace("_", "-"): "1.0", b.replace("_", "-"): "2.0"}
+        _ok(_dsl(project, docker_host, tmp_path, "build", "--locked", "-t", tag))
+        assert run_in(docker_api, tag, show).split() == ["1.0", "2.0"]
+        lock = json.loads((project / "build.envd.lock").read_text())
+        pins = {p["name"]: p for p in lock["python"][0]["packages"]}
+
         pins[b.replace("_", "-")]["sha256"] = "0" * 64
         (project / "build.envd.lock").write_text(json.dumps(lock, indent=2, sort_keys=True) + "\n")
         bad = _dsl(project, docker_host, tmp_path, "build", "--locked", "-t", tag, "--progress", "plain")
@@ -215,7 +226,7 @@ def test_pip_lock_installs_the_locked_versions_and_rejects_a_tampered_hash(
         assert "DO NOT MATCH THE HASHES" in bad.stderr and f"{b}" in bad.stderr.replace("-", "_")
         assert "0" * 64 in bad.stderr
         hint = next(line for line in bad.stderr.splitlines() if "hint:" in line)
-        assert f"{b.replace('_', '-')} 1.0 does not match the sha256 in build.envd.lock" in hint, hint
+        assert f"{b.replace('_', '-')} 2.0 does not match the sha256 in build.envd.lock" in hint, hint
     finally:
         _remove(docker_api, tag)
 
