@@ -111,7 +111,9 @@ def _release_names(want: Any, old: dict[str, Any] | None, updates: set[str]) -> 
     from dsl.lock import canonical_name
 
     known_images = {want.image[0], *((old or {}).get("images") or {})}
-    known_downloads = {url for _w, url, _s, _sh, _sp in want.downloads} | set((old or {}).get("downloads") or {})
+    old_downloads = (old or {}).get("downloads") or {}
+    known_downloads = ({url for _w, url, _s, _sh, _sp in want.downloads} | set(old_downloads)
+                       | {what for what, _u, _s, _sh, _sp in want.downloads})  # a builtin: all its downloads
     known_python = {p["name"] for step in (old or {}).get("python", []) for p in step.get("packages", [])}
     keys, python = set(), set()
     for name in sorted(updates):
@@ -121,8 +123,8 @@ def _release_names(want: Any, old: dict[str, Any] | None, updates: set[str]) -> 
             python.add(canonical_name(name))
         else:
             raise UsageError(f"--update {name}: not a pin of build.envd.lock",
-                             hint="give an image as written in base(), a locked Python distribution or a "
-                                  "download URL (see build.envd.lock)")
+                             hint="give an image as written in base(), a locked Python distribution, a "
+                                  "download URL or its builtin (install.go, ...); see build.envd.lock")
     for _name, args, _span in want.pip:  # a step whose request changed may move what it names
         if old is None or args not in [s.get("args") for s in old.get("python", [])]:
             python |= _requested_names(args)

@@ -254,6 +254,10 @@ def test_compile_llb_locked_uses_only_the_pins(project):
     assert f"sha256:{SHA_GO}" in text and "go1.22.5.linux-amd64.tar.gz.sha256" not in text
     assert "SOURCE_DATE_EPOCH=1700000000" in text
     assert "SOURCE_DATE_EPOCH" not in json.dumps(plain) and "go1.22.5.linux-amd64.tar.gz.sha256" in json.dumps(plain)
+    # every locked exec step ends by dropping the time-stamped logs; unlocked steps are as before
+    execs = [op for op in locked["ops"] if "exec" in json.dumps(op).lower() and "bash" in json.dumps(op)]
+    assert execs and all("/var/log/dpkg.log" in json.dumps(op) for op in execs)
+    assert "/var/log/dpkg.log" not in json.dumps(plain)
 
 
 def test_compile_k8s_locked_needs_a_digest_and_records_the_lock(project):
@@ -274,3 +278,15 @@ def test_compile_k8s_locked_needs_a_digest_and_records_the_lock(project):
     assert annotation(first.stdout) != annotation(plain.stdout)
     assert annotation(moved.stdout) != annotation(first.stdout)  # a moved pin changes the hash
     assert first.stdout.replace(annotation(first.stdout), "") == plain.stdout.replace(annotation(plain.stdout), "")
+
+
+def test_update_names_an_image_a_distribution_a_download_or_its_builtin(project):
+    from dsl.cli.lock import _release_names
+
+    lock = write_lock_for(project)
+    want = _wanted(project)
+    keys, python = _release_names(want, lock, {"registry.example/team/base:1", "NumPy", "install.go"})
+    assert keys == {"registry.example/team/base:1", "install.go"} and python == {"numpy"}
+    # a pip step whose request changed may move what it names, and nothing else
+    (project / "build.envd").write_text(BUILD_FILE.replace('["numpy"]', '["numpy", "pandas>=2"]'))
+    assert _release_names(_wanted(project), lock, set()) == (set(), {"numpy", "pandas"})
