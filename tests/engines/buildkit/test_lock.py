@@ -284,3 +284,12 @@ def test_two_no_cache_locked_builds_have_the_same_files(docker_host, docker_api,
                                                    "var/log/apt/term.log", "ldconfig/aux-cache"))]
     finally:
         _remove(docker_api, *tags)
+
+
+def test_up_locked_builds_only_from_a_lock(docker_host, base_image, tmp_path):
+    project = tmp_path / "proj"
+    project.mkdir()
+    (project / "build.envd").write_text(f'def build():\n    base(image="{base_image}", dev=True)\n')
+    result = _dsl(project, docker_host, tmp_path, "up", "--locked", "--detach", timeout=120)
+    assert result.returncode == 2, result.stderr
+    assert "--locked: there is no build.envd.lock beside build.envd" in result.stderr
