@@ -51,14 +51,23 @@ class ResolvedImage:
     source: str
 
 
-def resolve_image_digest(builder: Builder, ref: str, *, platform: str | None, session_id: str = "",
+def resolve_image_digest(builder: Builder, ref: str, *, platform: str | None,
                          timeout: float = RESOLVE_TIMEOUT) -> ResolvedImage:
-    """The digest ``ref`` (normalised, with a tag) resolves to on ``builder``.
+    """The digest ``ref`` (normalised, with a tag) resolves to on ``builder``, asked with a
+    session whose Auth service gives the builder the user's registry credentials (as a build).
 
     Raises:
-        UsageError: the image exists only in the engine's local store, without a registry digest.
+        UsageError: the builder gave no digest and the engine cannot name the image.
         EngineUnavailable / EngineTimeout / EngineError: as mapped from gRPC.
     """
+    from dsl.engines.buildkit.session import Session
+
+    with Session() as session:
+        session.attach(builder)
+        return _resolve(builder, ref, platform=platform, session_id=session.id, timeout=timeout)
+
+
+def _resolve(builder: Builder, ref: str, *, platform: str | None, session_id: str, timeout: float) -> ResolvedImage:
     import grpc
 
     from dsl.engines.buildkit.protos import bk_control_pb2 as control

@@ -29,6 +29,13 @@ from pathlib import Path
 import pytest
 
 from tests.engines.buildkit._containers import bridge_gateway, make_wheel, run_in
+from tests.engines.buildkit.test_auth_registry import (  # noqa: F401 - fixtures used below
+    PASSWORD,
+    USER,
+    auth_registry,
+    docker_config,
+    private_image,
+)
 
 pytestmark = pytest.mark.engine
 
@@ -293,3 +300,25 @@ def test_up_locked_builds_only_from_a_lock(docker_host, base_image, tmp_path):
     result = _dsl(project, docker_host, tmp_path, "up", "--locked", "--detach", timeout=120)
     assert result.returncode == 2, result.stderr
     assert "--locked: there is no build.envd.lock beside build.envd" in result.stderr
+
+
+def test_a_private_registry_tag_resolves_with_the_sessions_credentials(docker_host, private_image, tmp_path,
+                                                                        monkeypatch):
+    """The lock asks the builder with a session: its Auth service answers the registry's 401."""
+    import base64
+
+    from dsl.engines.buildkit import connect, resolve_image_digest
+    from dsl.errors import EngineError
+
+    ref, _marker = private_image
+    host = ref.split("/", 1)[0]
+    (tmp_path / "none").mkdir()
+    (tmp_path / "good").mkdir()
+    monkeypatch.setenv("DOCKER_CONFIG", docker_config(tmp_path / "none", {}))
+    with connect(f"docker://{docker_host}") as builder, pytest.raises(EngineError):
+        resolve_image_digest(builder, ref, platform="linux/amd64")
+    auth = base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
+    monkeypatch.setenv("DOCKER_CONFIG", docker_config(tmp_path / "good", {f"http://{host}": {"auth": auth}}))
+    with connect(f"docker://{docker_host}") as builder:
+        resolved = resolve_image_digest(builder, ref, platform="linux/amd64")
+    assert resolved.source == "registry" and resolved.digest.startswith("sha256:")
