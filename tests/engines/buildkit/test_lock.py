@@ -302,7 +302,7 @@ def test_up_locked_builds_only_from_a_lock(docker_host, base_image, tmp_path):
     assert "--locked: there is no build.envd.lock beside build.envd" in result.stderr
 
 
-def test_a_private_registry_tag_resolves_with_the_sessions_credentials(docker_host, private_image, tmp_path,
+def test_a_private_registry_tag_resolves_with_the_sessions_credentials(docker_host, private_image, tmp_path,  # noqa: F811
                                                                         monkeypatch):
     """The lock asks the builder with a session: its Auth service answers the registry's 401."""
     import base64
