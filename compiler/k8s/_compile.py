@@ -30,12 +30,14 @@ _PUBLIC_KEY_LINE = re.compile(
 )
 
 
-def compile_k8s(env: Environment, opts: K8sOptions) -> tuple[dict[str, Any], ...]:
+def compile_k8s(env: Environment, opts: K8sOptions, *, lock_hash: str = "") -> tuple[dict[str, Any], ...]:
     """Compile an environment to Kubernetes objects: Secret?, PVCs, Service?, workload.
 
     Args:
         env: the evaluated environment.
         opts: image, namespace, SSH and workload options.
+        lock_hash: ``--locked``: the lock's inputs hash, part of the content-hash annotation
+            (a relocked base changes the annotation even when the image reference is the same).
 
     Returns:
         The objects in apply order (Secret, PersistentVolumeClaims, Service, then the Pod
@@ -62,6 +64,7 @@ def compile_k8s(env: Environment, opts: K8sOptions) -> tuple[dict[str, Any], ...
         "environment": env.content_hash(),
         "function": env.function,
         "options": to_data(opts),
+        **({"lock": lock_hash} if lock_hash else {}),
     })
 
     def meta(name: str) -> dict[str, Any]:

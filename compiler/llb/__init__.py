@@ -14,8 +14,10 @@ Compiler::
 """
 
 from compiler.llb._compile import LLBResult, LocalSource, base_image_ref, compile_environment
+from compiler.llb._lockplan import LockRequests, compile_resolution, lock_requests
 from compiler.llb._dump import describe_definition
 from compiler.llb._marshal import MODERN_CAPS, Marshalled, marshal
+from compiler.llb._pins import Pins, Resolution
 from compiler.llb._ops import (
     BindMount,
     CacheMount,
@@ -33,7 +35,8 @@ from compiler.llb._refs import normalize_image_ref
 from compiler.llb._state import State, diff, http, image, local, merge, scratch
 
 __all__ = [
-    "MODERN_CAPS", "BindMount", "LLBResult", "LocalSource", "base_image_ref", "compile_environment", "CacheMount", "CacheSharing", "CopyFrom", "Marshalled",
+    "MODERN_CAPS", "BindMount", "LLBResult", "LocalSource", "LockRequests", "Pins", "Resolution", "base_image_ref",
+    "compile_environment", "compile_resolution", "lock_requests", "CacheMount", "CacheSharing", "CopyFrom", "Marshalled",
     "Mkdir", "Mkfile", "Owner", "Platform", "Rm", "SecretMount", "State", "TmpfsMount",
     "describe_definition", "diff", "http", "image", "local", "marshal", "merge", "normalize_image_ref", "scratch",
 ]

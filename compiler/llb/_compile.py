@@ -24,6 +24,7 @@ from compiler.llb._context import Context
 from compiler.llb._layout import CA_SECRET_ID, CONTEXT_NAME, DEV_HOME, DEV_USER, VENV, python_kind, workdir
 from compiler.llb._marshal import marshal
 from compiler.llb._ops import BindMount, CopyFrom, Mkdir, Mkfile, Platform
+from compiler.llb._pins import Pins
 from compiler.llb._refs import normalize_image_ref
 from compiler.llb._script import apt_install
 from compiler.llb._state import State, diff, http, image, merge, scratch
@@ -106,6 +107,7 @@ def compile_environment(
     base_path: str | None = None,
     no_cache: bool = False,
     runtime_base: str | None = None,
+    pins: Pins | None = None,
 ) -> LLBResult:
     """Compile an environment's build graph to a BuildKit LLB definition.
 
@@ -121,6 +123,8 @@ def compile_environment(
         no_cache: mark every op ``ignore_cache`` (every step runs again; digests unchanged).
         runtime_base: the Debian image the dev runtime bundle is built from (a local
             ``debian:bookworm`` where no registry is reachable); None = the pinned default.
+        pins: ``--locked``: the base by digest, pip from the locked hashes, locked checksums
+            (``compiler.llb._pins``); None = resolve everything at build time.
 
     Returns:
         The ``LLBResult``.
@@ -135,14 +139,19 @@ def compile_environment(
     ref = base_image_ref(env)
     include = _context_includes(env)
     ctx = Context(env, plat, ref, ca_bundle, context_paths=include or (), base_path=base_path,
-                  runtime_base=runtime_base)
+                  runtime_base=runtime_base, pins=pins)
     state = _build(ctx, parallel)
+    return _result(ctx, state, parallel, include, no_cache=no_cache)
+
+
+def _result(ctx: Context, state: State, parallel: bool, include: tuple[str, ...] | None, *,
+            no_cache: bool) -> LLBResult:
     m = marshal(state, no_cache=no_cache)
     uses_context = any(n == "load build context" for n in m.names.values())
     return LLBResult(
-        definition=m.definition, base_image=ref,
+        definition=m.definition, base_image=ctx.base_source(),
         local_sources=(LocalSource(CONTEXT_NAME, include or ()),) if uses_context else (),
-        secrets=(CA_SECRET_ID,) if ca_bundle else (), vertex_spans=m.spans, caps_used=m.caps,
+        secrets=(CA_SECRET_ID,) if ctx.ca_bundle else (), vertex_spans=m.spans, caps_used=m.caps,
         shape="parallel" if parallel else "sequential", names=m.names, digests=m.digests,
     )
 
@@ -165,16 +174,7 @@ def _context_includes(env: Environment) -> tuple[str, ...] | None:
 def _build(ctx: Context, parallel: bool) -> State:
     env = ctx.env
     b = env.build
-    state = ctx.start(image(ctx.base_ref, platform=ctx.platform, span=b.base.span))
-    if b.apt_source is not None:
-        state = state.file(Mkfile("/etc/apt/sources.list", b.apt_source.value.encode()),
-                           name="config.apt_source", span=b.apt_source.span)
-    if b.base.dev:
-        state = _dev.prepare(ctx, state, parallel=parallel)
-    state = _system_and_languages(ctx, state, parallel)
-    if b.pip_index is not None:
-        state = state.file(Mkfile("/etc/pip.conf", _pip_conf(b.pip_index).encode()),
-                           name="config.pip_index", span=b.pip_index.span)
+    state = _until_python(ctx, parallel)
     state = _python.packages(ctx, state, then=_dev.give_to_user(env, VENV))
     state = _toolchains.language_packages(ctx, state)
     state = _vscode.install(ctx, state)
@@ -184,6 +184,22 @@ def _build(ctx: Context, parallel: bool) -> State:
         state = _dev.finish(ctx, state)
     state = _runs(ctx, state)
     return _mount_dirs(ctx, state)
+
+
+def _until_python(ctx: Context, parallel: bool) -> State:
+    """The stages before the Python packages (what the lock's pip resolution runs on)."""
+    b = ctx.env.build
+    state = ctx.start(image(ctx.base_source(), platform=ctx.platform, span=b.base.span))
+    if b.apt_source is not None:
+        state = state.file(Mkfile("/etc/apt/sources.list", b.apt_source.value.encode()),
+                           name="config.apt_source", span=b.apt_source.span)
+    if b.base.dev:
+        state = _dev.prepare(ctx, state, parallel=parallel)
+    state = _system_and_languages(ctx, state, parallel)
+    if b.pip_index is not None:
+        state = state.file(Mkfile("/etc/pip.conf", _pip_conf(b.pip_index).encode()),
+                           name="config.pip_index", span=b.pip_index.span)
+    return state
 
 
 def _system_and_languages(ctx: Context, parent: State, parallel: bool) -> State:

@@ -11,8 +11,10 @@ from dataclasses import dataclass, field
 
 from compiler.llb._layout import CA_BUNDLE_PATH, CA_SECRET_ID, CONTEXT_NAME, build_env
 from compiler.llb._ops import BindMount, CacheMount, CacheSharing, MountSpec, Platform, SecretMount
+from compiler.llb._pins import Pins, Resolution, noise_cleanup
 from compiler.llb._script import bash
 from compiler.llb._state import State, local
+from dsl.errors import CompileError
 from dsl.ir import Environment, Span
 from dsl.rules import parse_image_ref
 
@@ -34,6 +36,8 @@ class Context:
     context_paths: tuple[str, ...] = ()  # include patterns of local://context; () = whole dir
     base_path: str | None = None  # the base image's PATH, when its config is known
     runtime_base: str | None = None  # the dev runtime bundle's Debian image; None = the pinned one
+    pins: Pins | None = None  # --locked: what the lock fixes (compiler.llb._pins)
+    resolution: Resolution | None = None  # dsl lock: pip steps report what they install
     _local: State | None = field(default=None, repr=False)
 
     @property
@@ -46,6 +50,20 @@ class Context:
         tag = ref.tag or ("" if ref.digest else "latest")
         name = ref.path.rsplit("/", 1)[-1] + (f"-{tag}" if tag else "")
         return re.sub(r"[^a-z0-9._-]+", "-", name.lower()) + f"-{self.arch}"
+
+    def base_source(self) -> str:
+        """The reference the base image is read from: the lock's digest when there is one.
+
+        Raises:
+            CompileError: ``--locked`` and the lock does not pin this image.
+        """
+        images = self.pins.images if self.pins is not None else (
+            self.resolution.images if self.resolution is not None else {})
+        pinned = images.get(self.base_ref)
+        if pinned is None and self.pins is not None:
+            raise CompileError(f"build.envd.lock does not pin the base image {self.base_ref}",
+                               span=self.env.build.base.span, hint="run `dsl lock` to update build.envd.lock")
+        return pinned or self.base_ref
 
     def apt_caches(self) -> tuple[MountSpec, ...]:
         key = self.cache_key()
@@ -78,10 +96,14 @@ class Context:
         if self.ca_bundle:
             for k in _CA_ENV:
                 state = state.with_env(k, CA_BUNDLE_PATH)
+        if self.pins is not None:  # .pyc files with checked hashes, tools that honour it
+            state = state.with_env("SOURCE_DATE_EPOCH", str(self.pins.source_date_epoch))
         return state
 
     def run(self, state: State, lines: list[str] | tuple[str, ...], *, name: str,
             span: Span | None, mounts: tuple[MountSpec, ...] = (), shell: str = "bash") -> State:
         """One build step running ``lines`` as a strict bash script."""
         extra = (SecretMount(CA_BUNDLE_PATH, CA_SECRET_ID, mode=0o444),) if self.ca_bundle else ()
+        if self.pins is not None:
+            lines = (*lines, noise_cleanup())
         return state.run(bash(*lines, shell=shell), mounts=mounts + extra, name=name, span=span)

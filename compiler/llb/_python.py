@@ -17,8 +17,9 @@ from compiler.llb import _validate as check
 from compiler.llb._context import CONTEXT_MOUNT, Context
 from compiler.llb._layout import CONDA_ENV, CONDA_ROOT, VENV, conda_prefix, python_kind, uses_micromamba
 from compiler.llb._ops import BindMount, Mkfile, MountSpec
+from compiler.llb._pins import PIP_LOCK_DIR, REPORT_DIR
 from compiler.llb._script import apt_get_install, install_packages, quote_all
-from compiler.llb._state import State, http, image
+from compiler.llb._state import State, http, image, scratch
 from dsl.errors import CompileError
 from dsl.ir import CondaInstall, CondaPackages, PipPackages, PipRequirements, PipWheel, PythonInstall, Span
 
@@ -176,7 +177,7 @@ class _PipStep(NamedTuple):
     mounts: tuple[MountSpec, ...]
 
 
-def packages(ctx: Context, state: State, *, then: tuple[str, ...] = ()) -> State:
+def packages(ctx: Context, state: State, *, then: tuple[str, ...] = (), conda: bool = True) -> State:
     """pip groups (one step each), requirements, wheels, then conda packages, in that order.
 
     With the venv, the first pip step also creates it and the last one ends with ``then``
@@ -187,12 +188,47 @@ def packages(ctx: Context, state: State, *, then: tuple[str, ...] = ()) -> State
     venv = python_kind(ctx.env) == "venv"
     first, last = (_venv_lines(), list(then)) if venv else ([], [])
     steps = _pip_steps(ctx)
+    if ctx.pins is not None and len(ctx.pins.python) != len(steps):
+        raise CompileError(f"the lock has {len(ctx.pins.python)} pip steps, the build file {len(steps)}",
+                           span=ctx.env.build.base.span, hint="run `dsl lock` to update build.envd.lock")
     for i, step in enumerate(steps):
-        lines = [*(first if i == 0 else ()), f"{pip} {step.args}", *(last if i == len(steps) - 1 else ())]
-        state = ctx.run(state, lines, name=step.name, span=step.span, mounts=step.mounts)
+        install, mounts = _install_line(ctx, pip, step, i, last=i == len(steps) - 1)
+        lines = [*(first if i == 0 else ()), install, *(last if i == len(steps) - 1 else ())]
+        state = ctx.run(state, lines, name=step.name, span=step.span, mounts=mounts)
     if venv and not steps:  # only empty package lists: the venv is still the image's Python
         state = ctx.run(state, [*first, *last], name=f"python venv {VENV}", span=ctx.env.build.base.span)
-    return _conda_packages(ctx, state)
+    return _conda_packages(ctx, state) if conda else state
+
+
+def _install_line(ctx: Context, pip: str, step: _PipStep, i: int, *, last: bool) -> tuple[str, tuple[MountSpec, ...]]:
+    """The pip command of step ``i``: as written; from the lock (``--locked``); or with a
+    report of what it installs (``dsl lock``: the last step only resolves, ``--dry-run``)."""
+    if ctx.pins is not None:
+        text = ctx.pins.python[i]
+        if not text.strip():  # everything this step asks for was already installed
+            return ": nothing to install (build.envd.lock)", step.mounts
+        locked = scratch(ctx.platform).file(Mkfile("/requirements.txt", text.encode()),
+                                            name="[internal] locked Python requirements", span=step.span)
+        return (f"{pip} --require-hashes --no-deps -r {PIP_LOCK_DIR}/requirements.txt",
+                (*step.mounts, BindMount(PIP_LOCK_DIR, locked.output)))
+    if ctx.resolution is not None:
+        report = f"{REPORT_DIR}/pip-{i}.json"
+        extra: tuple[MountSpec, ...] = ()
+        flags = f"--report {report}" + (" --dry-run" if last else "")
+        constraints = ctx.resolution.constraints[i] if i < len(ctx.resolution.constraints) else ""
+        if constraints:
+            kept = scratch(ctx.platform).file(Mkfile("/constraints.txt", constraints.encode()),
+                                              name="[internal] pins kept from build.envd.lock", span=step.span)
+            extra = (BindMount(PIP_LOCK_DIR, kept.output),)
+            flags += f" -c {PIP_LOCK_DIR}/constraints.txt"
+        return f"mkdir -p {REPORT_DIR} && {pip} {flags} {step.args}", (*step.mounts, *extra)
+    return f"{pip} {step.args}", step.mounts
+
+
+def pip_step_args(ctx: Context) -> list[tuple[str, str, Span | None]]:
+    """``(step name, pip arguments as written, span)`` of every pip step, in build order:
+    what the lock records each step's pins for."""
+    return [(s.name, s.args, s.span) for s in _pip_steps(ctx)]
 
 
 def _pip_steps(ctx: Context) -> list[_PipStep]:

@@ -135,6 +135,12 @@ def _codex(step: CodexInstall, arch: str) -> Archive:
                    f"exit 1; }}; }} && ln -sfn {CODEX_HOME}/bin/codex /usr/bin/codex")
 
 
+def archives(env_steps: tuple[object, ...], arch: str) -> list[tuple[str, Archive, object]]:
+    """``(builtin, archive, step)`` of every toolchain download, in declaration order (what
+    the lock records checksums for)."""
+    return [(_LABEL[type(s)], a, s) for s in env_steps if (a := archive(s, arch)) is not None]
+
+
 def toolchains(ctx: Context) -> list[tuple[str, object]]:
     """``(name, step)`` for every downloaded toolchain, in declaration order."""
     arch = ctx.platform.architecture
@@ -148,13 +154,23 @@ def install(ctx: Context, state: State, step: object) -> State:
     assert a is not None
     span = getattr(step, "span", None)
     what = _LABEL[type(step)]
-    dl = http(a.url, filename=a.filename, platform=ctx.platform, name=f"download {a.filename}", span=span)
-    sums = http(a.sums_url, filename=a.sums_filename, platform=ctx.platform,
-                name=f"download {a.sums_filename}", span=span)
-    lines = verify_lines(archive=f"{DOWNLOAD_DIR}/{a.filename}", sums=f"{CHECKSUM_DIR}/{a.sums_filename}",
-                         name=a.filename, sums_url=a.sums_url, what=what, shape=a.shape)
-    state = ctx.run(state, [*lines, a.unpack], name=what, span=span,
-                    mounts=(BindMount(DOWNLOAD_DIR, dl.output), BindMount(CHECKSUM_DIR, sums.output)))
+    if ctx.pins is not None:  # --locked: BuildKit checks the locked sha256 when it downloads
+        sha256 = ctx.pins.downloads.get(a.url)
+        if sha256 is None:
+            raise CompileError(f"{what}: build.envd.lock has no checksum for {a.url}", span=span,
+                               hint="run `dsl lock` to update build.envd.lock")
+        dl = http(a.url, checksum=f"sha256:{sha256}", filename=a.filename, platform=ctx.platform,
+                  name=f"download {a.filename}", span=span)
+        state = ctx.run(state, [f"A={shlex.quote(DOWNLOAD_DIR + '/' + a.filename)}; N={shlex.quote(a.filename)}",
+                                a.unpack], name=what, span=span, mounts=(BindMount(DOWNLOAD_DIR, dl.output),))
+    else:
+        dl = http(a.url, filename=a.filename, platform=ctx.platform, name=f"download {a.filename}", span=span)
+        sums = http(a.sums_url, filename=a.sums_filename, platform=ctx.platform,
+                    name=f"download {a.sums_filename}", span=span)
+        lines = verify_lines(archive=f"{DOWNLOAD_DIR}/{a.filename}", sums=f"{CHECKSUM_DIR}/{a.sums_filename}",
+                             name=a.filename, sums_url=a.sums_url, what=what, shape=a.shape)
+        state = ctx.run(state, [*lines, a.unpack], name=what, span=span,
+                        mounts=(BindMount(DOWNLOAD_DIR, dl.output), BindMount(CHECKSUM_DIR, sums.output)))
     if isinstance(step, UvInstall):
         state = _uv_python(ctx, state, step)
     if isinstance(step, PixiInstall):

@@ -25,6 +25,7 @@ _COMMANDS = {
     "version": "dsl.cli.version:version",
     "compile": "dsl.cli.compile:compile_",
     "build": "dsl.cli.build:build",
+    "lock": "dsl.cli.lock:lock",
     "context": "dsl.cli.context:context",
     "prune": "dsl.cli.cache:prune",
     "du": "dsl.cli.cache:du",

@@ -55,9 +55,11 @@ def emit(target: str, env: Environment, opts: dict[str, Any]) -> None:
     from compiler.llb import compile_environment, describe_definition
     from dsl.cli._runtime_base import runtime_base
 
+    lock = opts.get("lock")
     res = compile_environment(
         env, caps=parse_caps(opts.get("caps")), ca_bundle=bool(opts.get("ca_bundle")),
-        sequential=True if opts.get("sequential") else None, runtime_base=runtime_base(),
+        sequential=True if opts.get("sequential") else None, runtime_base=runtime_base(), pins=opts.get("pins"),
+        **({"platform": lock["inputs"]["platform"]} if lock else {}),
     )
     if fmt == "json":
         dump = {

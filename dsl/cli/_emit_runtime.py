@@ -46,12 +46,37 @@ def emit(target: str, env: Environment, opts: dict[str, Any]) -> None:
     """
     if opts.get("check") and not opts.get("out"):
         raise UsageError("--check needs --output DIR", hint="dsl compile --target k8s -o DIR --check")
-    image = opts.get("image") or _default_image(env, gitops=target == "k8s")
+    image = opts.get("image") or _default_image(env, gitops=target == "k8s" and not opts.get("lock"))
     validate_image_ref(image)
+    if opts.get("lock") and target == "k8s":
+        _require_digest(image)
     if target == "k8s":
         _emit_k8s(env, image, opts)
     else:
         _emit_docker(env, image, opts)
+
+
+def _require_digest(image: str) -> None:
+    """``--locked`` manifests run an image by digest: a tag could be moved under them.
+
+    Raises:
+        UsageError: ``image`` has no ``@sha256:`` digest.
+    """
+    from dsl.rules import parse_image_ref
+
+    if not parse_image_ref(image).digest:
+        raise UsageError(f"--locked: the image {image} is not pinned by digest",
+                         hint="push it with `dsl build --locked -o type=image,name=REF,push=true` and pass "
+                              "the REF@sha256:... it prints as --image")
+
+
+def _lock_hash(lock: dict[str, Any]) -> str:
+    """The hash of the lock's bytes: its pins and inputs."""
+    import hashlib
+
+    from dsl.lock import dumps
+
+    return "sha256:" + hashlib.sha256(dumps(lock).encode()).hexdigest()
 
 
 def _default_image(env: Environment, *, gitops: bool) -> str:
@@ -97,7 +122,8 @@ def _emit_k8s(env: Environment, image: str, opts: dict[str, Any]) -> None:
     fmt = opts.get("fmt") or "yaml"
     if fmt == "compose":
         raise UsageError("--format compose is for --target docker", hint="use yaml or json for k8s")
-    objects = compile_k8s(env, k8s_options(image, opts))
+    lock = opts.get("lock")
+    objects = compile_k8s(env, k8s_options(image, opts), lock_hash=_lock_hash(lock) if lock else "")
     if opts.get("out"):
         if fmt != "yaml":
             raise UsageError("--output writes YAML files; drop --format json")

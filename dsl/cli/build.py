@@ -16,6 +16,7 @@ from typing import Any
 import click
 
 from dsl.cli._builder_options import builder_options, connect_from_options
+from dsl.cli._locked import LOCKED_HELP
 from dsl.cli._options import check_references, check_tags, from_option, path_argument
 from dsl.errors import UsageError
 
@@ -45,10 +46,11 @@ PROGRESS_MODES = ("auto", "tty", "plain", "json", "quiet")
 @click.option("--runtime-only", "runtime_only", metavar="REF",
               help="No build file: add the dev runtime to image REF (of the Docker engine), tagged "
                    "<repo>:<tag>-dsl-<hash12>; REF itself when it carries the runtime.")
+@click.option("--locked", is_flag=True, help=LOCKED_HELP)
 def build(path: str, from_: str | None, builder: str | None, tls_ca: str | None, tls_cert: str | None,
           tls_key: str | None, tags: tuple[str, ...], output: str | None, progress: str, no_cache: bool,
           ca_bundle: str | None, platform: str | None, owner: str | None, metadata_file: str | None,
-          timeout: float, runtime_only: str | None = None) -> None:
+          timeout: float, runtime_only: str | None = None, locked: bool = False) -> None:
     """Build PATH's environment into an image on a BuildKit.
 
     An unchanged build (same options, build file, loaded files, served context files, base
@@ -59,7 +61,8 @@ def build(path: str, from_: str | None, builder: str | None, tls_ca: str | None,
     if runtime_only is not None:  # bring your own image: see dsl/cli/_runtime_image.py
         _runtime_only(runtime_only, builder, (tls_ca, tls_cert, tls_key), ca_bundle, progress, timeout)
         return
-    inputs = _record_inputs(path, from_, builder, tags, output, platform, owner, ca_bundle)
+    # a --locked build is never skipped as "up to date": the record does not key on the lock
+    inputs = None if locked else _record_inputs(path, from_, builder, tags, output, platform, owner, ca_bundle)
     code = None
     if inputs is not None:
         from dsl.engines.buildkit import code_fingerprint
@@ -72,6 +75,12 @@ def build(path: str, from_: str | None, builder: str | None, tls_ca: str | None,
     from dsl.engines.buildkit import parse_output
 
     env, evaluation = load_evaluation(path, from_, owner=owner, default_owner=invoking_owner())
+    pins, lock = None, {}
+    if locked:
+        from dsl.cli._locked import locked_pins
+
+        pins, lock = locked_pins(env, evaluation, path=path, from_=from_, platform=platform)
+        platform = platform or lock["inputs"]["platform"]
     spec = parse_output(output, tags=tags, default_name=default_image_ref(env.name))
     if output:  # names given as --output type=image,name=A,B (the push targets)
         from dsl.rules import tag_reference
@@ -80,10 +89,14 @@ def build(path: str, from_: str | None, builder: str | None, tls_ca: str | None,
     context_dir = path if os.path.isdir(path) else os.path.dirname(os.path.abspath(path))
     seen: dict[str, Any] = {}
     with connect_from_options(builder, tls_ca, tls_cert, tls_key) as bk:
+        if locked:
+            from dsl.cli._locked import check_local_images
+
+            check_local_images(bk, lock, path=path, from_=from_)
         recording = inputs is not None and bk.is_dockerd and spec.type == "docker"
         result = _run(bk, env, spec, context_dir=context_dir, progress=progress, no_cache=no_cache,
                       ca_bundle=ca_bundle, platform=platform, timeout=timeout,
-                      seen=seen if recording else None)
+                      seen=seen if recording else None, pins=pins)
     report = _report(result, metadata_file)
     if recording and inputs is not None:
         _record(inputs, started, code, evaluation, context_dir, seen, result, report, bk.docker_host or "")
@@ -189,16 +202,10 @@ def _record(inputs: dict[str, Any], started: int, code: str | None, evaluation: 
 
 
 def _run(bk: Any, env: Any, spec: Any, *, context_dir: str, progress: str, no_cache: bool,
-         ca_bundle: str | None, platform: str | None, timeout: float, seen: dict[str, Any] | None = None) -> Any:
+         ca_bundle: str | None, platform: str | None, timeout: float, seen: dict[str, Any] | None = None,
+         pins: Any = None) -> Any:
     from dsl.cli._runtime_base import runtime_base
-    from dsl.engines.buildkit import (
-        BuildRequest,
-        PlainRenderer,
-        Plan,
-        ProgressTracker,
-        TeeRenderer,
-        make_renderer,
-    )
+    from dsl.engines.buildkit import BuildRequest, PlainRenderer, Plan, ProgressTracker, TeeRenderer, make_renderer
     from dsl.engines.buildkit import build as run_build
     from dsl.errors import DslError, SolveFailed
 
@@ -208,7 +215,7 @@ def _run(bk: Any, env: Any, spec: Any, *, context_dir: str, progress: str, no_ca
         from compiler.llb import compile_environment
 
         res = compile_environment(env, caps=caps, platform=target, ca_bundle=bool(ca_bundle), no_cache=no_cache,
-                                  runtime_base=bundle_base)
+                                  runtime_base=bundle_base, pins=pins)
         if seen is not None:  # what the build record needs: the served sources, the base's ID now
             from dsl.engines.buildkit import docker_image_id
 
@@ -223,6 +230,7 @@ def _run(bk: Any, env: Any, spec: Any, *, context_dir: str, progress: str, no_ca
     request = BuildRequest(
         plan=plan, image_config=image_config, output=spec, context_dir=context_dir,
         secrets={"dsl-ca-bundle": ca_bundle} if ca_bundle else {}, platform=platform, timeout=timeout,
+        exporter_attrs=_reproducible(bk, pins),
     )
     tracker = ProgressTracker()
     log_path = _log_path(env.name)
@@ -241,6 +249,14 @@ def _run(bk: Any, env: Any, spec: Any, *, context_dir: str, progress: str, no_ca
             log.close()
             if sys.exc_info()[0] is None:
                 os.unlink(log_path)
+
+
+def _reproducible(bk: Any, pins: Any) -> dict[str, str]:
+    if pins is None:
+        return {}
+    from dsl.cli._locked import reproducible_attrs
+
+    return reproducible_attrs(bk, pins.source_date_epoch)
 
 
 def _log_path(env_name: str) -> str:

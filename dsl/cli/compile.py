@@ -37,15 +37,22 @@ WORKLOADS = ("pod", "statefulset", "deployment")  # compiler.k8s.WORKLOADS, with
 @click.option("--sequential", is_flag=True, help="LLB: force the sequential graph shape.")
 @click.option("--owner", help="Dev user UID[:GID] (default: config.owner, else 1000:1000, so that output is the same on every machine).")
 @click.option("--ca-bundle", type=click.Path(exists=True, dir_okay=False), help="LLB: extra CA bundle mounted into RUN steps at build time.")
+@click.option("--locked", is_flag=True,
+              help="Use build.envd.lock (exit 2 if missing or stale): llb with its pins; k8s needs "
+                   "--image REF@sha256:... and records the lock's hash.")
 def compile_(target: str, path: str, from_: str | None, **opts: object) -> None:
     """Compile PATH's build file for TARGET (k8s, docker, llb, image-config)."""
-    from dsl.cli._load import load_environment
+    from dsl.cli._load import load_evaluation
 
     if opts.get("workload") and target != "k8s":
         from dsl.errors import UsageError
 
         raise UsageError("--workload is for --target k8s", hint="drop it, or use --target k8s")
-    env = load_environment(path, from_, owner=opts.get("owner"))
+    env, evaluation = load_evaluation(path, from_, owner=opts.get("owner"))
+    if opts.get("locked"):
+        from dsl.cli._locked import locked_pins
+
+        opts["pins"], opts["lock"] = locked_pins(env, evaluation, path=path, from_=from_, platform=None)
     if target in ("k8s", "docker"):
         from dsl.cli import _emit_runtime
 

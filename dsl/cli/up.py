@@ -56,11 +56,12 @@ ENVIRONMENT_IMAGE_LABEL = "dev.envdsl.environment"
               help="Extra CA bundle for the build's steps (as `dsl build --ca-bundle`).")
 @click.option("--progress", type=click.Choice(("auto", "tty", "plain", "json", "quiet")), default="auto",
               show_default=True, help="The build's progress output.")
+@click.option("--locked", is_flag=True, help="Build as `dsl build --locked` (from build.envd.lock).")
 @click.pass_context
 def up(ctx: click.Context, path: str, from_: str | None, image: str | None, name: str | None, detach: bool,
        generation: int | None, ssh_key: str | None, no_ssh_config: bool, jupyter_token: str | None,
        timeout: float, builder: str | None, tls_ca: str | None, tls_cert: str | None, tls_key: str | None,
-       ca_bundle: str | None, progress: str) -> None:
+       ca_bundle: str | None, progress: str, locked: bool = False) -> None:
     """Start PATH's environment (build it first unless --image) and open a shell in it.
 
     An unchanged, running environment is left as it is; a stopped one is started; a changed
@@ -183,7 +184,8 @@ def _build(ctx: click.Context, env: Environment, path: str, from_: str | None, b
     with contextlib.redirect_stdout(sys.stderr):  # stdout is for the endpoints
         ctx.invoke(build, path=path, from_=from_, builder=builder, tls_ca=tls_ca, tls_cert=tls_cert, tls_key=tls_key,
                    tags=(), output=None, progress=progress, no_cache=False, ca_bundle=ca_bundle, platform=None,
-                   owner=None, metadata_file=None, timeout=3600)
+                   owner=None, metadata_file=None, timeout=3600,
+                   locked=bool(ctx.params.get("locked")))  # --locked: read here, not passed along (issue 14)
     return default_image_ref(env.name)
 
 

@@ -18,7 +18,7 @@ from dsl.engines.buildkit._connect import Builder
 from dsl.engines.buildkit._hijack import docker_host_from_env
 from dsl.engines.buildkit._outputs import OutputSpec, exporter_for
 from dsl.engines.buildkit._progress import ProgressTracker, Renderer
-from dsl.engines.buildkit._solve import ConfigFn, PlanFn, SolveOutcome, solve
+from dsl.engines.buildkit._solve import ConfigFn, Exporter, PlanFn, SolveOutcome, solve
 from dsl.errors import EngineError
 from dsl.rules import tag_reference
 
@@ -37,6 +37,8 @@ class BuildRequest:
         secrets: secret id → host file (e.g. the CA bundle).
         platform: target platform (``linux/amd64``); None = the builder's first.
         timeout: deadline for the whole build, seconds.
+        exporter_attrs: extra attributes for an image exporter (``source-date-epoch``,
+            ``rewrite-timestamp`` of a reproducible ``--locked`` build).
     """
 
     plan: PlanFn
@@ -46,6 +48,7 @@ class BuildRequest:
     secrets: Mapping[str, str] = field(default_factory=dict)
     platform: str | None = None
     timeout: float = 3600.0
+    exporter_attrs: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +99,8 @@ def build(
 
     output = request.output
     exporter = exporter_for(output, dockerd=builder.is_dockerd)
+    if request.exporter_attrs and output.type in ("docker", "image", "oci"):
+        exporter = Exporter(exporter.name, {**exporter.attrs, **request.exporter_attrs})
     load_tar: str | None = None
     sink: DirectoryExport | FileExport | None = None
     with tempfile.TemporaryDirectory(prefix="dsl-build-") as scratch:

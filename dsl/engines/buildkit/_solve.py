@@ -318,6 +318,11 @@ def step_failure_hint(failed: VertexState) -> str | None:
         return ("a TLS certificate did not verify (a TLS-inspecting proxy?): pass --ca-bundle FILE "
                 "with the proxy's root CA, or set it once with DSL_CA_BUNDLE or "
                 "`dsl context create NAME --ca-bundle FILE`")
+    from dsl.engines.buildkit._lock import hash_mismatch_hint  # a --locked pip step (issue 14)
+
+    mismatch = hash_mismatch_hint(list(failed.logs))
+    if mismatch:
+        return mismatch
     return "the last log lines of the step are above" if failed.logs else None
 
 

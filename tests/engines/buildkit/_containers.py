@@ -48,12 +48,14 @@ def _ipv4_of(device: str) -> str:
     return socket.inet_ntoa(answer[20:24])
 
 
-def make_wheel(directory: Path, name: str, modules: dict[str, str] | None = None) -> Path:
-    """A minimal pure-Python wheel ``name`` 1.0: ``modules`` (path -> text; default one
-    ``name/__init__.py``), its metadata and record."""
-    dist = f"{name}-1.0"
-    files = dict(modules or {f"{name}/__init__.py": f"NAME = {name!r}\n"})
-    files[f"{dist}.dist-info/METADATA"] = f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n"
+def make_wheel(directory: Path, name: str, modules: dict[str, str] | None = None, *, version: str = "1.0",
+               requires: tuple[str, ...] = ()) -> Path:
+    """A minimal pure-Python wheel ``name`` ``version``: ``modules`` (path -> text; default one
+    ``name/__init__.py``), its metadata (with ``requires`` as Requires-Dist) and record."""
+    dist = f"{name}-{version}"
+    files = dict(modules or {f"{name}/__init__.py": f"NAME = {name!r}\nVERSION = {version!r}\n"})
+    files[f"{dist}.dist-info/METADATA"] = (f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n"
+                                           + "".join(f"Requires-Dist: {r}\n" for r in requires))
     files[f"{dist}.dist-info/WHEEL"] = "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
     files[f"{dist}.dist-info/RECORD"] = "".join(f"{p},,\n" for p in files) + f"{dist}.dist-info/RECORD,,\n"
     path = directory / f"{dist}-py3-none-any.whl"
