@@ -113,9 +113,11 @@ class KubeRunner:
                 if pod is not None and o.is_ready(pod):
                     return UpResult("unchanged", state(current, pod, self.namespace))
             applier.refuse_if_newer(live)
-            replaced = applier.retire(workloads_only=True)  # first: the RWO volumes are free for ours
-            for obj in applier.objects:
-                applier.put(obj)
+            for obj in applier.objects:  # Secrets, PVCs, Service: a refusal leaves what runs alone
+                if obj is not applier.workload:
+                    applier.put(obj)
+            replaced = applier.retire(workloads_only=True)  # before ours: the RWO volumes are free for it
+            applier.put(applier.workload)
             replaced += applier.retire()  # again: a writer that raced us, older than ours
             self._still_newest(applier)
             pod = wait_ready(self.kube, lambda pods: _our_pod(applier.workload, pods), applier.instance,
