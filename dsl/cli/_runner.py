@@ -117,7 +117,7 @@ def endpoint_lines(state: EnvState, *, alias: str | None) -> list[str]:
     """What ``dsl up``/``dsl ports`` print: how to reach each port."""
     rows = []
     for e in state.endpoints:
-        where = f"{e.host}:{e.host_port}" if e.host_port else "not published"
+        where = f"{e.host}:{e.host_port}" if e.host_port else ("port-forward" if state.kind else "not published")
         if e.name == "ssh":
             how = f"ssh {alias}" if alias else f"dsl ssh {state.id}"
             rows.append((e.name, how, f"({where})"))

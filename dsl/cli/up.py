@@ -84,7 +84,7 @@ def up(ctx: click.Context, path: str, from_: str | None, image: str | None, name
         project_dir = os.path.dirname(os.path.abspath(env.source))
         identity = Identity(env.name, dns_label(name, what="--name") if name else _runtime.instance_name(env),
                             project_dir)
-        seen = runner.get(identity.id)  # before the build: the generation this command follows
+        seen = runner.generation(identity.id)  # before the build: the generation this command follows
         if info is None:
             build_options = {"builder": builder, "tls_ca": tls_ca, "tls_cert": tls_cert, "tls_key": tls_key,
                              "ca_bundle": ca_bundle, "progress": progress}
@@ -99,7 +99,7 @@ def up(ctx: click.Context, path: str, from_: str | None, image: str | None, name
             raise UsageError(f"image {info.ref} has no envdsl dev layer (no sshd to log in to)",
                              hint="build it from a build file with base(dev=True): `dsl up` without --image")
         values, key = _run_time_values(identity, info, dev, ssh_key, jupyter_token)
-        claim = Claim(generation or ((seen.claim.generation + 1) if seen is not None else 1), owner(), now())
+        claim = Claim(generation or seen + 1, owner(), now())
         if runner.target == "k8s":
             request = _k8s_request(env, identity, info, values, claim, dev, runner, workload or "pod", key, timeout)
         else:

@@ -137,6 +137,10 @@ class Runner(Protocol):
     def get(self, env_id: str) -> EnvState | None:
         """The environment with this id, or None."""
 
+    def generation(self, env_id: str) -> int:
+        """The highest generation the environment's objects carry (0: none); a new ``up``
+        applies the next one. Kubernetes counts the PVCs and Secrets ``down`` kept."""
+
     def list(self, all_namespaces: bool = False) -> list[EnvState]:
         """Every environment on the engine (Kubernetes: in its namespace, or all), sorted by id."""
 

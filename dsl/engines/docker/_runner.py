@@ -68,6 +68,10 @@ class DockerRunner:
         state = from_inspect(info)
         return state if state.id == env_id(state.labels) else None  # a claim, or not ours
 
+    def generation(self, env_id_: str) -> int:
+        seen = self.get(env_id_)
+        return seen.claim.generation if seen is not None else 0
+
     def proxy_args(self) -> tuple[str, ...]:
         return ()  # the context's runner: the block stays valid when DOCKER_HOST is the same
 

@@ -81,6 +81,29 @@ def run_exec(kube: Kube, pod: str, argv: list[str], *, tty: bool, stdin: bool) -
     return int(code)
 
 
+def exec_output(kube: Kube, pod: str, argv: list[str]) -> Iterator[bytes]:
+    """``argv``'s stdout in the Pod's environment container, chunk by chunk as it comes."""
+    from kubernetes.client.exceptions import ApiException
+    from kubernetes.stream import stream
+
+    try:
+        ws = stream(_core(kube).connect_get_namespaced_pod_exec, pod, kube.namespace, container=CONTAINER,
+                    command=argv, stdin=False, stdout=True, stderr=False, tty=False, _preload_content=False,
+                    binary=True)
+    except ApiException as exc:
+        raise KubeStatus(exc.status or 0, str(exc.reason or ""), f"exec in {pod}: {exc.reason}") from exc
+    try:
+        while ws.is_open():
+            ws.update(timeout=1)
+            if ws.peek_channel(1):
+                yield ws.read_channel(1)
+        rest = ws.read_channel(1)
+        if rest:
+            yield rest
+    finally:
+        ws.close()
+
+
 def _feed(ws: Any, fd: int) -> None:
     try:
         while True:

@@ -205,3 +205,16 @@ def test_ls_shows_the_environment_from_its_labels(fake_kube, kube_user, tmp_path
         "stale (build file changed)"
     everywhere = kube_user.dsl("ls", "--target", "k8s", "-A")
     assert everywhere.returncode == 0 and "NAMESPACE" in everywhere.stdout and " default " in everywhere.stdout
+
+
+def test_up_after_down_continues_the_generations_of_the_kept_volumes(fake_kube, kube_user, tmp_path):
+    directory = project(tmp_path, WEB.format(config="one"))
+    assert kube_user.up(directory).returncode == 0
+    (directory / "build.envd").write_text(WEB.format(config="two"))
+    assert kube_user.up(directory).returncode == 0
+    assert kube_user.dsl("down", "--target", "k8s", "ws", cwd=directory).returncode == 0
+    again = kube_user.up(directory)
+    assert again.returncode == 0, again.stderr  # the kept PVCs are generation 2: this is 3
+    assert "created (generation 3)" in again.stdout
+    assert {c["metadata"]["annotations"]["envdsl/generation"]
+            for c in objects(fake_kube, "PersistentVolumeClaim").values()} == {"3"}
