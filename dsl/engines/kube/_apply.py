@@ -153,21 +153,35 @@ class Applier:
 
     def _adopt(self, created: dict[str, Any], obj: dict[str, Any]) -> dict[str, Any]:
         """Make field manager ``envdsl`` own ``obj`` as an applier (not as the creator), so our
-        later applies of changed values do not conflict with our own creation."""
-        applied = self._apply(obj, o.meta(created)["resourceVersion"])
-        if applied is None:
-            return created  # changed meanwhile (a newer writer): whoever reads next decides
-        entries = [e for e in o.meta(applied).get("managedFields") or []
-                   if not (e.get("manager") == FIELD_MANAGER and e.get("operation") == "Update")]
-        if len(entries) == len(o.meta(applied).get("managedFields") or []):
-            return applied
-        patch = {"metadata": {"resourceVersion": o.meta(applied)["resourceVersion"], "managedFields": entries}}
+        later applies of changed values do not conflict with our own creation.
+
+        Others may write the object in between (a PV binder annotates a new claim): the apply
+        is retried on the object as it is then, as long as it is still this generation's."""
+        live = created
+        for _ in range(_ATTEMPTS):
+            applied = self._apply(obj, o.meta(live)["resourceVersion"])
+            if applied is not None:
+                return self._drop_creator_entry(applied) or applied
+            live = self.kube.get(*o.key(obj))
+            if live is None or o.generation(live) != self.generation:
+                return live or created  # deleted, or a newer writer's now: whoever reads next decides
+        return live
+
+    def _drop_creator_entry(self, live: dict[str, Any]) -> dict[str, Any] | None:
+        """``live`` without the managedFields entry of our own POST (``envdsl``, Update); None
+        when there is none or the object changed meanwhile."""
+        entries = o.meta(live).get("managedFields") or []
+        kept = [e for e in entries if not (e.get("manager") == FIELD_MANAGER and e.get("operation") == "Update")]
+        if len(kept) == len(entries):
+            return None
+        # an empty list would mean "unchanged" to the server; one empty entry clears them
+        patch = {"metadata": {"resourceVersion": o.meta(live)["resourceVersion"], "managedFields": kept or [{}]}}
         try:
-            return self.kube.request("PATCH", object_path(obj["kind"], self.kube.namespace, o.name(obj)),
+            return self.kube.request("PATCH", object_path(live["kind"], self.kube.namespace, o.name(live)),
                                      query={"fieldManager": FIELD_MANAGER}, body=patch, content_type=MERGE_PATCH)
         except KubeStatus as exc:
             if exc.code in (404, 409):
-                return applied
+                return None
             raise
 
     def _apply(self, obj: dict[str, Any], resource_version: str) -> dict[str, Any] | None:
@@ -184,10 +198,22 @@ class Applier:
                                      query={"fieldManager": FIELD_MANAGER}, body=body, content_type=APPLY_PATCH)
         except KubeStatus as exc:
             if exc.code == 409 and any(c.get("reason") == "FieldManagerConflict" for c in exc.causes):
+                if all(_our_creation(c) for c in exc.causes):
+                    # only with our own POST's entry (an adoption that did not finish): drop it and
+                    # let the caller read and apply again; no other manager's field is touched
+                    live = self.kube.get(obj["kind"], o.name(obj))
+                    if live is not None:
+                        self._drop_creator_entry(live)
+                    return None
                 raise _field_conflict(obj, exc) from exc
             if exc.code in (404, 409):
                 return None
             raise
+
+
+def _our_creation(cause: dict[str, str]) -> bool:
+    """A conflict with field manager ``envdsl``'s Update entry, which only our POST makes."""
+    return cause.get("message", "").startswith(f'conflict with "{FIELD_MANAGER}" using ')
 
 
 def _same(live: dict[str, Any], obj: dict[str, Any]) -> bool:

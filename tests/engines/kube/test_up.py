@@ -218,3 +218,28 @@ def test_up_after_down_continues_the_generations_of_the_kept_volumes(fake_kube, 
     assert "created (generation 3)" in again.stdout
     assert {c["metadata"]["annotations"]["envdsl/generation"]
             for c in objects(fake_kube, "PersistentVolumeClaim").values()} == {"3"}
+
+
+def test_an_object_our_own_create_still_owns_as_updater_is_taken_over_not_reported(fake_kube, kube_user, tmp_path):
+    """A POST followed by an interrupted take-over (someone wrote the object in between, or the
+    command died) leaves field manager envdsl owning it as an updater; the next apply must not
+    report a conflict with ourselves, nor force anything of another manager's."""
+    directory = project(tmp_path, WEB.format(config="one"))
+    from dsl.identity import project_hash
+
+    claim = {"apiVersion": "v1", "kind": "PersistentVolumeClaim",
+             "metadata": {"name": "ws-workdir", "labels": {"app.kubernetes.io/instance": "ws",
+                                                           "app.kubernetes.io/managed-by": "envdsl"},
+                          "annotations": {"envdsl/generation": "1", "envdsl/project": project_hash(str(directory))}},
+             "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "10Gi"}}}}
+    client = fake_kube.api_client()
+    from kubernetes import client as k8s
+
+    k8s.CoreV1Api(client).create_namespaced_persistent_volume_claim("default", claim, field_manager="envdsl")
+    client.close()
+    result = kube_user.up(directory)
+    assert result.returncode == 0, result.stderr
+    live = objects(fake_kube, "PersistentVolumeClaim")["ws-workdir"]
+    assert live["metadata"]["annotations"]["envdsl/generation"] == "2"
+    managers = {(e["manager"], e["operation"]) for e in live["metadata"]["managedFields"]}
+    assert ("envdsl", "Update") not in managers and ("envdsl", "Apply") in managers
