@@ -123,6 +123,18 @@ class Kube:
         except Exception as exc:  # noqa: BLE001 - urllib3/ssl/socket errors: no answer from the server
             raise KubeStatus(0, "Unreachable", _first_line(exc)) from exc
 
+    def get_bytes(self, path: str, query: dict[str, str], timeout: float = _TIMEOUT) -> bytes:
+        """A GET whose answer is not JSON (``pods/log``).
+
+        Raises:
+            KubeStatus: the server refused, or gave no answer.
+        """
+        response = self._send("GET", path, query, None, "application/json", timeout)
+        data = response.read()
+        if not 200 <= response.status < 300:
+            raise _status(response.status, data)
+        return data
+
     def watch(self, path: str, query: dict[str, str], timeout: float) -> Iterator[tuple[str, dict[str, Any]]]:
         """``(type, object)`` of a watch until ``timeout`` seconds (the server ends it then)."""
         seconds = max(1, int(timeout + 0.999))

@@ -14,13 +14,8 @@ from dsl.engines.kube._client import Kube, KubeStatus, object_path, translate
 from dsl.engines.kube._state import env_id, newest_per_environment, pod_of, state
 from dsl.engines.kube._wait import wait_ready
 from dsl.engines.runner import DownResult, EnvState, ImageInfo, RunConflict, UpRequest, UpResult
-from dsl.errors import EngineError, UsageError
+from dsl.errors import UsageError
 from dsl.identity import Claim
-
-
-# Where the entrypoint writes daemon logs: /var/log/dsl, or its state dir when that is not
-# writable (as on Docker; "$HOME" is the container's).
-_LOG_DIRS = '/var/log/dsl "$HOME/.dsl/logs"'
 
 
 class KubeRunner:
@@ -219,90 +214,13 @@ class KubeRunner:
             return run_exec(self.kube, found.object_id, argv, tty=tty, stdin=stdin)
 
     def logs(self, env_id_: str, *, follow: bool, tail: int) -> Iterator[tuple[str, bytes]]:
+        from dsl.engines.kube._logs import container_logs
+
         found = self._require(env_id_)
         if not found.object_id:
             raise UsageError(f"environment {env_id_} has no Pod now", hint="see `dsl ls --target k8s`")
-        query = {"container": "environment"}
-        if tail:
-            query["tailLines"] = str(tail)
-        path = object_path("Pod", self.namespace, found.object_id) + "/log"
-        with self._errors(f"cannot read the log of {env_id_}"):
-            if not follow:
-                response = self.kube._send("GET", path, query, None, "application/json", 30)
-                data = response.read()
-                if not 200 <= response.status < 300:
-                    from dsl.engines.kube._client import _status
-
-                    raise _status(response.status, data)
-                yield "entrypoint", data
-                if found.running:
-                    yield from self._daemon_logs(found.object_id, tail)
-                return
-        yield from self._follow(env_id_, found, path, query, tail)
-
-    def _daemon_logs(self, pod: str, tail: int) -> Iterator[tuple[str, bytes]]:
-        """Each daemon's log file (written by the entrypoint inside the container), by exec."""
-        from dsl.engines.kube._streams import exec_output
-
-        lines = f"-n {tail}" if tail else "-n +1"
-        script = (f"for d in {_LOG_DIRS}; do [ -d \"$d\" ] || continue; cd \"$d\" || exit 0; "
-                  f"for f in *.log; do [ -e \"$f\" ] && printf '==> %s <==\\n' \"$f\" && tail {lines} -- \"$f\"; done; "
-                  "exit 0; done")
-        with self._errors(f"cannot read the daemon logs in {pod}"):
-            data = b"".join(exec_output(self.kube, pod, ["sh", "-c", script]))
-        name, chunk = "", b""
-        for line in data.splitlines(keepends=True):
-            if line.startswith(b"==> ") and line.rstrip().endswith(b" <=="):
-                if name:
-                    yield name, chunk
-                name, chunk = line.rstrip()[4:-4].decode(errors="replace").removesuffix(".log"), b""
-            elif name:
-                chunk += line
-        if name:
-            yield name, chunk
-
-    def _follow(self, env_id_: str, found: EnvState, path: str, query: dict[str, str],
-                tail: int) -> Iterator[tuple[str, bytes]]:
-        """The container's log and every daemon log, interleaved as they grow (until Ctrl-C)."""
-        import queue
-        import threading
-
-        from dsl.engines.kube._streams import exec_output
-
-        lines: queue.Queue[tuple[str, bytes] | None] = queue.Queue()
-
-        def entrypoint() -> None:
-            try:
-                for chunk in self.kube.stream_text(path, {**query, "follow": "true"}):
-                    lines.put(("entrypoint", chunk))
-            except KubeStatus as exc:
-                lines.put(("error", f"{exc.message}\n".encode()))
-            lines.put(None)
-
-        def daemons() -> None:
-            script = (f"for d in {_LOG_DIRS}; do [ -d \"$d\" ] && cd \"$d\" && break; done; set -- *.log; "
-                      f"[ -e \"$1\" ] || exec sleep infinity; exec tail -v -n {tail or 10} -F -- \"$@\"")
-            source, buffer = "daemon", b""
-            try:
-                for chunk in exec_output(self.kube, found.object_id, ["sh", "-c", script]):
-                    buffer += chunk
-                    *complete, buffer = buffer.split(b"\n")
-                    for line in complete:
-                        if line.startswith(b"==> ") and line.endswith(b" <=="):
-                            source = line[4:-4].decode(errors="replace").rsplit("/", 1)[-1].removesuffix(".log")
-                        elif line:
-                            lines.put((source, line + b"\n"))
-            except Exception:  # noqa: BLE001,S110 - no exec rights or no daemons: the container log stays
-                pass
-
-        threading.Thread(target=entrypoint, daemon=True).start()
-        if found.running:
-            threading.Thread(target=daemons, daemon=True).start()
-        while True:
-            item = lines.get()
-            if item is None:
-                return
-            yield item
+        with self._errors(f"cannot read the logs of {env_id_}"):
+            yield from container_logs(self.kube, found.object_id, running=found.running, follow=follow, tail=tail)
 
     def ssh_address(self, state_: EnvState) -> tuple[str, int] | None:
         return None  # never published: the port-forward stream of `dsl ssh --stdio` reaches it
@@ -333,6 +251,3 @@ def _our_pod(workload: dict[str, Any], pods: list[dict[str, Any]]) -> dict[str, 
         return next((p for p in pods if o.name(p) == o.name(workload) and o.generation(p) == o.generation(workload)),
                     None)
     return pod_of(workload, pods)
-
-
-__all__ = ["KubeRunner", "EngineError"]

@@ -195,11 +195,10 @@ def _show_log(kube: Kube, pod: dict[str, Any], container: str) -> None:
     path = object_path("Pod", kube.namespace, o.name(pod)) + "/log"
     for previous in ("true", "false"):
         try:
-            response = kube._send("GET", path, {"container": container, "tailLines": str(_LOG_LINES),
-                                                "previous": previous}, None, "application/json", 10)
+            data = kube.get_bytes(path, {"container": container, "tailLines": str(_LOG_LINES), "previous": previous},
+                                  timeout=10)
         except KubeStatus:
-            return
-        data = response.read()
-        if 200 <= response.status < 300 and data.strip():
+            continue  # no previous run (400), or no log at all
+        if data.strip():
             sys.stderr.write("".join(f"  | {line}\n" for line in data.decode(errors="replace").rstrip().splitlines()))
             return
