@@ -105,3 +105,15 @@ def test_an_unreachable_cluster_is_one_clear_error(env, tmp_path):
     assert result.returncode == 1, result.stderr
     assert "cannot reach the Kubernetes API server at http://127.0.0.1:9 (context gone)" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_kubernetes_url_runner_names_its_kube_context(env, tmp_path, fake_kube):
+    env["KUBECONFIG"] = str(fake_kube.kubeconfig)
+    assert _dsl("context", "create", "by-url", "--runner", "kubernetes://fake", "--use", env=env).returncode == 0
+    listed = _dsl("ls", env=env)
+    assert listed.returncode == 0, listed.stderr
+    assert _dsl("context", "create", "gone", "--runner", "kubernetes://elsewhere", "--use", env=env).returncode == 0
+    missing = _dsl("ls", env=env)
+    assert missing.returncode == 2 and "kube context 'elsewhere' is not in your kubeconfig (it has: fake)" in missing.stderr
+    docker_only = _dsl("ls", "--target", "docker", "-n", "x", env=env)
+    assert docker_only.returncode == 2 and "--kube-context and --namespace are for Kubernetes" in docker_only.stderr
