@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from dsl.engines.kube import _objects as o
@@ -45,66 +45,88 @@ def wait_ready(kube: Kube, pick: Callable[[list[dict[str, Any]]], dict[str, Any]
         EngineTimeout: not Ready in time (the last cause named, events shown).
         RunConflict: (from ``still_ours``) a newer configuration replaced ours.
     """
-    deadline = time.monotonic() + timeout
-    path = collection_path("Pod", kube.namespace)
-    unschedulable_since: float | None = None
-    pod: dict[str, Any] | None = None
-    while True:
-        items, version = kube.list("Pod", o.selector(instance))
-        pods = {o.name(p): p for p in items}
-        events = iter(())
-        while True:
-            pod = pick(list(pods.values()))
-            if pod is None:
-                reason = still_ours()
-                if reason is not None:
-                    from dsl.engines.runner import RunConflict
+    return _Wait(kube, pick, instance, timeout, still_ours).run()
 
-                    raise RunConflict(reason)
-            else:
-                if o.is_ready(pod):
-                    return pod
-                cause = _fatal(kube, pod)
-                if cause is not None:
-                    _show_events(kube, pod)
-                    raise PodFailed(cause, hint=f"`kubectl -n {kube.namespace} describe pod {o.name(pod)}` shows more")
-                blocked = _unschedulable(kube, pod)
-                if blocked is None:
-                    unschedulable_since = None
-                else:
-                    unschedulable_since = unschedulable_since or time.monotonic()
-                    if time.monotonic() - unschedulable_since >= min(UNSCHEDULABLE_GRACE, timeout):
-                        _show_events(kube, pod)
-                        raise PodFailed(blocked, hint="see the events above")
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                if pod is not None:
-                    _show_events(kube, pod)
-                why = (_unschedulable(kube, pod) or _waiting(pod)) if pod is not None else "no Pod was made"
-                raise EngineTimeout(f"the environment's Pod was not Ready within {timeout:g}s ({why})",
-                                    hint="`dsl up --timeout SECONDS` waits longer")
+
+class _Wait:
+    """One wait: the environment's Pods as last listed and watched, judged after every change."""
+
+    def __init__(self, kube: Kube, pick: Callable[[list[dict[str, Any]]], dict[str, Any] | None], instance: str,
+                 timeout: float, still_ours: Callable[[], str | None]) -> None:
+        self.kube, self.pick, self.instance, self.timeout, self.still_ours = kube, pick, instance, timeout, still_ours
+        self.deadline = time.monotonic() + timeout
+        self.unschedulable_since: float | None = None
+
+    def run(self) -> dict[str, Any]:
+        while True:  # a list, then a watch from its version; a fresh list when history expired
+            items, version = self.kube.list("Pod", o.selector(self.instance))
+            pods = {o.name(p): p for p in items}
+            for kind, obj in self._changes(version):
+                if kind == "":  # the watch ended (its bounded wait): judge again
+                    pass
+                elif kind == "DELETED":
+                    pods.pop(o.name(obj), None)
+                elif kind in ("ADDED", "MODIFIED"):
+                    pods[o.name(obj)] = {**obj, "kind": "Pod"}
+                else:  # ERROR (410 Gone mid-stream): list again
+                    break
+                ready = self._judge(self.pick(list(pods.values())))
+                if ready is not None:
+                    return ready
+
+    def _changes(self, version: str) -> Iterator[tuple[str, dict[str, Any]]]:
+        """``("", {})`` first and after each bounded watch, then the watch's events; ends on 410."""
+        path = collection_path("Pod", self.kube.namespace)
+        while True:
+            yield "", {}
+            remaining = self.deadline - time.monotonic()
+            # bounded, so that the grace period and the deadline are honoured without events
+            wait = max(0.1, min(remaining, 2.0 if self.unschedulable_since else remaining))
             try:
-                kind, obj = next(events)
-            except StopIteration:
-                # a fresh watch from the list's version (or after the last event), a bounded wait
-                # so grace periods and the deadline are honoured
-                wait = min(remaining, 2.0 if unschedulable_since else remaining)
-                events = kube.watch(path, {"labelSelector": o.selector(instance), "resourceVersion": version}, wait)
-                try:
-                    kind, obj = next(events)
-                except StopIteration:
-                    continue
-                except KubeStatus as exc:
-                    if exc.code == 410:  # history expired: list again
-                        break
-                    raise
-            version = str(o.meta(obj).get("resourceVersion") or version)
-            if kind == "DELETED":
-                pods.pop(o.name(obj), None)
-            elif kind in ("ADDED", "MODIFIED"):
-                pods[o.name(obj)] = {**obj, "kind": "Pod"}
-            elif kind == "ERROR":
-                break
+                for kind, obj in self.kube.watch(path, {"labelSelector": o.selector(self.instance),
+                                                        "resourceVersion": version}, wait):
+                    version = str(o.meta(obj).get("resourceVersion") or version)
+                    yield kind, obj
+            except KubeStatus as exc:
+                if exc.code == 410:  # history expired: the caller lists again
+                    yield "ERROR", {}
+                    return
+                raise
+
+    def _judge(self, pod: dict[str, Any] | None) -> dict[str, Any] | None:
+        """The Pod once Ready; None to wait on; raises when waiting cannot help or time is up."""
+        if pod is None:
+            reason = self.still_ours()
+            if reason is not None:
+                from dsl.engines.runner import RunConflict
+
+                raise RunConflict(reason)
+        else:
+            if o.is_ready(pod):
+                return pod
+            cause = _fatal(self.kube, pod)
+            if cause is not None:
+                _show_events(self.kube, pod)
+                raise PodFailed(cause, hint=f"`kubectl -n {self.kube.namespace} describe pod {o.name(pod)}` shows more")
+            self._check_scheduling(pod)
+        if time.monotonic() >= self.deadline:
+            if pod is not None:
+                _show_events(self.kube, pod)
+            why = (_unschedulable(self.kube, pod) or _waiting(pod)) if pod is not None else "no Pod was made"
+            raise EngineTimeout(f"the environment's Pod was not Ready within {self.timeout:g}s ({why})",
+                                hint="`dsl up --timeout SECONDS` waits longer")
+        return None
+
+    def _check_scheduling(self, pod: dict[str, Any]) -> None:
+        """Unschedulable for longer than the grace period: fail, naming why."""
+        blocked = _unschedulable(self.kube, pod)
+        if blocked is None:
+            self.unschedulable_since = None
+            return
+        self.unschedulable_since = self.unschedulable_since or time.monotonic()
+        if time.monotonic() - self.unschedulable_since >= min(UNSCHEDULABLE_GRACE, self.timeout):
+            _show_events(self.kube, pod)
+            raise PodFailed(blocked, hint="see the events above")
 
 
 def _statuses(pod: dict[str, Any]) -> list[dict[str, Any]]:
