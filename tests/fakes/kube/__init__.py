@@ -45,26 +45,34 @@ import yaml
 
 from . import discovery, openapi
 from .defaults import Allocator
+from .kubelet import DockerKubelet, KubeletOptions
 from .resources import by_kind
 from .rest import ResourceApi
 from .server import HttpServer, Router
 from .store import Store
+from .streams import Streams
 from .writes import WriteOptions, Writer
 
-__all__ = ["FakeKube"]
+__all__ = ["FakeKube", "KubeletOptions"]
 
 
 class FakeKube:
     """One fake API server. Use ``with FakeKube.running(tmp_path) as kube:`` or the fixture."""
 
-    def __init__(self, auto_service_accounts: bool = True, controllers: bool = False) -> None:
+    def __init__(self, auto_service_accounts: bool = True, controllers: bool = False,
+                 kubelet: KubeletOptions | None = None) -> None:
         self.router = Router()
         self.store = Store()
         self.writer = Writer(self.store, Allocator(), auto_service_accounts)
         self.http = HttpServer(self.router)
         discovery.register(self.router, self.http.url.removeprefix("http://"))
         openapi.register(self.router)
+        Streams(self).register(self.router)  # before the generic routes: /pods/NAME/exec etc.
         ResourceApi(self.store, self.writer).register(self.router)
+        self.kubelet: DockerKubelet | None = None
+        if kubelet is not None:
+            self.kubelet = DockerKubelet(self, kubelet)
+            self.writer.graceful_pods = True  # a bound Pod goes once its kubelet has stopped it
         self.controllers = None
         if controllers:
             from .controllers import Controllers
@@ -86,8 +94,12 @@ class FakeKube:
         self.http.start()
         if self.controllers:
             self.controllers.start()
+        if self.kubelet:
+            self.kubelet.start()
 
     def stop(self) -> None:
+        if self.kubelet:
+            self.kubelet.stop()
         self.store.close()
         if self.controllers:
             self.controllers.stop()

@@ -12,7 +12,8 @@ With them, a thread follows the event history and does the minimum a later test 
   a template change replaces them (Recreate);
 - garbage collection: Pods owned by a deleted set go with it;
 - kubelet: a new Pod becomes ``Running`` and ``Ready`` (status written directly, as the kubelet's
-  status updates are).
+  status updates are), unless the fake has the Docker-backed kubelet (``kubelet``), which runs
+  the Pod's containers and reports their real state instead.
 
 ``settle()`` waits until every event so far has been handled, so tests need not sleep.
 """
@@ -91,8 +92,8 @@ class Controllers:
                 live = self.store.get(event.rtype, meta["namespace"], meta["name"])
                 if live is not None:
                     self._reconcile(live)
-        elif event.rtype == POD and event.type == "ADDED":
-            self._mark_ready(meta["namespace"], meta["name"])
+        elif event.rtype == POD and event.type == "ADDED" and self.kube.kubelet is None:
+            self._mark_ready(meta["namespace"], meta["name"])  # the Docker kubelet runs Pods for real
 
     def _owned(self, namespace: str, uid: str) -> list[dict[str, Any]]:
         return [p for p in self.store.list(POD, namespace)[0]
