@@ -114,8 +114,6 @@ class PodWorker(threading.Thread):
             self.pod = store.write(POD, pod, "MODIFIED")
 
     def publish(self, phase: str = "") -> None:
-        if not self.sandbox_id:
-            return
         status = pod_status.build(self.pod, self.init, self.main, sandbox_ready=bool(self.sandbox_id),
                                   initialized=self.initialized, pod_ip=self.pod_ip, host_ip=self.kubelet.host_ip,
                                   start_time=self.start_time, transitions=self._transitions, phase_override=phase)
@@ -167,6 +165,7 @@ class PodWorker(threading.Thread):
         self._write_status(pending, node=True)
         self.kubelet.scheduler.new_event(self.pod, NORMAL, "Scheduled", "Binding",
                                          f"Successfully assigned {self.namespace}/{self.name} to {self.kubelet.node_name}")
+        self.publish()  # the kubelet's first status: every container waiting (ContainerCreating)
 
     def _unschedulable_reason(self) -> str:
         tail = ". preemption: 0/1 nodes are available: 1 Preemption is not helpful for scheduling."

@@ -366,7 +366,7 @@ class PortForwardSession:
                 except OSError as exc:
                     message = (f"error forwarding port {port} to pod {self.pod_name}, uid {self.uid}: failed to connect "
                                f"to localhost:{port} inside the Pod's network namespace: dial tcp4 127.0.0.1:{port}: "
-                               f"connect: {os.strerror(exc.errno) if exc.errno else exc}")
+                               f"connect: {os.strerror(exc.errno).lower() if exc.errno else exc}")  # Go's wording
                     self.ws.send(2 * index + 1, message.encode())
                     self._closed()
                     continue
