@@ -97,7 +97,12 @@ class ImagePuller:
                     raise RuntimeError(message["error"])
 
 
-def image_id(inspect: Obj) -> str:
-    """``status.containerStatuses[].imageID``: the repository digest, else the image ID."""
+def image_id(inspect: Obj, image: str) -> str:
+    """``status.containerStatuses[].imageID``: the digest of the repository the Pod names (an
+    image can be in several), else any repository digest, else the local image ID."""
     digests = inspect.get("RepoDigests") or []
-    return digests[0] if digests else inspect.get("Id", "")
+    repository = image.split("@")[0]
+    if ":" in repository.rsplit("/", 1)[-1]:
+        repository = repository.rsplit(":", 1)[0]
+    mine = [d for d in digests if d.split("@")[0] == repository]
+    return (mine or digests or [inspect.get("Id", "")])[0]

@@ -274,7 +274,7 @@ class PodWorker(threading.Thread):
             status.last_state = {"terminated": status.terminated} if status.terminated else status.last_state
             status.restart_count += 1
         self.current[name] = container_id
-        status.container_id, status.image_id = f"docker://{container_id}", image_id(image)
+        status.container_id, status.image_id = f"docker://{container_id}", image_id(image, spec["image"])
         self._event(NORMAL, "Created", f"Created container: {name}", name, init)
         try:
             self.docker.start(container_id)
