@@ -4,6 +4,7 @@ stream functions, to Pods that the Docker-backed kubelet runs on the test docker
 from __future__ import annotations
 
 import json
+import os
 import socket
 import threading
 import time
@@ -124,6 +125,61 @@ def test_exec_speaks_v4_when_the_client_asks_for_it(core, server_pod):
     old.run_forever(timeout=20)
     assert old.subprotocol == "v4.channel.k8s.io"
     assert old.read_stdout() == "v4\n" and old.returncode == 7
+
+
+def test_a_command_that_cannot_start_is_an_internal_error_not_an_exit_code(core, server_pod):
+    ws = run_exec(core, server_pod, ["no-such-command", "x"])
+    ws.run_forever(timeout=20)
+    assert ws.read_stdout() == ""
+    status = json.loads(ws.read_channel(3))
+    assert status["reason"] == "InternalError" and status["code"] == 500
+    assert status["message"].startswith("Internal error occurred: error executing command in container: ")
+    assert 'exec: "no-such-command": executable file not found in $PATH' in status["message"]
+    assert list(status["details"]["causes"][0]) == ["message"]  # no exit code to parse, as from a real node
+
+
+def test_exec_over_the_base64_channel_protocol(core, server_pod):
+    import base64
+
+    import websocket as websocket_client
+
+    host = core.api_client.configuration.host.replace("http://", "ws://")
+    ws = websocket_client.create_connection(
+        f"{host}/api/v1/namespaces/default/pods/{server_pod}/exec?command=echo&command=b64&stdout=true",
+        subprotocols=["v4.base64.channel.k8s.io"])
+    assert ws.subprotocol == "v4.base64.channel.k8s.io"
+    messages = []
+    while True:
+        try:
+            opcode, data = ws.recv_data()
+        except websocket_client.WebSocketConnectionClosedException:
+            break
+        if opcode == websocket_client.ABNF.OPCODE_CLOSE:
+            break
+        messages.append((chr(data[0]), base64.b64decode(data[1:])))
+    assert messages[0] == ("1", b"") and ("1", b"b64\n") in messages
+    assert messages[-1][0] == "3" and json.loads(messages[-1][1])["status"] == "Success"
+
+
+def test_the_real_kubectl_execs_and_reads_logs(fake_kube_node, server_pod, tmp_path):
+    import shutil
+    import subprocess
+
+    binary = shutil.which("kubectl")
+    if binary is None:
+        pytest.skip("kubectl is not installed")
+    env = {"PATH": os.environ.get("PATH", ""), "HOME": str(tmp_path), "KUBECONFIG": str(fake_kube_node.kubeconfig)}
+
+    def kubectl(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([binary, f"--cache-dir={tmp_path / 'cache'}", *args], env=env, input=stdin,
+                              capture_output=True, text=True, timeout=60)
+
+    done = kubectl("exec", server_pod, "--", "sh", "-c", "echo out; echo err >&2; exit 4")
+    assert (done.returncode, done.stdout) == (4, "out\n") and done.stderr.startswith("err\n")
+    piped = kubectl("exec", "-i", server_pod, "--", "wc", "-c", stdin="12345")
+    assert (piped.returncode, piped.stdout) == (0, "5\n")
+    logs = kubectl("logs", server_pod)
+    assert logs.stdout == "serving\n"
 
 
 def test_streams_refuse_what_a_real_server_refuses(core, server_pod, base_image):

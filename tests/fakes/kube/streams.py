@@ -9,7 +9,8 @@ kubelet, whose own refusals pass through the proxy unchanged (``container not fo
   0 stdin, 1 stdout, 2 stderr, 3 error, 4 resize (``{"Width":..,"Height":..}``); an empty
   message on the lowest output channel says the stream is up; the end is a ``metav1.Status``
   on channel 3 — ``Success``, or ``Failure``/``NonZeroExitCode`` with the code as
-  ``details.causes[0].message`` (what ``ws_client.returncode`` parses) — then the close;
+  ``details.causes[0].message`` (what ``ws_client.returncode`` parses), or ``InternalError``
+  when the command cannot start (no such executable) — then the close;
   v5's half-close of channel 0 closes the command's stdin;
 - port-forward (``v4.channel.k8s.io``, as the kubelet serves it): per port index i, data
   channel 2i and error channel 2i+1, each starting with a message of the port number (2 bytes,
@@ -235,6 +236,8 @@ class ExecSession:
                  stderr: bool, tty: bool, ws: websocket.WebSocket) -> None:
         self.kubelet, self.container_id, self.command = kubelet, container_id, command
         self.stdin, self.stdout, self.stderr, self.tty, self.ws = stdin, stdout, stderr, tty, ws
+        self._seen_output = False
+        self._held: bytes | None = None
 
     def run(self) -> None:
         client = self.kubelet.new_docker_client()
@@ -248,7 +251,13 @@ class ExecSession:
                              name="fake-kube-exec-stdin").start()
             self._to_client(raw)
             code = client.exec_inspect(exec_id).get("ExitCode")
-            self.ws.send(ERROR, json.dumps(_exit_status(code, self.command)).encode())
+            if self._held is not None and code in (126, 127):
+                status = _start_failure(exec_id, self._held.decode(errors="replace").strip())
+            else:
+                if self._held is not None:
+                    self.ws.send(STDOUT, self._held)
+                status = _exit_status(code, self.command)
+            self.ws.send(ERROR, json.dumps(status).encode())
         except ConnectionError:
             pass
         finally:
@@ -277,10 +286,23 @@ class ExecSession:
             except OSError:
                 pass
 
+    def _output(self, channel: int, data: bytes) -> None:
+        # Docker reports an exec that could not start (no such executable) as output and exit
+        # code 126/127; a real runtime fails the exec instead: hold such a first message back.
+        if not self._seen_output and data.startswith(b"OCI runtime exec failed"):
+            self._held = data
+        elif self._held is not None:
+            self.ws.send(STDOUT, self._held)
+            self._held = None
+            self.ws.send(channel, data)
+        else:
+            self.ws.send(channel, data)
+        self._seen_output = True
+
     def _to_client(self, raw: socket.socket) -> None:
         if self.tty:
             while data := raw.recv(65536):
-                self.ws.send(STDOUT, data)
+                self._output(STDOUT, data)
             return
         buffer = b""
         while True:
@@ -293,7 +315,7 @@ class ExecSession:
                 if len(buffer) < 8 + size:
                     break
                 payload, buffer = buffer[8:8 + size], buffer[8 + size:]
-                self.ws.send(STDERR if kind == 2 else STDOUT, payload)
+                self._output(STDERR if kind == 2 else STDOUT, payload)
 
 
 def _exit_status(code: int | None, command: list[str]) -> dict[str, Any]:
@@ -303,6 +325,14 @@ def _exit_status(code: int | None, command: list[str]) -> dict[str, Any]:
     return {"metadata": {}, "status": "Failure",
             "message": f"command terminated with non-zero exit code: error executing command [{' '.join(command)}], exit code {code}",
             "reason": "NonZeroExitCode", "details": {"causes": [{"reason": "ExitCode", "message": str(code)}]}}
+
+
+def _start_failure(exec_id: str, detail: str) -> dict[str, Any]:
+    """An InternalError Status, as the kubelet sends when the runtime cannot start the command
+    (its only cause has no exit code: ``ws_client.returncode`` cannot parse it)."""
+    error = f'error executing command in container: failed to exec in container: failed to start exec "{exec_id}": {detail}'
+    return {"metadata": {}, "status": "Failure", "message": f"Internal error occurred: {error}",
+            "reason": "InternalError", "details": {"causes": [{"message": error}]}, "code": 500}
 
 
 _libc = ctypes.CDLL(None, use_errno=True)
