@@ -308,3 +308,21 @@ def test_stop_removes_every_container_and_volume_the_kubelet_made(tmp_path, dock
     assert docker_api.containers(all=True, filters=label) == []
     assert not (docker_api.volumes(filters=label)["Volumes"] or ())
     assert kube.kubelet.errors == []
+
+
+def test_a_statefulsets_pod_runs_and_the_sets_status_follows_it(core, base_image):
+    apps = client.AppsV1Api(core.api_client)
+    labels = {"app": "web"}
+    apps.create_namespaced_stateful_set("default", {
+        "apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": "web"},
+        "spec": {"replicas": 1, "serviceName": "web", "selector": {"matchLabels": labels},
+                 "template": {"metadata": {"labels": labels},
+                              "spec": {"containers": [container(base_image, ["sleep", "600"],
+                                                                volumeMounts=[{"name": "data", "mountPath": "/data"}])]}},
+                 "volumeClaimTemplates": [{"metadata": {"name": "data"}, "spec": {
+                     "accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}}]}})
+    wait_for(lambda: status_of(core, "web-0")["phase"] == "Running" if core.list_namespaced_pod("default").items else False)
+    assert core.read_namespaced_persistent_volume_claim("data-web-0", "default").status.phase == "Bound"
+    status = wait_for(lambda: (s := apps.read_namespaced_stateful_set("web", "default").status).ready_replicas == 1 and s)
+    assert (status.replicas, status.updated_replicas, status.current_replicas) == (1, 1, 1)
+    assert status.current_revision == status.update_revision and status.current_revision.startswith("web-")
