@@ -33,6 +33,20 @@ from .status import (
 )
 from .store import Store
 
+
+def _atomic(method: Any) -> Any:
+    """Run a write holding the store's lock from its read of the old object to its write, as
+    etcd's compare-and-swap makes a real write atomic: a status written meanwhile by a
+    kubelet or a controller is never overwritten with the copy read before it."""
+    import functools
+
+    @functools.wraps(method)
+    def locked(self: Writer, *args: Any, **kwargs: Any) -> Any:
+        with self.store.changed:
+            return method(self, *args, **kwargs)
+
+    return locked
+
 Obj = dict[str, Any]
 GENERATION_KINDS = {"StatefulSet", "Deployment", "DaemonSet", "ReplicaSet", "ReplicationController", "Job",
                     "CronJob", "Ingress"}
@@ -180,6 +194,7 @@ class Writer:
 
     # --- create ---------------------------------------------------------------------------
 
+    @_atomic
     def create(self, rtype: ResourceType, namespace: str | None, obj: Any, options: WriteOptions,
                applied_fields: list[Obj] | None = None) -> Obj:
         self._check_identity(rtype, obj, namespace, None)
@@ -281,6 +296,7 @@ class Writer:
             if not port.get("nodePort") and old_ports.get((port.get("port"), port.get("protocol", "TCP"))):
                 port["nodePort"] = old_ports[(port.get("port"), port.get("protocol", "TCP"))]
 
+    @_atomic
     def update(self, rtype: ResourceType, namespace: str | None, name: str, obj: Any, options: WriteOptions) -> Obj:
         self._check_identity(rtype, obj, namespace, name)
         obj["metadata"]["name"] = name
@@ -290,6 +306,7 @@ class Writer:
         obj = self._unknown_fields(rtype, obj, options)
         return self._finish_update(rtype, old, obj, options, applied=False)
 
+    @_atomic
     def patch(self, rtype: ResourceType, namespace: str | None, name: str, content_type: str, body: bytes,
               options: WriteOptions) -> tuple[Obj, bool]:
         """Apply a patch; returns the object and whether it was created (apply only)."""
@@ -345,6 +362,7 @@ class Writer:
 
     # --- delete ---------------------------------------------------------------------------
 
+    @_atomic
     def delete(self, rtype: ResourceType, namespace: str | None, name: str, delete_options: Obj, dry_run: bool) -> Obj:
         old = self.store.get(rtype, namespace, name)
         if old is None:
