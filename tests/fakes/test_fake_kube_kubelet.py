@@ -109,9 +109,9 @@ def test_a_pod_with_a_claim_and_a_secret_becomes_ready_with_the_real_sequence_of
         reasons[:4] == ["Scheduled", "Pulled", "Created", "Started"]
     assert ("Normal", "Created", "Created container: app") in events_of(core, "env")
 
-    out = exec_out(core, "env", ["sh", "-c", 'id; pwd; echo "$GREETING"; stat -c "%u:%g %a" /home/work '
-                                 '/etc/keys/..data/authorized_keys; ls /etc/keys; touch /home/work/mine; '
-                                 'grep CapEff /proc/self/status; grep NoNewPrivs /proc/self/status'])
+    out = exec_out(core, "env", ["sh", "-c", (
+        'id; pwd; echo "$GREETING"; stat -c "%u:%g %a" /home/work /etc/keys/..data/authorized_keys; '
+        'ls /etc/keys; touch /home/work/mine; grep CapEff /proc/self/status; grep NoNewPrivs /proc/self/status')])
     lines = out.splitlines()
     assert lines[0] == "uid=1000 gid=1000 groups=1000"
     assert lines[1:3] == ["/home/work", "hi ssh-ed25519 AAAA test"]

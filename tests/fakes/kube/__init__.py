@@ -19,12 +19,14 @@ documented API semantics. Modules, one per concern:
   server-side apply and managedFields; ``strict``: unknown fields;
 - ``defaults``: defaulting and admission-added fields; ``validation``: the rules;
 - ``selectors``: label and field selectors; ``watch``: watch streams;
-- ``streams``: the Pod subresources ``exec``, ``portforward`` (WebSocket) and ``log``;
+- ``streams``: the Pod subresources ``exec``, ``portforward`` (WebSocket) and ``log``, with
+  ``exec_session`` and ``port_forward`` relaying them to the containers;
 - ``controllers``: optional, explicit stand-ins for the StatefulSet/Deployment controllers
   and a kubelet that marks Pods Ready;
 - ``kubelet`` (``FakeKube(kubelet=KubeletOptions(docker_host=...))``, the ``fake_kube_node``
   fixture): a one-node cluster's scheduler, PV binder/provisioner and kubelet running each Pod
   as real containers on a Docker engine — ``pod_worker`` (the Pod's life), ``pod_status``,
+  ``probes`` (readiness),
   ``container_config`` (the container as Kubernetes defines it: command/args, env from
   Secrets, user, capabilities), ``volumes`` (PVCs as Docker volumes, emptyDir, Secret
   volumes, fsGroup), ``images`` (pulls and back-off), ``events`` (Events as the components

@@ -69,7 +69,7 @@ class ImagePuller:
         try:
             self._pull(image)
             pulled = self.docker.inspect_image(image)
-        except Exception as exc:  # noqa: BLE001 - any engine failure is a failed pull, as for the kubelet
+        except Exception as exc:
             detail = str(getattr(exc, "explanation", None) or exc)
             entry = self._backoff.setdefault(key, _BackOff())
             entry.period = min(self.cap, entry.period * 2 if entry.period else self.initial)

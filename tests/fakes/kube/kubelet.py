@@ -101,10 +101,8 @@ class DockerKubelet:
             self._containers.add(container_id)
 
     def remove_container(self, client: Any, container_id: str) -> None:
-        try:
+        with contextlib.suppress(Exception):  # gone already
             client.remove_container(container_id, force=True, v=True)
-        except Exception:  # noqa: BLE001 - already gone
-            pass
         with self._lock:
             self._containers.discard(container_id)
 

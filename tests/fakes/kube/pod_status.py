@@ -17,7 +17,7 @@ Obj = dict[str, Any]
 
 
 def now() -> str:
-    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @dataclasses.dataclass
@@ -77,9 +77,7 @@ def build(pod: Obj, init: list[ContainerStatus], main: list[ContainerStatus], *,
         phase = phase_override
     elif not initialized or not all_started:
         phase = "Pending"
-    elif any(c.running for c in main):
-        phase = "Running"
-    elif restart == "Always" or (restart == "OnFailure" and any((c.terminated or {}).get("exitCode") for c in main)):
+    elif any(c.running for c in main) or restart == "Always" or (restart == "OnFailure" and any((c.terminated or {}).get("exitCode") for c in main)):
         phase = "Running"
     else:
         phase = "Failed" if any((c.terminated or {}).get("exitCode") for c in main) else "Succeeded"

@@ -19,8 +19,7 @@ The steps a real scheduler + kubelet take, each reported as they report it:
 
 from __future__ import annotations
 
-import http.client
-import socket
+import contextlib
 import threading
 import time
 from typing import TYPE_CHECKING, Any
@@ -30,6 +29,7 @@ from .container_config import ConfigError
 from .events import NORMAL, WARNING
 from .images import PullError, image_id
 from .pod_status import ContainerStatus
+from .probes import ReadinessProber
 from .resources import by_kind
 from .volumes import CLAIM, MountError, PodVolumes
 
@@ -73,7 +73,7 @@ class PodWorker(threading.Thread):
         self.initialized = not self.init
         self._transitions: dict[str, tuple[bool, str]] = {}
         self._backoff: dict[str, float] = {}
-        self._probes: dict[str, dict[str, Any]] = {}
+        self.prober = ReadinessProber(self)
         self._retry_at: dict[str, float] = {}
         self.done = threading.Event()
 
@@ -95,7 +95,7 @@ class PodWorker(threading.Thread):
         pod = self.kubelet.kube.store.get(POD, self.namespace, self.name)
         return pod if pod is not None and pod["metadata"]["uid"] == self.uid else None
 
-    def _event(self, type_: str, reason: str, message: str, container: str = "", init: bool = False) -> None:
+    def event(self, type_: str, reason: str, message: str, container: str = "", init: bool = False) -> None:
         pod = self._live() or self.pod
         path = f"spec.{'initContainers' if init else 'containers'}{{{container}}}" if container else ""
         self.kubelet.recorder.event(pod, type_, reason, message, path)
@@ -138,7 +138,7 @@ class PodWorker(threading.Thread):
             self._watch()
         except _Stop:
             pass
-        except Exception as exc:  # noqa: BLE001 - a kubelet bug must not pass silently
+        except Exception as exc:
             self.kubelet.errors.append(f"{self.full_name}: {exc!r}")
             raise
         finally:
@@ -203,7 +203,7 @@ class PodWorker(threading.Thread):
             except MountError as exc:
                 if str(exc) != reported:
                     reported = str(exc)
-                    self._event(WARNING, "FailedMount", reported)
+                    self.event(WARNING, "FailedMount", reported)
             self._sleep(TICK * 2)
 
     def _run_init_containers(self) -> None:
@@ -258,7 +258,7 @@ class PodWorker(threading.Thread):
             return False
         except (ConfigError, MountError) as exc:
             status.state = {"waiting": {"reason": "CreateContainerConfigError", "message": str(exc)}}
-            self._event(WARNING, "Failed", f"Error: {exc}", name, init)
+            self.event(WARNING, "Failed", f"Error: {exc}", name, init)
             self.publish()
             return False
         attempt = status.restart_count + (1 if status.container_id else 0)
@@ -275,23 +275,23 @@ class PodWorker(threading.Thread):
             status.restart_count += 1
         self.current[name] = container_id
         status.container_id, status.image_id = f"docker://{container_id}", image_id(image, spec["image"])
-        self._event(NORMAL, "Created", f"Created container: {name}", name, init)
+        self.event(NORMAL, "Created", f"Created container: {name}", name, init)
         try:
             self.docker.start(container_id)
         except Exception as exc:  # noqa: BLE001 - e.g. an executable not found: the kubelet's StartError
             detail = str(getattr(exc, "explanation", None) or exc)
-            self._event(WARNING, "Failed", f"Error: {detail}", name, init)
+            self.event(WARNING, "Failed", f"Error: {detail}", name, init)
             status.state = {"terminated": {"exitCode": 128, "reason": "StartError", "message": detail,
                                            "startedAt": "1970-01-01T00:00:00Z", "finishedAt": pod_status.now(),
                                            "containerID": status.container_id}}
             status.ready = False
             self.publish()
             return True
-        self._event(NORMAL, "Started", f"Started container {name}", name, init)
+        self.event(NORMAL, "Started", f"Started container {name}", name, init)
         started = self.docker.inspect_container(container_id)["State"]["StartedAt"]
         status.state = {"running": {"startedAt": started[:19] + "Z"}}
         status.ready = init or not spec.get("readinessProbe")
-        self._probes[name] = {"next": 0.0, "ok": 0, "fail": 0}
+        self.prober.started(name)
         self.publish()
         return True
 
@@ -317,7 +317,7 @@ class PodWorker(threading.Thread):
         self.publish()
         deadline = time.monotonic() + period
         while time.monotonic() < deadline:
-            self._event(WARNING, "BackOff", f"Back-off restarting failed container {name} in pod {self.full_name}", name, init)
+            self.event(WARNING, "BackOff", f"Back-off restarting failed container {name} in pod {self.full_name}", name, init)
             self._sleep(min(2.0, max(0.0, deadline - time.monotonic())))
 
     def _watch(self) -> None:
@@ -331,7 +331,7 @@ class PodWorker(threading.Thread):
                 if status.running:
                     info = self.docker.inspect_container(self.current[status.name])
                     if info["State"]["Running"]:
-                        changed |= self._probe(spec, status)
+                        changed |= self.prober.probe(spec, status)
                         continue
                     self._terminated(status, info)
                     changed = True
@@ -352,74 +352,6 @@ class PodWorker(threading.Thread):
                 self.publish()
             self._sleep(TICK)
 
-    # --- readiness ------------------------------------------------------------------------
-
-    def _probe(self, spec: Obj, status: ContainerStatus) -> bool:
-        probe = spec.get("readinessProbe")
-        state = self._probes.get(spec["name"])
-        if not probe or state is None or time.monotonic() < state["next"]:
-            return False
-        started_at = state.setdefault("started", time.monotonic())
-        if time.monotonic() - started_at < int(probe.get("initialDelaySeconds", 0)):
-            return False
-        state["next"] = time.monotonic() + int(probe.get("periodSeconds", 10))
-        error = self._probe_once(spec, probe)
-        before = status.ready
-        if error is None:
-            state["ok"], state["fail"] = state["ok"] + 1, 0
-            if state["ok"] >= int(probe.get("successThreshold", 1)):
-                status.ready = True
-        else:
-            state["ok"], state["fail"] = 0, state["fail"] + 1
-            self._event(WARNING, "Unhealthy", f"Readiness probe failed: {error}", spec["name"])
-            if state["fail"] >= int(probe.get("failureThreshold", 3)):
-                status.ready = False
-        return before != status.ready
-
-    def _port(self, spec: Obj, port: Any) -> int:
-        if isinstance(port, int) or str(port).isdigit():
-            return int(port)
-        for declared in spec.get("ports") or ():
-            if declared.get("name") == port:
-                return int(declared["containerPort"])
-        raise ValueError(f"unable to find port {port!r}")
-
-    def _probe_once(self, spec: Obj, probe: Obj) -> str | None:
-        """None on success, else the probe's failure text (the kubelet's wording)."""
-        timeout = float(probe.get("timeoutSeconds", 1))
-        try:
-            if "tcpSocket" in probe:
-                host = probe["tcpSocket"].get("host") or self.pod_ip
-                port = self._port(spec, probe["tcpSocket"]["port"])
-                try:
-                    socket.create_connection((host, port), timeout=timeout).close()
-                except ConnectionRefusedError:
-                    return f"dial tcp {host}:{port}: connect: connection refused"
-                except OSError as exc:
-                    return f"dial tcp {host}:{port}: {exc}"
-                return None
-            if "httpGet" in probe:
-                get = probe["httpGet"]
-                host = get.get("host") or self.pod_ip
-                port = self._port(spec, get["port"])
-                conn = http.client.HTTPConnection(host, port, timeout=timeout)
-                try:
-                    conn.request("GET", get.get("path", "/"))
-                    code = conn.getresponse().status
-                except OSError as exc:
-                    return f'Get "http://{host}:{port}{get.get("path", "/")}": {exc}'
-                finally:
-                    conn.close()
-                return None if 200 <= code < 400 else f"HTTP probe failed with statuscode: {code}"
-            if "exec" in probe:
-                run = self.docker.exec_create(self.current[spec["name"]], probe["exec"]["command"])
-                output = self.docker.exec_start(run["Id"]).decode(errors="replace")
-                code = self.docker.exec_inspect(run["Id"])["ExitCode"]
-                return None if code == 0 else output.strip() or f"command exited with {code}"
-        except ValueError as exc:
-            return str(exc)
-        return None
-
     # --- the end --------------------------------------------------------------------------
 
     def terminate(self, grace: float, graceful: bool) -> None:
@@ -431,12 +363,10 @@ class PodWorker(threading.Thread):
         for status in self.init + self.main:
             container_id = self.current.get(status.name)
             if container_id and status.running:
-                self._event(NORMAL, "Killing", f"Stopping container {status.name}", status.name,
+                self.event(NORMAL, "Killing", f"Stopping container {status.name}", status.name,
                             init=status in self.init)
-                try:
+                with contextlib.suppress(Exception):  # gone already
                     self.docker.stop(container_id, timeout=grace)
-                except Exception:  # noqa: BLE001 - gone already
-                    pass
         for container_id in [*self.current.values(), *self.previous.values(), self.sandbox_id]:
             if container_id:
                 self.kubelet.remove_container(self.docker, container_id)

@@ -25,17 +25,13 @@ kubelet, whose own refusals pass through the proxy unchanged (``container not fo
 
 from __future__ import annotations
 
-import ctypes
-import json
-import os
 import re
-import socket
-import struct
-import threading
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from . import websocket
+from .exec_session import ExecSession
+from .port_forward import PortForwardSession
 from .resources import by_kind
 from .server import RawResponse, Request, Response, Router, Stream, Upgrade
 from .status import ApiError, bad_request, not_found
@@ -45,8 +41,6 @@ if TYPE_CHECKING:
 
 POD = by_kind("Pod")
 _POD_PATH = r"/api/v1/namespaces/(?P<ns>[^/]+)/pods/(?P<name>[^/]+)/"
-STDIN, STDOUT, STDERR, ERROR, RESIZE = range(5)
-CLONE_NEWNET = 0x40000000
 
 
 def _flag(request: Request, name: str) -> bool:
@@ -170,7 +164,7 @@ class Streams:
         client = kubelet.new_docker_client()
         try:
             stream = client.logs(container_id, **options)
-        except Exception as exc:  # noqa: BLE001 - the container went between status and now
+        except Exception as exc:
             client.close()
             raise ApiError(400, "BadRequest", f'container "{container}" in pod "{name}" is not available') from exc
 
@@ -227,217 +221,3 @@ def _log_container(pod: dict[str, Any], container: str, previous: bool) -> str:
     else:
         raise fail("is waiting to start - no logs yet")
     return re.sub(r"^[a-z]+://", "", found)
-
-
-class ExecSession:
-    """One exec: a Docker exec whose streams are relayed over the channels."""
-
-    def __init__(self, kubelet: Any, container_id: str, command: list[str], stdin: bool, stdout: bool,
-                 stderr: bool, tty: bool, ws: websocket.WebSocket) -> None:
-        self.kubelet, self.container_id, self.command = kubelet, container_id, command
-        self.stdin, self.stdout, self.stderr, self.tty, self.ws = stdin, stdout, stderr, tty, ws
-        self._seen_output = False
-        self._held: bytes | None = None
-
-    def run(self) -> None:
-        client = self.kubelet.new_docker_client()
-        try:
-            exec_id = client.exec_create(self.container_id, self.command, stdin=self.stdin, stdout=self.stdout,
-                                         stderr=self.stderr, tty=self.tty)["Id"]
-            sock = client.exec_start(exec_id, socket=True, tty=self.tty)
-            raw = getattr(sock, "_sock", sock)
-            self.ws.send(STDOUT if self.stdout else STDERR if self.stderr else ERROR, b"")
-            threading.Thread(target=self._from_client, args=(client, exec_id, raw), daemon=True,
-                             name="fake-kube-exec-stdin").start()
-            self._to_client(raw)
-            code = client.exec_inspect(exec_id).get("ExitCode")
-            if self._held is not None and code in (126, 127):
-                status = _start_failure(exec_id, self._held.decode(errors="replace").strip())
-            else:
-                if self._held is not None:
-                    self.ws.send(STDOUT, self._held)
-                status = _exit_status(code, self.command)
-            self.ws.send(ERROR, json.dumps(status).encode())
-        except ConnectionError:
-            pass
-        finally:
-            client.close()
-
-    def _from_client(self, client: Any, exec_id: str, raw: socket.socket) -> None:
-        while True:
-            message = self.ws.receive()
-            if message is None:
-                break
-            channel, data = message
-            try:
-                if channel == STDIN and self.stdin:
-                    raw.sendall(data)
-                elif channel == RESIZE and self.tty:
-                    size = json.loads(data)
-                    client.exec_resize(exec_id, height=size.get("Height", size.get("height")),
-                                       width=size.get("Width", size.get("width")))
-                elif channel == websocket.STREAM_CLOSE and data[:1] == bytes([STDIN]):
-                    raw.shutdown(socket.SHUT_WR)
-            except (OSError, ValueError):
-                break
-        if self.stdin and not self.ws.closed:
-            try:  # the client went away: the command's stdin ends, as with a real kubelet
-                raw.shutdown(socket.SHUT_WR)
-            except OSError:
-                pass
-
-    def _output(self, channel: int, data: bytes) -> None:
-        # Docker reports an exec that could not start (no such executable) as output and exit
-        # code 126/127; a real runtime fails the exec instead: hold such a first message back.
-        if not self._seen_output and data.startswith(b"OCI runtime exec failed"):
-            self._held = data
-        elif self._held is not None:
-            self.ws.send(STDOUT, self._held)
-            self._held = None
-            self.ws.send(channel, data)
-        else:
-            self.ws.send(channel, data)
-        self._seen_output = True
-
-    def _to_client(self, raw: socket.socket) -> None:
-        if self.tty:
-            while data := raw.recv(65536):
-                self._output(STDOUT, data)
-            return
-        buffer = b""
-        while True:
-            data = raw.recv(65536)
-            if not data:
-                return
-            buffer += data
-            while len(buffer) >= 8:  # Docker's multiplexed frames: type, 0, 0, 0, size (big-endian)
-                kind, size = buffer[0], struct.unpack(">I", buffer[4:8])[0]
-                if len(buffer) < 8 + size:
-                    break
-                payload, buffer = buffer[8:8 + size], buffer[8 + size:]
-                self._output(STDERR if kind == 2 else STDOUT, payload)
-
-
-def _exit_status(code: int | None, command: list[str]) -> dict[str, Any]:
-    """The v4 error channel's last word (the kubelet's remotecommand wording)."""
-    if not code:
-        return {"metadata": {}, "status": "Success"}
-    return {"metadata": {}, "status": "Failure",
-            "message": f"command terminated with non-zero exit code: error executing command [{' '.join(command)}], exit code {code}",
-            "reason": "NonZeroExitCode", "details": {"causes": [{"reason": "ExitCode", "message": str(code)}]}}
-
-
-def _start_failure(exec_id: str, detail: str) -> dict[str, Any]:
-    """An InternalError Status, as the kubelet sends when the runtime cannot start the command
-    (its only cause has no exit code: ``ws_client.returncode`` cannot parse it)."""
-    error = f'error executing command in container: failed to exec in container: failed to start exec "{exec_id}": {detail}'
-    return {"metadata": {}, "status": "Failure", "message": f"Internal error occurred: {error}",
-            "reason": "InternalError", "details": {"causes": [{"message": error}]}, "code": 500}
-
-
-_libc = ctypes.CDLL(None, use_errno=True)
-
-
-def dial_in_netns(pid: int, port: int) -> socket.socket:
-    """``localhost:port`` dialled from inside the network namespace of process ``pid`` (in a
-    thread of its own: setns changes only the calling thread, and the socket keeps the
-    namespace it was made in)."""
-    result: dict[str, Any] = {}
-
-    def dial() -> None:
-        own = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
-        try:
-            target = os.open(f"/proc/{pid}/ns/net", os.O_RDONLY)
-        except OSError as exc:
-            os.close(own)
-            result["error"] = exc
-            return
-        try:
-            if _libc.setns(target, CLONE_NEWNET) != 0:
-                result["error"] = OSError(ctypes.get_errno(), "setns into the Pod's network namespace failed")
-                return
-            try:
-                result["socket"] = socket.create_connection(("127.0.0.1", port), timeout=5)
-            except OSError as exc:
-                result["error"] = exc
-            finally:
-                _libc.setns(own, CLONE_NEWNET)
-        finally:
-            os.close(target)
-            os.close(own)
-
-    thread = threading.Thread(target=dial, name="fake-kube-netns-dial")
-    thread.start()
-    thread.join()
-    if "error" in result:
-        raise result["error"]
-    sock = result["socket"]
-    sock.settimeout(None)
-    return sock
-
-
-class PortForwardSession:
-    def __init__(self, pid: int, pod_name: str, uid: str, ports: list[int], ws: websocket.WebSocket) -> None:
-        self.pid, self.pod_name, self.uid, self.ports, self.ws = pid, pod_name, uid, ports, ws
-        self.remotes: dict[int, socket.socket] = {}
-        self._open = len(ports)
-        self._lock = threading.Lock()
-
-    def run(self) -> None:
-        pumps = []
-        try:
-            for index, port in enumerate(self.ports):
-                prefix = struct.pack("<H", port)
-                self.ws.send(2 * index, prefix)
-                self.ws.send(2 * index + 1, prefix)
-            for index, port in enumerate(self.ports):
-                try:
-                    self.remotes[index] = dial_in_netns(self.pid, port)
-                except OSError as exc:
-                    message = (f"error forwarding port {port} to pod {self.pod_name}, uid {self.uid}: failed to connect "
-                               f"to localhost:{port} inside the Pod's network namespace: dial tcp4 127.0.0.1:{port}: "
-                               f"connect: {os.strerror(exc.errno).lower() if exc.errno else exc}")  # Go's wording
-                    self.ws.send(2 * index + 1, message.encode())
-                    self._closed()
-                    continue
-                pump = threading.Thread(target=self._to_client, args=(index,), daemon=True, name=f"fake-kube-pf-{port}")
-                pump.start()
-                pumps.append(pump)
-            if self._open:
-                self._from_client()
-        except ConnectionError:
-            pass
-        finally:
-            for remote in self.remotes.values():
-                try:
-                    remote.close()
-                except OSError:
-                    pass
-
-    def _closed(self) -> None:
-        with self._lock:
-            self._open -= 1
-            if self._open <= 0:
-                self.ws.close()
-
-    def _to_client(self, index: int) -> None:
-        remote = self.remotes[index]
-        try:
-            while data := remote.recv(65536):
-                self.ws.send(2 * index, data)
-        except (OSError, ConnectionError):
-            pass
-        self._closed()
-
-    def _from_client(self) -> None:
-        while True:
-            message = self.ws.receive()
-            if message is None:
-                return
-            channel, data = message
-            if channel % 2 or channel // 2 not in self.remotes:
-                continue
-            try:
-                self.remotes[channel // 2].sendall(data)
-            except OSError:
-                continue

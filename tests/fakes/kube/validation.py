@@ -155,7 +155,7 @@ def create_causes(obj: Obj) -> list[Cause]:
         causes += _selector_causes(spec)
         template = spec.get("template") or {}
         # a StatefulSet's containers may mount its volumeClaimTemplates by name
-        claims = tuple(((c.get("metadata") or {}).get("name") for c in spec.get("volumeClaimTemplates") or ()))
+        claims = tuple((c.get("metadata") or {}).get("name") for c in spec.get("volumeClaimTemplates") or ())
         causes += _pod_spec_causes(template.get("spec") or {}, "spec.template.spec", claims)
         if kind == "Deployment" and (spec.get("strategy") or {}).get("type") == "Recreate" \
                 and "rollingUpdate" in spec["strategy"]:
@@ -288,7 +288,7 @@ def update_causes(old: Obj, new: Obj) -> list[Cause]:
         rest = lambda spec: _normal({k: v for k, v in spec.items() if k not in _STS_MUTABLE})
         if rest(old_spec) != rest(new_spec):
             causes.append(forbidden_field("spec", STS_UPDATE_FORBIDDEN))
-        claims = tuple(((c.get("metadata") or {}).get("name") for c in new_spec.get("volumeClaimTemplates") or ()))
+        claims = tuple((c.get("metadata") or {}).get("name") for c in new_spec.get("volumeClaimTemplates") or ())
         causes += _pod_spec_causes((new_spec.get("template") or {}).get("spec") or {}, "spec.template.spec", claims)
     elif kind == "Deployment":
         if _normal(old_spec.get("selector")) != _normal(new_spec.get("selector")):

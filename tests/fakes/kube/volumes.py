@@ -130,7 +130,7 @@ class Binder:
 
 
 def _now() -> str:
-    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 # --- a Pod's volumes --------------------------------------------------------------------
@@ -155,7 +155,7 @@ def _write_atomic(directory: Path, files: dict[str, tuple[bytes, int]]) -> None:
     """The kubelet's AtomicWriter layout: ``..<time>/`` holds the files, ``..data`` points at it,
     each top-level name is a symlink through ``..data``."""
     directory.mkdir(parents=True, exist_ok=True)
-    stamp = "..%s" % datetime.datetime.now(datetime.timezone.utc).strftime("%Y_%m_%d_%H_%M_%S.%f")
+    stamp = ".." + datetime.datetime.now(datetime.UTC).strftime("%Y_%m_%d_%H_%M_%S.%f")
     payload = directory / stamp
     for relative, (data, mode) in files.items():
         target = payload / relative

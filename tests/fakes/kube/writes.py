@@ -398,7 +398,7 @@ class Writer:
         meta = pod["metadata"]
         if "deletionTimestamp" in meta and meta.get("deletionGracePeriodSeconds", grace) <= grace:
             return pod
-        when = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(seconds=grace)
+        when = datetime.datetime.now(datetime.UTC) + datetime.timedelta(seconds=grace)
         meta["deletionTimestamp"] = when.strftime("%Y-%m-%dT%H:%M:%SZ")
         meta["deletionGracePeriodSeconds"] = grace
         return self.store.write(by_kind("Pod"), pod, "MODIFIED")
