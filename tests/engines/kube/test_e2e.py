@@ -190,3 +190,14 @@ def test_a_crash_loop_shows_the_containers_last_log_lines(cluster, kuser, image,
     assert "  | dsl-entrypoint: runtime.init #1 failed with status 1" in result.stderr  # its last log lines
     assert "events of Pod" in result.stderr and "BackOff" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_claim_no_provisioner_serves_is_named_with_its_storage_class(cluster, kuser, image, tmp_path):  # noqa: F811
+    from tests.engines.kube.conftest import WEB as WITH_CLASS  # a PVC of StorageClass fast-ssd, which nobody serves
+
+    proj = project(tmp_path, WITH_CLASS.format(config="one"))
+    result = kuser.dsl("up", "--target", "k8s", "--image", image, "--detach", "--timeout", "60", cwd=proj)
+    assert result.returncode == 1, result.stderr
+    assert "error: the Pod cannot be scheduled: " in result.stderr
+    assert "PVC upimage-cache is Pending (StorageClass 'fast-ssd')" in result.stderr
+    assert "events of Pod" in result.stderr and "Traceback" not in result.stderr
