@@ -3,8 +3,9 @@ saying why not when it cannot: one message with the cause, the Pod's events prin
 
 Fatal at once (no amount of waiting helps): the image cannot be pulled, the container cannot
 be configured (a missing Secret key), the container keeps crashing (its last log lines are
-shown). Unschedulable (an unbound PVC: the claim and its StorageClass are named) is given a
-short grace first, since a provisioner may be about to bind the claim.
+shown). Unschedulable for an unbound PVC (the claim and its StorageClass are named) is given a
+grace first, since a provisioner may be about to bind the claim; unschedulable for want of
+resources waits (an autoscaler may add a node) and the timeout names it.
 """
 
 from __future__ import annotations
@@ -12,13 +13,14 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from dsl.engines.kube import _objects as o
 from dsl.engines.kube._client import Kube, KubeStatus, collection_path, object_path
 from dsl.errors import EngineError, EngineTimeout
 
-UNSCHEDULABLE_GRACE = 10.0
+UNSCHEDULABLE_GRACE = 30.0  # a dynamic provisioner binds a claim within seconds
 _PULL_FAILURES = ("ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull")
 _CONFIG_FAILURES = ("CreateContainerConfigError", "CreateContainerError", "RunContainerError")
 _LOG_LINES = 20
@@ -112,21 +114,24 @@ class _Wait:
         if time.monotonic() >= self.deadline:
             if pod is not None:
                 _show_events(self.kube, pod)
-            why = (_unschedulable(self.kube, pod) or _waiting(pod)) if pod is not None else "no Pod was made"
+            blocked = _unschedulable(self.kube, pod) if pod is not None else None
+            why = blocked.message if blocked else _waiting(pod) if pod is not None else "no Pod was made"
             raise EngineTimeout(f"the environment's Pod was not Ready within {self.timeout:g}s ({why})",
                                 hint="`dsl up --timeout SECONDS` waits longer")
         return None
 
     def _check_scheduling(self, pod: dict[str, Any]) -> None:
-        """Unschedulable for longer than the grace period: fail, naming why."""
+        """Unschedulable for want of a volume for longer than the grace period: fail, naming the
+        claims. (For want of CPU or memory an autoscaler may still add a node: that waits, and
+        the timeout's message names it.)"""
         blocked = _unschedulable(self.kube, pod)
-        if blocked is None:
+        if blocked is None or not blocked.claims:
             self.unschedulable_since = None
             return
         self.unschedulable_since = self.unschedulable_since or time.monotonic()
         if time.monotonic() - self.unschedulable_since >= min(UNSCHEDULABLE_GRACE, self.timeout):
             _show_events(self.kube, pod)
-            raise PodFailed(blocked, hint="see the events above")
+            raise PodFailed(blocked.message, hint="see the events above")
 
 
 def _statuses(pod: dict[str, Any]) -> list[dict[str, Any]]:
@@ -163,7 +168,13 @@ def _image(pod: dict[str, Any], container: str) -> str:
     return "?"
 
 
-def _unschedulable(kube: Kube, pod: dict[str, Any]) -> str | None:
+@dataclass(frozen=True, slots=True)
+class _Blocked:
+    message: str
+    claims: bool  # for want of a bound volume (else: resources, affinity, taints)
+
+
+def _unschedulable(kube: Kube, pod: dict[str, Any]) -> _Blocked | None:
     """Why the scheduler cannot place the Pod (its unbound claims named), or None."""
     conditions = (pod.get("status") or {}).get("conditions") or []
     blocked = next((c for c in conditions if c.get("type") == "PodScheduled" and c.get("status") == "False"
@@ -183,9 +194,9 @@ def _unschedulable(kube: Kube, pod: dict[str, Any]) -> str | None:
             pending.append(f"PVC {claim_name} is {(claim.get('status') or {}).get('phase', 'Pending')} "
                            + (f"(StorageClass {storage!r})" if storage else "(no StorageClass: the cluster's default)"))
     if pending:
-        return "the Pod cannot be scheduled: " + "; ".join(pending) + \
-            " — no volume was provisioned for it (is there a provisioner for that class?)"
-    return f"the Pod cannot be scheduled: {blocked.get('message') or 'Unschedulable'}"
+        return _Blocked("the Pod cannot be scheduled: " + "; ".join(pending) +
+                        " — no volume was provisioned for it (is there a provisioner for that class?)", True)
+    return _Blocked(f"the Pod cannot be scheduled: {blocked.get('message') or 'Unschedulable'}", False)
 
 
 def _waiting(pod: dict[str, Any]) -> str:

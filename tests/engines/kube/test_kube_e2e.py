@@ -196,7 +196,7 @@ def test_a_claim_no_provisioner_serves_is_named_with_its_storage_class(cluster, 
     from tests.engines.kube.conftest import WEB as WITH_CLASS  # a PVC of StorageClass fast-ssd, which nobody serves
 
     proj = project(tmp_path, WITH_CLASS.format(config="one"))
-    result = kuser.dsl("up", "--target", "k8s", "--image", image, "--detach", "--timeout", "60", cwd=proj)
+    result = kuser.dsl("up", "--target", "k8s", "--image", image, "--detach", "--timeout", "20", cwd=proj)
     assert result.returncode == 1, result.stderr
     assert "error: the Pod cannot be scheduled: " in result.stderr
     assert "PVC upimage-cache is Pending (StorageClass 'fast-ssd')" in result.stderr

@@ -74,3 +74,16 @@ def test_a_pod_that_never_gets_ready_times_out(fake_kube, kube_user, tmp_path):
     assert "was not Ready within 2s (Pod ws-" in result.stderr and "is Pending, not Ready" in result.stderr
     assert "--timeout SECONDS" in result.stderr
     assert time.monotonic() - started < 20
+
+
+def test_unschedulable_for_resources_waits_and_the_timeout_names_why(fake_kube, kube_user, tmp_path):
+    """An autoscaler may add a node for CPU: no early failure, but the timeout says what blocked."""
+    serving = project(tmp_path, 'def build():\n    base(image="debian:bookworm", dev=False)\n')
+    play = PodPlay(fake_kube, unschedulable("0/1 nodes are available: 1 Insufficient cpu."))
+    with play:
+        started = time.monotonic()
+        result = kube_user.up(serving, "--timeout", "4")
+    assert result.returncode == 1, result.stderr
+    assert time.monotonic() - started >= 4
+    assert "not Ready within 4s (the Pod cannot be scheduled: 0/1 nodes are available: 1 Insufficient cpu.)" \
+        in result.stderr
