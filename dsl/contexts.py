@@ -4,12 +4,17 @@
 
     {"current": "gpu-box",
      "contexts": {"gpu-box": {"builder": "tcp://gpu:1234", "runner": "docker", "description": "",
-                              "ca_bundle": "/etc/ssl/corp-proxy.pem", "ssh_key": ""}}}
+                              "ca_bundle": "/etc/ssl/corp-proxy.pem", "ssh_key": ""},
+                  "team": {"builder": "tcp://bk:1234", "runner": "k8s", "registry": "registry.example.com/team",
+                           "kube_context": "prod", "namespace": "dev-alice", ...}}}
 
 A builder is a BuildKit address (``docker``, ``docker://``, ``unix://…``, ``tcp://…``,
 ``docker-container://NAME``); a runner says where environments run (``docker`` or a Docker host
-address, or ``kubernetes`` / ``kubernetes://KUBECONTEXT``). ``DSL_CONTEXT`` overrides the
-current context for one command. Writes are atomic (temp file + rename).
+address, or ``k8s`` / ``kubernetes`` / ``kubernetes://KUBECONTEXT``). A Kubernetes context also
+names the registry ``dsl up`` pushes to, and the kube context and namespace (empty: the
+kubeconfig's). Files written before a field existed still load (the field is empty).
+``DSL_CONTEXT`` overrides the current context for one command. Writes are atomic (temp file +
+rename).
 """
 
 from __future__ import annotations
@@ -23,7 +28,8 @@ from pathlib import Path
 from dsl.errors import UsageError
 
 BUILDER_SCHEMES = ("docker", "unix", "tcp", "docker-container")
-RUNNER_SCHEMES = ("docker", "unix", "tcp", "kubernetes")
+RUNNER_SCHEMES = ("docker", "unix", "tcp", "k8s", "kubernetes")
+_FIELDS = ("builder", "runner", "description", "ca_bundle", "ssh_key", "registry", "kube_context", "namespace")
 DEFAULT_NAME = "default"
 
 
@@ -37,6 +43,9 @@ class Context:
     description: str = ""
     ca_bundle: str = ""  # extra CA bundle for build steps (absolute path); "" = none
     ssh_key: str = ""  # the user's own SSH private key for `dsl up`/`ssh` (absolute path); "" = envdsl's
+    registry: str = ""  # where `dsl up --target k8s` pushes what it builds (``host[:port]/path``)
+    kube_context: str = ""  # the kubeconfig context; "" = its current one
+    namespace: str = ""  # "" = the kube context's namespace, else default
 
 
 def config_dir() -> Path:
@@ -64,7 +73,7 @@ def validate_address(address: str, *, kind: str) -> str:
     if _scheme(address) not in schemes:
         raise UsageError(
             f"unsupported {kind} address {address!r}",
-            hint="use one of " + ", ".join(s if s in ("docker", "kubernetes") else f"{s}://…" for s in schemes),
+            hint="use one of " + ", ".join(s if s in ("docker", "k8s", "kubernetes") else f"{s}://…" for s in schemes),
         )
     return address
 
@@ -122,7 +131,7 @@ def list_contexts() -> tuple[list[Context], str | None]:
 
 
 def _fields(value: dict) -> dict:
-    return {k: str(value[k]) for k in ("builder", "runner", "description", "ca_bundle", "ssh_key") if k in value}
+    return {k: str(value[k]) for k in _FIELDS if k in value}
 
 
 def current_name(data: dict | None = None) -> str | None:
@@ -163,6 +172,16 @@ def create_context(context: Context, *, overwrite: bool = False) -> None:
     if context.ssh_key and not os.path.isabs(context.ssh_key):
         raise UsageError(f"the SSH key path {context.ssh_key!r} is not absolute",
                          hint="a context is used from any directory: give the full path")
+    if context.registry:
+        validate_registry(context.registry)
+    if context.namespace:
+        from dsl import rules
+
+        try:
+            rules.dns_label(context.namespace)
+        except rules.Invalid as exc:
+            raise UsageError(f"--namespace {context.namespace!r} is not a valid namespace name",
+                             hint="lowercase letters, digits and '-', at most 63 characters") from exc
     data = _read()
     if context.name in data["contexts"] and not overwrite:
         raise UsageError(f"context {context.name!r} already exists", hint="pass --overwrite to replace it")
@@ -170,6 +189,25 @@ def create_context(context: Context, *, overwrite: bool = False) -> None:
     del fields["name"]
     data["contexts"][context.name] = fields
     _write(data)
+
+
+def validate_registry(registry: str) -> str:
+    """Check a registry repository prefix (``host[:port][/path]``, no tag or digest).
+
+    Raises:
+        UsageError: it is not one (the image-reference parser says why).
+    """
+    from dsl import rules
+
+    try:
+        ref = rules.parse_image_ref(registry + "/x" if "/" not in registry.rstrip("/") else registry.rstrip("/"))
+    except rules.Invalid as exc:
+        raise UsageError(f"--registry {registry!r}: {exc.message}", hint="e.g. registry.example.com/team or "
+                         "localhost:5000") from exc
+    if ref.tag or ref.digest:
+        raise UsageError(f"--registry {registry!r} has a tag or digest",
+                         hint="give the repository prefix only: `dsl up` names the image <registry>/<env>")
+    return registry.rstrip("/")
 
 
 def use_context(name: str) -> None:

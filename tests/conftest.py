@@ -89,8 +89,8 @@ def ca_bundle() -> str:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "fake_kube(**options): options of the fake_kube fixture's FakeKube "
-                            "(controllers=True, auto_service_accounts=False)")
+    config.addinivalue_line("markers", "fake_kube(**options): options of the fake_kube/fake_kube_node fixtures' "
+                            "FakeKube (controllers=True, auto_service_accounts=False, kubelet={...KubeletOptions})")
 
 
 @pytest.fixture
@@ -104,6 +104,30 @@ def fake_kube(request: pytest.FixtureRequest, tmp_path: Path):
 
     marker = request.node.get_closest_marker("fake_kube")
     with FakeKube.running(tmp_path, **(marker.kwargs if marker else {})) as kube:
+        yield kube
+
+
+@pytest.fixture
+def fake_kube_node(request: pytest.FixtureRequest, tmp_path: Path, docker_host: str, base_image: str):
+    """A FAKE Kubernetes API server whose Pods run as real containers on the test dockerd.
+
+    The fake of ``fake_kube`` with its controllers (StatefulSet, Deployment) and a
+    Docker-backed kubelet (``tests/fakes/kube/kubelet.py``): Pods are scheduled, pull their
+    image, run, report real status and events, and serve exec, port-forward and logs through
+    the API server's WebSocket/HTTP streams, as a one-node cluster with a default StorageClass
+    ``standard`` does. ``fake_kube_node.kubeconfig`` and ``.api_client()`` as for ``fake_kube``;
+    ``fake_kube_node.kubelet.errors`` lists unexpected kubelet failures (assert it is empty).
+    ``@pytest.mark.fake_kube(kubelet={"crash_backoff": 1.0})`` changes kubelet options
+    (``KubeletOptions``); other marker options go to ``FakeKube``. At teardown every container
+    and Docker volume the kubelet made is removed. Skips (fails under CI=true) without dockerd.
+    """
+    from fakes.kube import FakeKube, KubeletOptions
+
+    marker = request.node.get_closest_marker("fake_kube")
+    options = dict(marker.kwargs) if marker else {}
+    kubelet = KubeletOptions(docker_host=docker_host, pause_image=base_image, **options.pop("kubelet", {}))
+    options.setdefault("controllers", True)
+    with FakeKube.running(tmp_path, kubelet=kubelet, **options) as kube:
         yield kube
 
 

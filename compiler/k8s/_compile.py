@@ -63,12 +63,13 @@ def compile_k8s(env: Environment, opts: K8sOptions, *, lock_hash: str = "") -> t
         "output": OUTPUT_VERSION,
         "environment": env.content_hash(),
         "function": env.function,
-        "options": to_data(opts),
+        "options": _hashed_options(opts),
         **({"lock": lock_hash} if lock_hash else {}),
     })
 
     def meta(name: str) -> dict[str, Any]:
-        m: dict[str, Any] = {"name": name, "labels": labels, "annotations": {HASH_ANNOTATION: digest}}
+        m: dict[str, Any] = {"name": name, "labels": labels,
+                             "annotations": {**dict(opts.annotations), HASH_ANNOTATION: digest}}
         if opts.namespace:
             m["namespace"] = opts.namespace
         return m
@@ -84,6 +85,14 @@ def compile_k8s(env: Environment, opts: K8sOptions, *, lock_hash: str = "") -> t
     secrets = {o["metadata"]["name"]: o["data"] for o in objects if o["kind"] == "Secret"}
     objects.append(workload(opts.workload, base, meta, labels, selector, spec, config_hash(labels, spec, secrets)))
     return tuple(objects)
+
+
+def _hashed_options(opts: K8sOptions) -> dict[str, Any]:
+    """The options as the content hash sees them: without ``annotations``, which are
+    bookkeeping beside the configuration (``dsl up``'s generation), not part of it."""
+    data = to_data(opts)
+    del data["annotations"]
+    return data
 
 
 def check_public_key(text: str) -> str:

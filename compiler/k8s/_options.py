@@ -10,6 +10,8 @@ from dsl import rules
 from dsl.errors import UsageError
 
 DEFAULT_PVC_SIZE = "10Gi"
+# Annotations the compiler writes itself (compiler._names.HASH_ANNOTATION, the config hash).
+RESERVED_ANNOTATIONS = ("envdsl/content-hash", "envdsl/config-hash")
 
 
 def _breaks(rule: Callable[[str], object], value: str) -> bool:
@@ -36,6 +38,9 @@ class K8sOptions:
         ephemeral_workdir: an emptyDir instead of a PVC for the project directory.
         workload: what runs the Pod: ``pod`` (named by its config hash), ``statefulset`` or
             ``deployment`` (one replica each).
+        annotations: ``(key, value)`` pairs added to every object's ``metadata.annotations``
+            (``--annotation``; ``dsl up`` records identity and generation with them). Not in
+            the Pod template (a changed value never replaces a Pod) nor in the content hash.
     """
 
     image: str
@@ -47,6 +52,7 @@ class K8sOptions:
     image_pull_secrets: tuple[str, ...] = ()
     ephemeral_workdir: bool = False
     workload: str = "pod"
+    annotations: tuple[tuple[str, str], ...] = ()
 
     def check(self) -> None:
         """Reject option values Kubernetes would refuse.
@@ -62,6 +68,16 @@ class K8sOptions:
                 f"--namespace {self.namespace!r} is not a valid namespace name",
                 hint="lowercase letters, digits and '-', at most 63 characters",
             )
+        keys = [key for key, _ in self.annotations]
+        for key in keys:
+            if _breaks(rules.annotation_key, key):
+                raise UsageError(f"--annotation {key!r} is not a valid annotation key",
+                                 hint="[PREFIX/]NAME: PREFIX a DNS subdomain, NAME up to 63 letters, digits, "
+                                      "'-', '_' or '.', alphanumeric at both ends")
+            if key in RESERVED_ANNOTATIONS:
+                raise UsageError(f"--annotation {key!r} is set by the compiler itself", hint="use another key")
+            if keys.count(key) > 1:
+                raise UsageError(f"--annotation {key!r} is given twice", hint="give each key once")
         named = [("--ssh-secret", self.ssh_secret), ("--host-key-secret", self.host_key_secret),
                  ("--service-account", self.service_account)]
         named += [("--image-pull-secret", s) for s in self.image_pull_secrets]

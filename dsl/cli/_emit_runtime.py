@@ -113,7 +113,23 @@ def k8s_options(image: str, opts: dict[str, Any]) -> K8sOptions:
         image_pull_secrets=tuple(opts.get("image_pull_secrets") or ()),
         ephemeral_workdir=bool(opts.get("ephemeral_workdir")),
         workload=opts.get("workload") or "pod",
+        annotations=parse_annotations(opts.get("annotations") or ()),
     )
+
+
+def parse_annotations(items: tuple[str, ...] | list[str]) -> tuple[tuple[str, str], ...]:
+    """``KEY=VALUE`` items → sorted ``(key, value)`` pairs (keys checked by ``K8sOptions``).
+
+    Raises:
+        UsageError: an item has no ``=``.
+    """
+    pairs = []
+    for item in items:
+        key, eq, value = item.partition("=")
+        if not eq:
+            raise UsageError(f"--annotation {item!r} is not KEY=VALUE", hint="e.g. --annotation team.example.com/owner=ml")
+        pairs.append((key, value))
+    return tuple(sorted(pairs))
 
 
 def _emit_k8s(env: Environment, image: str, opts: dict[str, Any]) -> None:

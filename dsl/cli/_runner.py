@@ -3,8 +3,10 @@ finding an environment by the name people type, and how to reach it over SSH."""
 
 from __future__ import annotations
 
+import functools
 import os
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -20,11 +22,34 @@ ssh_key_option = click.option(
          "($DSL_SSH_KEY, else the context's ssh_key).")
 
 
-def open_runner() -> Runner:
-    """The current context's runner (Docker unless a context says otherwise)."""
+def runner_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """``--target docker|k8s``, ``--kube-context`` and ``-n/--namespace``, handed to the command
+    as one ``where`` argument for :func:`open_runner` (the context's runner when not given)."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, target: str | None, kube_context: str | None, namespace: str | None,
+                **kwargs: Any) -> Any:
+        where = {"target": target, "kube_context": kube_context, "namespace": namespace}
+        return command(*args, where=where, **kwargs)
+
+    options = [
+        click.option("--target", type=click.Choice(("docker", "k8s")), default=None,
+                     help="Where environments run (default: the context's runner, else docker)."),
+        click.option("--kube-context", metavar="NAME", default=None,
+                     help="k8s: the kubeconfig context (default: the context's, else the kubeconfig's current)."),
+        click.option("--namespace", "-n", metavar="NS", default=None,
+                     help="k8s: the namespace (default: the context's, else the kube context's)."),
+    ]
+    for option in reversed(options):
+        wrapper = option(wrapper)
+    return wrapper
+
+
+def open_runner(where: dict[str, str | None] | None = None) -> Runner:
+    """The runner ``where`` (from :func:`runner_options`) names, else the current context's."""
     from dsl.engines.runner import open_runner as make
 
-    return make()
+    return make(**(where or {}))
 
 
 def resolve(runner: Runner, ref: str) -> EnvState:
@@ -85,14 +110,14 @@ def ssh_target(runner: Runner, state: EnvState, key_file: str | None) -> SshTarg
               "known_hosts": known_hosts_file()}
     if address is not None:
         return SshTarget(host=address[0], port=address[1], **common)
-    return SshTarget(proxy_command=(*dsl_command(), "ssh", "--stdio", state.id), **common)
+    return SshTarget(proxy_command=(*dsl_command(), "ssh", "--stdio", *runner.proxy_args(), state.id), **common)
 
 
 def endpoint_lines(state: EnvState, *, alias: str | None) -> list[str]:
     """What ``dsl up``/``dsl ports`` print: how to reach each port."""
     rows = []
     for e in state.endpoints:
-        where = f"{e.host}:{e.host_port}" if e.host_port else "not published"
+        where = f"{e.host}:{e.host_port}" if e.host_port else ("port-forward" if state.kind else "not published")
         if e.name == "ssh":
             how = f"ssh {alias}" if alias else f"dsl ssh {state.id}"
             rows.append((e.name, how, f"({where})"))

@@ -33,6 +33,8 @@ WORKLOADS = ("pod", "statefulset", "deployment")  # compiler.k8s.WORKLOADS, with
 @click.option("--workload", type=click.Choice(WORKLOADS),
               help="k8s: what runs the environment: pod (default; named <env>-<config hash>), "
                    "statefulset or deployment (one replica, same Pod spec).")
+@click.option("--annotation", "annotations", multiple=True, metavar="KEY=VALUE",
+              help="k8s: an annotation on every object (repeatable; not on the Pod template, not in the hashes).")
 @click.option("--caps", help="LLB: builder capabilities, e.g. mergeop,diffop (parallel graph shape).")
 @click.option("--sequential", is_flag=True, help="LLB: force the sequential graph shape.")
 @click.option("--owner", help="Dev user UID[:GID] (default: config.owner, else 1000:1000, so that output is the same on every machine).")
@@ -44,10 +46,12 @@ def compile_(target: str, path: str, from_: str | None, **opts: object) -> None:
     """Compile PATH's build file for TARGET (k8s, docker, llb, image-config)."""
     from dsl.cli._load import load_evaluation
 
-    if opts.get("workload") and target != "k8s":
-        from dsl.errors import UsageError
+    for option in ("workload", "annotations"):
+        if opts.get(option) and target != "k8s":
+            from dsl.errors import UsageError
 
-        raise UsageError("--workload is for --target k8s", hint="drop it, or use --target k8s")
+            flag = "--" + option.rstrip("s")
+            raise UsageError(f"{flag} is for --target k8s", hint="drop it, or use --target k8s")
     env, evaluation = load_evaluation(path, from_, owner=opts.get("owner"))
     if opts.get("locked"):
         from dsl.cli._locked import locked_pins

@@ -17,7 +17,11 @@ def context() -> None:
 @click.option("--builder", default="docker", show_default=True,
               help="docker, docker://HOST, unix:///path/buildkitd.sock, tcp://HOST:PORT or docker-container://NAME.")
 @click.option("--runner", default="docker", show_default=True,
-              help="docker, a Docker host (unix://, tcp://), or kubernetes[://KUBECONTEXT].")
+              help="docker, a Docker host (unix://, tcp://), k8s, or kubernetes[://KUBECONTEXT].")
+@click.option("--registry", default="", metavar="REF",
+              help="Where `dsl up --target k8s` pushes what it builds, e.g. registry.example.com/team.")
+@click.option("--kube-context", default="", metavar="NAME", help="The kubeconfig context (default: its current one).")
+@click.option("--namespace", "-n", default="", metavar="NS", help="The Kubernetes namespace (default: the kube context's).")
 @click.option("--description", default="", help="A note shown by `dsl context ls`.")
 @click.option("--ca-bundle", type=click.Path(exists=True, dir_okay=False, resolve_path=True), default=None,
               help="Extra CA bundle every `dsl build` in this context trusts (e.g. a TLS-inspecting proxy's root CA).")
@@ -25,13 +29,17 @@ def context() -> None:
               help="Your own SSH private key (FILE.pub beside it) for `dsl up`/`ssh` in this context.")
 @click.option("--use", "use_it", is_flag=True, help="Make it the current context.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing context of that name.")
-def create(name: str, builder: str, runner: str, description: str, ca_bundle: str | None, ssh_key: str | None,
-           use_it: bool, overwrite: bool) -> None:
+def create(name: str, builder: str, runner: str, registry: str, kube_context: str, namespace: str, description: str,
+           ca_bundle: str | None, ssh_key: str | None, use_it: bool, overwrite: bool) -> None:
     """Create context NAME."""
     from dsl.contexts import Context, create_context, use_context
+    from dsl.errors import UsageError
 
+    if (kube_context or namespace) and runner.split("://", 1)[0] not in ("k8s", "kubernetes"):
+        raise UsageError("--kube-context and --namespace are for a Kubernetes runner", hint="add --runner k8s")
     create_context(Context(name=name, builder=builder, runner=runner, description=description,
-                           ca_bundle=ca_bundle or "", ssh_key=ssh_key or ""), overwrite=overwrite)
+                           ca_bundle=ca_bundle or "", ssh_key=ssh_key or "", registry=registry.rstrip("/"),
+                           kube_context=kube_context, namespace=namespace), overwrite=overwrite)
     if use_it:
         use_context(name)
     click.echo(name)
@@ -50,12 +58,22 @@ def ls(fmt: str) -> None:
     current = current or DEFAULT_NAME
     if fmt == "json":
         rows = [{"name": c.name, "builder": c.builder, "runner": c.runner, "description": c.description,
-                 "ca_bundle": c.ca_bundle, "ssh_key": c.ssh_key, "current": c.name == current} for c in items]
+                 "ca_bundle": c.ca_bundle, "ssh_key": c.ssh_key, "registry": c.registry,
+                 "kube_context": c.kube_context, "namespace": c.namespace, "current": c.name == current}
+                for c in items]
         click.echo(json.dumps(rows, indent=2))
         return
-    rows = [("NAME", "BUILDER", "RUNNER", "DESCRIPTION")]
-    rows += [(c.name + (" *" if c.name == current else ""), c.builder, c.runner, c.description) for c in items]
+    rows = [("NAME", "BUILDER", "RUNNER", "REGISTRY", "DESCRIPTION")]
+    rows += [(c.name + (" *" if c.name == current else ""), c.builder, _runner(c), c.registry or "-", c.description)
+             for c in items]
     echo_table(rows)
+
+
+def _runner(c: object) -> str:
+    """The runner column: a Kubernetes runner with its kube context and namespace, if set."""
+    text = c.runner  # type: ignore[attr-defined]
+    extra = [v for v in (c.kube_context, c.namespace) if v]  # type: ignore[attr-defined]
+    return f"{text} ({'/'.join(extra)})" if extra else text
 
 
 @context.command("use")

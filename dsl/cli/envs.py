@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import click
 
 from dsl.cli._options import echo_table
-from dsl.cli._runner import endpoint_lines, open_runner, resolve
+from dsl.cli._runner import endpoint_lines, open_runner, resolve, runner_options
 from dsl.errors import UsageError
 
 if TYPE_CHECKING:
@@ -24,19 +24,24 @@ FUNCTION_LABEL = "envdsl/function"
 
 @click.command("ls")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
-def ls(fmt: str) -> None:
+@click.option("--all-namespaces", "-A", is_flag=True, help="k8s: every namespace, not only the runner's.")
+@runner_options
+def ls(fmt: str, all_namespaces: bool, where: dict) -> None:
     """List environments: status, image, whether the build file still says the same, ports, age."""
-    runner = open_runner()
+    runner = open_runner(where)
     try:
-        states = runner.list()
+        if all_namespaces and runner.target != "k8s":
+            raise UsageError("--all-namespaces is for Kubernetes", hint="add --target k8s")
+        states = runner.list(all_namespaces=all_namespaces)
         rows = [_row(runner, s) for s in states]
     finally:
         runner.close()
     if fmt == "json":
         click.echo(json.dumps(rows, indent=2))
         return
-    table = [("NAME", "STATUS", "IMAGE", "CONFIG", "PORTS", "AGE")]
-    table += [(r["id"], r["status"], r["image"], r["config"],
+    spaced = runner.target == "k8s"
+    table = [("NAME", *(("NAMESPACE", "KIND") if spaced else ()), "STATUS", "IMAGE", "CONFIG", "PORTS", "AGE")]
+    table += [(r["id"], *((r["namespace"], r["kind"]) if spaced else ()), r["status"], r["image"], r["config"],
                " ".join(f"{p['name']}={p['host']}:{p['host_port']}" for p in r["ports"] if p["host_port"]) or "-",
                _age(r["created"])) for r in rows]
     if len(table) == 1:
@@ -46,8 +51,9 @@ def ls(fmt: str) -> None:
 
 
 def _row(runner: Runner, state: EnvState) -> dict:
+    extra = {"namespace": state.where, "kind": state.kind, "pod": state.object_id} if state.kind else {}
     return {
-        "id": state.id, "name": state.name, "status": state.status, "image": state.image,
+        "id": state.id, **extra, "name": state.name, "status": state.status, "image": state.image,
         "image_id": state.image_id, "config": _config_state(runner, state), "project_dir": state.project_dir,
         "generation": state.claim.generation, "owner": state.claim.owner, "created": state.claim.created,
         "ports": [{"name": e.name, "container_port": e.container_port, "host": e.host, "host_port": e.host_port}
@@ -65,17 +71,17 @@ def _config_state(runner: Runner, state: EnvState) -> str:
     import io
 
     from dsl.cli._load import invoking_owner, load_evaluation
-    from dsl.cli.up import _compiled_body, spec_hash
+    from dsl.cli.up import compiled_spec_hash
     from dsl.errors import DslError
 
     try:
         with contextlib.redirect_stderr(io.StringIO()):  # the build file's print()s and warnings
             env, _ = load_evaluation(build_file, ":" + state.labels.get(FUNCTION_LABEL, "build"),
                                      default_owner=invoking_owner())
-        if spec_hash(_compiled_body(env, state.image)) != state.labels.get(SPEC_LABEL):
+        if compiled_spec_hash(runner.target, env, state.image) != state.labels.get(SPEC_LABEL):
             return "stale (build file changed)"
-        if runner.image(state.image).id != state.image_id:
-            return "stale (image rebuilt)"
+        if runner.target == "docker" and runner.image(state.image).id != state.image_id:
+            return "stale (image rebuilt)"  # (Kubernetes: the image is pinned by digest)
     except (DslError, OSError):  # a moved, unreadable or now broken build file: we cannot tell
         return "unknown"
     return "current"
@@ -95,26 +101,48 @@ def _age(created: str) -> str:
 
 @click.command("ports")
 @click.argument("env")
-def ports(env: str) -> None:
-    """Show where ENV's ports are published."""
-    runner = open_runner()
-    try:
-        state = resolve(runner, env)
-    finally:
-        runner.close()
+@runner_options
+def ports(env: str, where: dict) -> None:
+    """Show where ENV's ports are published (k8s: forward them to 127.0.0.1 until Ctrl-C)."""
     from dsl.identity import SSH_SUFFIX
 
-    for line in endpoint_lines(state, alias=state.id + SSH_SUFFIX if state.ssh_user else None):
-        click.echo(line.strip())
+    runner = open_runner(where)
+    try:
+        state = resolve(runner, env)
+        alias = state.id + SSH_SUFFIX if state.ssh_user else None
+        forwarding = runner.forward_ports(state)
+        if forwarding is None:
+            for line in endpoint_lines(state, alias=alias):
+                click.echo(line.strip())
+            return
+        if not state.running:
+            raise UsageError(f"environment {state.id} is {state.status}", hint="start it with `dsl up`")
+        with forwarding as live:
+            for line in endpoint_lines(live, alias=alias):
+                click.echo(line.strip())
+            click.echo("forwarding; Ctrl-C stops", err=True)
+            _wait_for_interrupt()
+    finally:
+        runner.close()
+
+
+def _wait_for_interrupt() -> None:
+    import threading
+
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
 
 
 @click.command("logs")
 @click.argument("env")
 @click.option("--follow", "-f", is_flag=True, help="Keep printing as the logs grow (Ctrl-C stops).")
 @click.option("--tail", type=click.IntRange(min=0), default=0, help="Only the last N lines of each log (0 = all).")
-def logs(env: str, follow: bool, tail: int) -> None:
+@runner_options
+def logs(env: str, follow: bool, tail: int, where: dict) -> None:
     """Print ENV's logs: the entrypoint's (and sshd's), then each daemon's."""
-    runner = open_runner()
+    runner = open_runner(where)
     out = sys.stdout.buffer
     try:
         state = resolve(runner, env)
@@ -133,18 +161,37 @@ def logs(env: str, follow: bool, tail: int) -> None:
         runner.close()
 
 
+def _down_id(runner: Runner, ref: str, purge: bool) -> str:
+    """The id ``down`` removes. ``down --purge`` after a ``down`` finds no running environment,
+    but its kept volumes (Kubernetes: PVCs and Secrets) are still to be removed: the id itself,
+    or the name in the current directory's project."""
+    import os
+
+    from dsl.identity import SSH_SUFFIX, project_hash
+
+    try:
+        return resolve(runner, ref).id
+    except UsageError:
+        if not purge or runner.target != "k8s":
+            raise
+    ref = ref.removesuffix(SSH_SUFFIX)
+    return ref if "." in ref else f"{ref}.{project_hash(os.getcwd())}"
+
+
 @click.command("down")
 @click.argument("envs", nargs=-1)
 @click.option("--all", "all_", is_flag=True, help="Every environment you (user@host) started on this runner.")
-@click.option("--purge", is_flag=True, help="Also remove its own named volumes, its image and its SSH host key.")
-def down(envs: tuple[str, ...], all_: bool, purge: bool) -> None:
+@click.option("--purge", is_flag=True, help="Also remove its own named volumes (k8s: PVCs and Secrets), its image "
+              "and its SSH host key.")
+@runner_options
+def down(envs: tuple[str, ...], all_: bool, purge: bool, where: dict) -> None:
     """Remove environments (and their SSH blocks); named volumes and images stay unless --purge."""
     if bool(envs) == all_:
         raise UsageError("name the environments to remove, or pass --all")
     from dsl.identity import SSH_SUFFIX
     from dsl.ssh import remove_host, remove_host_key, unpin
 
-    runner = open_runner()
+    runner = open_runner(where)
     try:
         if all_:
             from dsl.identity import owner
@@ -152,7 +199,7 @@ def down(envs: tuple[str, ...], all_: bool, purge: bool) -> None:
             me = owner()
             ids = [s.id for s in runner.list() if s.claim.owner == me]  # a shared engine: not others'
         else:
-            ids = [resolve(runner, e).id for e in envs]
+            ids = [_down_id(runner, e, purge) for e in envs]
         for env_id in ids:
             result = runner.down(env_id, purge=purge)
             remove_host(env_id)

@@ -9,7 +9,7 @@ import sys
 
 import click
 
-from dsl.cli._runner import open_runner, resolve, ssh_key_option, ssh_target, user_key_path
+from dsl.cli._runner import open_runner, resolve, runner_options, ssh_key_option, ssh_target, user_key_path
 from dsl.errors import UsageError
 
 RUNTIME_LABEL = "dev.envdsl.runtime"  # the image's runtime spec (runtime.command lives there)
@@ -20,12 +20,13 @@ RUNTIME_LABEL = "dev.envdsl.runtime"  # the image's runtime spec (runtime.comman
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
 @click.option("--stdio", is_flag=True, help="Relay the SSH byte stream on stdin/stdout (ssh's ProxyCommand).")
 @ssh_key_option
-def ssh(env: str, command: tuple[str, ...], stdio: bool, ssh_key: str | None) -> None:
+@runner_options
+def ssh(env: str, command: tuple[str, ...], stdio: bool, ssh_key: str | None, where: dict) -> None:
     """Log in to ENV (or run COMMAND there) with the system ssh, the host key pinned.
 
     A stopped environment is not started: the error says how to start it.
     """
-    runner = open_runner()
+    runner = open_runner(where)
     try:
         state = resolve(runner, env)
         if stdio:
@@ -49,10 +50,12 @@ def ssh(env: str, command: tuple[str, ...], stdio: bool, ssh_key: str | None) ->
 @click.argument("argv", nargs=-1, type=click.UNPROCESSED)
 @click.option("--command", "-c", "command_name", metavar="NAME", help="Run the build file's runtime.command NAME.")
 @click.option("--tty/--no-tty", "-t/-T", default=None, help="Allocate a terminal (default: when interactive).")
+@runner_options
 @click.pass_context
-def exec_(ctx: click.Context, env: str, argv: tuple[str, ...], command_name: str | None, tty: bool | None) -> None:
-    """Run ARGV in ENV as its user (docker exec); exits with the command's status."""
-    runner = open_runner()
+def exec_(ctx: click.Context, env: str, argv: tuple[str, ...], command_name: str | None, tty: bool | None,
+          where: dict) -> None:
+    """Run ARGV in ENV as its user (docker exec, or the Pod's exec); exits with the command's status."""
+    runner = open_runner(where)
     try:
         state = resolve(runner, env)
         if command_name:

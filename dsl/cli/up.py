@@ -20,7 +20,7 @@ import click
 
 from dsl.cli._builder_options import builder_options
 from dsl.cli._options import from_option, path_argument
-from dsl.cli._runner import endpoint_lines, open_runner, ssh_key_option, ssh_target, user_key_path
+from dsl.cli._runner import endpoint_lines, open_runner, runner_options, ssh_key_option, ssh_target, user_key_path
 from dsl.errors import EngineError, UsageError
 
 if TYPE_CHECKING:
@@ -50,7 +50,10 @@ ENVIRONMENT_IMAGE_LABEL = "dev.envdsl.environment"
 @click.option("--jupyter-token", envvar="DSL_JUPYTER_TOKEN", metavar="TOKEN",
               help="Jupyter's token when the environment takes it at run time (default $DSL_JUPYTER_TOKEN).")
 @click.option("--timeout", type=click.FloatRange(min=1), default=60, show_default=True,
-              help="Seconds to wait for the environment's sshd to accept our key.")
+              help="Seconds to wait for the environment's sshd to accept our key (k8s: for its Pod to be Ready).")
+@click.option("--workload", type=click.Choice(("pod", "statefulset", "deployment")), default=None,
+              help="k8s: what runs the environment (as `dsl compile --workload`; default pod).")
+@runner_options
 @builder_options
 @click.option("--ca-bundle", type=click.Path(exists=True, dir_okay=False), envvar="DSL_CA_BUNDLE",
               help="Extra CA bundle for the build's steps (as `dsl build --ca-bundle`).")
@@ -60,8 +63,9 @@ ENVIRONMENT_IMAGE_LABEL = "dev.envdsl.environment"
 @click.pass_context
 def up(ctx: click.Context, path: str, from_: str | None, image: str | None, name: str | None, detach: bool,
        generation: int | None, ssh_key: str | None, no_ssh_config: bool, jupyter_token: str | None,
-       timeout: float, builder: str | None, tls_ca: str | None, tls_cert: str | None, tls_key: str | None,
-       ca_bundle: str | None, progress: str, locked: bool = False) -> None:
+       timeout: float, workload: str | None, where: dict, builder: str | None, tls_ca: str | None,
+       tls_cert: str | None, tls_key: str | None, ca_bundle: str | None, progress: str,
+       locked: bool = False) -> None:
     """Start PATH's environment (build it first unless --image) and open a shell in it.
 
     An unchanged, running environment is left as it is; a stopped one is started; a changed
@@ -71,9 +75,18 @@ def up(ctx: click.Context, path: str, from_: str | None, image: str | None, name
     from compiler._names import dns_label
     from dsl.identity import Claim, Identity, now, owner
 
-    runner = open_runner()
+    runner = open_runner(where)
     try:
+        if runner.target != "k8s" and workload:
+            raise UsageError("--workload is for --target k8s", hint="drop it, or add --target k8s")
+        if runner.target == "k8s":
+            from dsl.cli._up_k8s import refuse_docker_only
+
+            refuse_docker_only(name)
+
         def own_image(ref: str) -> ImageInfo:  # bring your own image: + the dev runtime, once
+            if runner.target != "docker":  # a cluster's images are not inspected here
+                return runner.image(ref)
             from dsl.cli._runtime_image import with_runtime
 
             with contextlib.redirect_stdout(sys.stderr):  # stdout is for the endpoints
@@ -84,19 +97,29 @@ def up(ctx: click.Context, path: str, from_: str | None, image: str | None, name
         project_dir = os.path.dirname(os.path.abspath(env.source))
         identity = Identity(env.name, dns_label(name, what="--name") if name else _runtime.instance_name(env),
                             project_dir)
-        seen = runner.get(identity.id)  # before the build: the generation this command follows
+        seen = runner.generation(identity.id)  # before the build: the generation this command follows
         if info is None:
-            info = runner.image(_build(ctx, env, path, from_, builder, tls_ca, tls_cert, tls_key, ca_bundle,
-                                       progress))
+            build_options = {"builder": builder, "tls_ca": tls_ca, "tls_cert": tls_cert, "tls_key": tls_key,
+                             "ca_bundle": ca_bundle, "progress": progress}
+            if runner.target == "k8s":
+                from dsl.cli._up_k8s import build_and_push
+
+                info = runner.image(build_and_push(ctx, env, identity, path, from_, build_options))
+            else:
+                info = runner.image(_build(ctx, env, path, from_, **build_options))
         dev = _runtime.is_dev(env)
-        if dev and info.labels.get(DEV_LABEL) != "true":
+        if dev and info.known and info.labels.get(DEV_LABEL) != "true":
             raise UsageError(f"image {info.ref} has no envdsl dev layer (no sshd to log in to)",
                              hint="build it from a build file with base(dev=True): `dsl up` without --image")
         values, key = _run_time_values(identity, info, dev, ssh_key, jupyter_token)
-        claim = Claim(generation or ((seen.claim.generation + 1) if seen is not None else 1), owner(), now())
-        result = runner.up(_request(env, identity, info, values, claim, dev))
-        alias = _ssh_config(identity, result, key, no_ssh_config) if dev else None
-        if dev and result.action != "unchanged":  # unchanged and running: a no-op, as promised
+        claim = Claim(generation or seen + 1, owner(), now())
+        if runner.target == "k8s":
+            request = _k8s_request(env, identity, info, values, claim, dev, runner, workload or "pod", key, timeout)
+        else:
+            request = _request(env, identity, info, values, claim, dev)
+        result = runner.up(request)
+        alias = _ssh_config(runner, identity, result, key, no_ssh_config) if dev else None
+        if dev and result.action != "unchanged" and not runner.ready_on_up:  # unchanged: a no-op, as promised
             _wait_for_ssh(runner, result, key, timeout)
         _report(result, alias)
         if dev and not detach and sys.stdin.isatty() and sys.stdout.isatty():
@@ -119,6 +142,36 @@ def _request(env: Environment, identity: Identity, info: ImageInfo, values: dict
                      claim=claim, ssh_user=(info.env.get("USER") or "envd") if dev else "",
                      labels={SPEC_LABEL: spec_hash(spec), BUILD_FILE_LABEL: os.path.abspath(env.source),
                              PORTS_LABEL: _port_names(env)})
+
+
+def _k8s_request(env: Environment, identity: Identity, info: ImageInfo, values: dict[str, str], claim: Claim,
+                 dev: bool, runner: Runner, workload: str, key_file: str | None, timeout: float) -> UpRequest:
+    """The request of a Kubernetes runner: the objects `dsl compile --target k8s` prints for
+    the same options (the bookkeeping among them, as --annotation values)."""
+    from dsl.cli import _up_k8s
+    from dsl.cli.envs import BUILD_FILE_LABEL, FUNCTION_LABEL, PORTS_LABEL, SPEC_LABEL
+    from dsl.engines.runner import UpRequest
+    from dsl.ssh import user_key
+
+    ssh_user = (info.env.get("USER") or "envd") if dev else ""
+    notes = _up_k8s.bookkeeping(identity, claim, ssh_user, {
+        SPEC_LABEL: _up_k8s.spec_hash(env, info.ref), BUILD_FILE_LABEL: os.path.abspath(env.source),
+        FUNCTION_LABEL: env.function or "build", PORTS_LABEL: _port_names(env)})
+    public_key = str(user_key(key_file).private) + ".pub"
+    opts = _up_k8s.compile_options(env, identity, info.ref, getattr(runner, "namespace", ""), workload, public_key,
+                                   notes)
+    objects = _up_k8s.compiled_objects(env, opts)
+    return UpRequest(identity=identity, spec=objects, values=values, config_hash="", claim=claim, ssh_user=ssh_user,
+                     timeout=timeout)
+
+
+def compiled_spec_hash(target: str, env: Environment, ref: str) -> str:
+    """What ``dsl ls`` compares with the running environment's ``envdsl/spec-hash``."""
+    if target == "k8s":
+        from dsl.cli._up_k8s import spec_hash as k8s_spec_hash
+
+        return k8s_spec_hash(env, ref)
+    return spec_hash(_compiled_body(env, ref))
 
 
 def _environment(runner: Runner, path: str, from_: str | None, image: str | None,
@@ -239,7 +292,8 @@ def _config_hash(spec: dict[str, Any], info: ImageInfo, values: dict[str, str]) 
     return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def _ssh_config(identity: Identity, result: UpResult, key_file: str | None, no_ssh_config: bool) -> str:
+def _ssh_config(runner: Runner, identity: Identity, result: UpResult, key_file: str | None,
+                no_ssh_config: bool) -> str:
     """Write the environment's Host block (and the Include line once); the alias to print."""
     from dsl.ssh import HostBlock, dsl_command, ensure_user_include, host_aliases, known_hosts_file, user_key, write_host
 
@@ -247,7 +301,7 @@ def _ssh_config(identity: Identity, result: UpResult, key_file: str | None, no_s
     aliases = (identity.alias,) if taken not in (None, identity.id) else (identity.short_alias, identity.alias)
     write_host(HostBlock(env_id=identity.id, aliases=aliases, user=result.state.ssh_user,
                          identity_file=user_key(key_file).private, known_hosts=known_hosts_file(),
-                         host_key_alias=identity.alias, proxy_command=(*dsl_command(), "ssh", "--stdio", identity.id),
+                         host_key_alias=identity.alias, proxy_command=(*dsl_command(), "ssh", "--stdio", *runner.proxy_args(), identity.id),
                          comment=f"{identity.name} in {identity.project_dir}"))
     if no_ssh_config:
         return aliases[0] if _included() else ""

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import socket
 from collections.abc import Iterator, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -43,6 +44,7 @@ class ImageInfo:
     user: tuple[int, int] | None  # numeric uid:gid the image runs as, when it says
     labels: Mapping[str, str] = field(default_factory=dict)
     env: Mapping[str, str] = field(default_factory=dict)  # the image config's Env
+    known: bool = True  # False: a registry image the runner cannot inspect (labels, env unknown)
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +64,9 @@ class EnvState:
     ssh_user: str
     endpoints: tuple[Endpoint, ...]
     labels: Mapping[str, str] = field(default_factory=dict)
-    object_id: str = ""  # the engine's own id of the object (Docker: the container id)
+    object_id: str = ""  # the engine's own id of the object (Docker: the container id; Kubernetes: the Pod)
+    where: str = ""  # Kubernetes: the namespace
+    kind: str = ""  # Kubernetes: the workload kind (Pod, StatefulSet, Deployment)
 
     @property
     def running(self) -> bool:
@@ -84,6 +88,7 @@ class UpRequest:
         claim: the generation this configuration is, who applies it and when.
         ssh_user: the user SSH logs in as ("" for an environment without SSH).
         labels: more labels for the caller's own bookkeeping (what ``dsl ls`` compares).
+        timeout: seconds a runner that waits for readiness itself (Kubernetes) may wait.
     """
 
     identity: Identity
@@ -93,6 +98,7 @@ class UpRequest:
     claim: Claim
     ssh_user: str = ""
     labels: Mapping[str, str] = field(default_factory=dict)
+    timeout: float = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,9 +122,14 @@ class DownResult:
 
 
 class Runner(Protocol):
-    """An engine that runs environments (Docker now; Kubernetes later)."""
+    """An engine that runs environments (Docker, Kubernetes)."""
 
     address: str
+    target: str  # what the CLI compiles for it: "docker" (the create body) or "k8s" (manifests)
+    ready_on_up: bool  # `up` itself waits until the environment is ready
+
+    def proxy_args(self) -> tuple[str, ...]:
+        """Options that make ``dsl ssh --stdio`` (an ssh ProxyCommand) reach this runner again."""
 
     def image(self, ref: str) -> ImageInfo:
         """Inspect an image (raises ``UsageError`` when there is none of that name)."""
@@ -126,11 +137,18 @@ class Runner(Protocol):
     def get(self, env_id: str) -> EnvState | None:
         """The environment with this id, or None."""
 
-    def list(self) -> list[EnvState]:
-        """Every environment on the engine, sorted by id."""
+    def generation(self, env_id: str) -> int:
+        """The highest generation the environment's objects carry (0: none); a new ``up``
+        applies the next one. Kubernetes counts the PVCs and Secrets ``down`` kept."""
+
+    def list(self, all_namespaces: bool = False) -> list[EnvState]:
+        """Every environment on the engine (Kubernetes: in its namespace, or all), sorted by id."""
 
     def up(self, request: UpRequest) -> UpResult:
-        """Create, start, recreate or leave the environment; raises ``RunConflict``."""
+        """Create, start, recreate or leave the environment; raises ``RunConflict``.
+
+        A runner whose ``ready_on_up`` is true returns only when the environment is ready (or
+        raises why it cannot be); the CLI then skips its own SSH login wait."""
 
     def wait_stopped_reason(self, env_id: str, container: str) -> str | None:
         """None while ``container`` is the running environment ``env_id``; else why not."""
@@ -150,6 +168,10 @@ class Runner(Protocol):
 
     def open_stream(self, env_id: str) -> socket.socket:
         """A byte stream to the environment's sshd (``dsl ssh --stdio``)."""
+
+    def forward_ports(self, state: EnvState) -> AbstractContextManager[EnvState] | None:
+        """None when the ports are published already (Docker); else a context that forwards
+        them to 127.0.0.1 while it lasts, yielding the state with the local endpoints."""
 
     def close(self) -> None:
         """Release the connection."""
@@ -231,21 +253,51 @@ def relay_stdio(sock: socket.socket) -> None:
         sock.close()
 
 
-def open_runner(address: str | None = None) -> Runner:
+KUBERNETES_SCHEMES = ("k8s", "kubernetes")
+
+
+def open_runner(address: str | None = None, *, target: str | None = None, kube_context: str | None = None,
+                namespace: str | None = None) -> Runner:
     """The runner for ``address`` (default: the current context's runner, else ``docker``).
 
+    Args:
+        address: a runner address (``docker``, ``unix://…``, ``tcp://…``, ``k8s``,
+            ``kubernetes://KUBECONTEXT``); None: the current context's.
+        target: ``docker`` or ``k8s`` (``--target``): that kind of runner, the context's
+            address when it is of that kind.
+        kube_context, namespace: Kubernetes only; override the context's.
+
     Raises:
-        UsageError: an address no runner handles yet (Kubernetes comes with its own issue).
+        UsageError: an address no runner handles, or Kubernetes options for Docker.
     """
+    context = None
     if address is None:
         from dsl.contexts import current_context
 
         context = current_context()
         address = context.runner if context is not None else "docker"
-    scheme = address.split("://", 1)[0] if "://" in address else address
-    if scheme in ("docker", "unix", "tcp"):
+        if target is not None and _kind(address) != target:
+            address = "k8s" if target == "k8s" else "docker"
+    kind = _kind(address)
+    if kind == "docker":
+        if kube_context or namespace:
+            raise UsageError("--kube-context and --namespace are for Kubernetes", hint="add --target k8s")
         from dsl.engines.docker import DockerRunner
 
         return DockerRunner(address)
-    raise UsageError(f"runner {address!r}: only Docker runs environments so far",
-                     hint="use a context whose runner is docker (`dsl context create NAME --runner docker`)")
+    if kind == "k8s":
+        from dsl.engines.kube import KubeRunner
+
+        if context is not None and _kind(context.runner) == "k8s":
+            kube_context = kube_context or context.kube_context or None
+            namespace = namespace or context.namespace or None
+        return KubeRunner(address, context=kube_context, namespace=namespace)
+    raise UsageError(f"runner {address!r}: no runner handles it",
+                     hint="use docker, a Docker host (unix://, tcp://), k8s or kubernetes://KUBECONTEXT")
+
+
+def _kind(address: str) -> str:
+    scheme = address.split("://", 1)[0] if "://" in address else address
+    if scheme in ("docker", "unix", "tcp"):
+        return "docker"
+    return "k8s" if scheme in KUBERNETES_SCHEMES else scheme

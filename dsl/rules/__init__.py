@@ -41,6 +41,7 @@ from dsl.rules._values import (
     ACCESS_MODES,
     CODEX_OLDEST,
     SERVICE_TYPES,
+    annotation_key,
     checksum,
     codex_version,
     command_text,
@@ -60,7 +61,7 @@ from dsl.rules._values import (
 
 __all__ = [
     "ACCESS_MODES", "CODEX_OLDEST", "DEV_HOME", "PIP_OPTIONS", "PIP_OPTIONS_WITH_VALUE", "SERVICE_TYPES",
-    "ImageRef", "Invalid", "apt_package", "checksum", "codex_version", "command_text", "conda_channel",
+    "ImageRef", "Invalid", "annotation_key", "apt_package", "checksum", "codex_version", "command_text", "conda_channel",
     "conda_package", "container_dir", "context_path", "cuda_image", "cuda_version",
     "dns_label", "dns_subdomain", "download_name", "env_name", "env_value", "exposed_port",
     "file_name", "http_url", "owner_id", "image_path", "julia_package", "mount_path", "parse_image_ref",

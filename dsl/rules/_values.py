@@ -199,6 +199,20 @@ def dns_subdomain(text: str) -> str:
     return text
 
 
+_QUALIFIED_NAME = r"[A-Za-z0-9](?:[-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?"
+
+
+def annotation_key(text: str) -> str:
+    """A Kubernetes annotation (or label) key: ``[PREFIX/]NAME``, PREFIX a DNS subdomain of at
+    most 253 characters, NAME at most 63 letters, digits, '-', '_' and '.', alphanumeric at
+    both ends."""
+    prefix, slash, name = text.rpartition("/")
+    if not re.fullmatch(_QUALIFIED_NAME, name) or (slash and (len(prefix) > 253 or not re.fullmatch(_DNS_SUBDOMAIN, prefix))):
+        raise Invalid(f"expected an annotation key like 'example.com/name', got {shown(text)}",
+                      "[PREFIX/]NAME: PREFIX a DNS subdomain, NAME up to 63 letters, digits, '-', '_' or '.'")
+    return text
+
+
 ACCESS_MODES = ("ReadWriteOnce", "ReadOnlyMany", "ReadWriteMany", "ReadWriteOncePod")
 SERVICE_TYPES = ("ClusterIP", "NodePort", "LoadBalancer")
 

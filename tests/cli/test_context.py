@@ -39,7 +39,7 @@ def test_create_use_ls_rm(tmp_path, monkeypatch):
     assert _dsl("context", "rm", "gpu", env=env).returncode == 0
     rows = json.loads(_dsl("context", "ls", "--format", "json", env=env).stdout)
     assert rows == [{"name": "default", "builder": "docker", "runner": "docker", "description": "", "ca_bundle": "",
-                     "ssh_key": "", "current": True}]
+                     "ssh_key": "", "registry": "", "kube_context": "", "namespace": "", "current": True}]
     missing = _dsl("context", "use", "gpu", env=env)
     assert missing.returncode == 2 and "does not exist" in missing.stderr
 

@@ -361,3 +361,34 @@ def test_optional_controllers_replace_a_deployment_pod_on_a_template_change(with
     kube.controllers.settle()
     [second] = core.list_namespaced_pod("default", label_selector="app=web").items
     assert second.metadata.name != first.metadata.name and second.metadata.labels["v"] == "2"
+
+
+def test_a_status_written_during_an_apply_is_not_lost(fake_kube, core, monkeypatch):
+    """A kubelet's status update that lands while a client's apply is being processed must
+    survive it (etcd's compare-and-swap makes a real write atomic)."""
+    from fakes.kube import writes
+    from fakes.kube.resources import by_kind
+
+    core.create_namespaced_pod("default", pod("racy"))
+    pods = by_kind("Pod")
+
+    def kubelet_writes_status() -> None:
+        with fake_kube.store.changed:
+            live = fake_kube.store.get(pods, "default", "racy")
+            live["status"]["phase"] = "Running"
+            fake_kube.store.write(pods, live, "MODIFIED")
+
+    real_defaults, raced = writes.defaults.apply_defaults, []
+
+    def defaults_then_race(obj, allocate):
+        real_defaults(obj, allocate)
+        if obj.get("kind") == "Pod" and not raced:  # between the apply's read and its write
+            raced.append(threading.Thread(target=kubelet_writes_status))
+            raced[0].start()
+            raced[0].join(timeout=0.5)
+
+    monkeypatch.setattr(writes.defaults, "apply_defaults", defaults_then_race)
+    core.patch_namespaced_pod("racy", "default", {"metadata": {"labels": {"extra": "yes"}}})
+    raced[0].join(timeout=5)
+    live = core.read_namespaced_pod("racy", "default")
+    assert live.metadata.labels["extra"] == "yes" and live.status.phase == "Running"

@@ -30,6 +30,9 @@ _LOG_DIRS = ("/var/log/dsl", "{home}/.dsl/logs")
 class DockerRunner:
     """:class:`dsl.engines.runner.Runner` on a Docker engine (``docker``, ``unix://``, ``tcp://``)."""
 
+    target = "docker"
+    ready_on_up = False  # ready means logged in: the CLI waits for SSH itself
+
     def __init__(self, address: str = "docker") -> None:
         self.address = address
         self.where = base_url(address) or os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
@@ -65,7 +68,17 @@ class DockerRunner:
         state = from_inspect(info)
         return state if state.id == env_id(state.labels) else None  # a claim, or not ours
 
-    def list(self) -> list[EnvState]:
+    def generation(self, env_id_: str) -> int:
+        seen = self.get(env_id_)
+        return seen.claim.generation if seen is not None else 0
+
+    def proxy_args(self) -> tuple[str, ...]:
+        return ()  # the context's runner: the block stays valid when DOCKER_HOST is the same
+
+    def forward_ports(self, state: EnvState) -> None:
+        return None  # published on the host already
+
+    def list(self, all_namespaces: bool = False) -> list[EnvState]:
         with engine_errors(self.where):
             entries = self.api.containers(all=True, filters=LIST_FILTERS)
         states = [from_list_entry(e) for e in entries]

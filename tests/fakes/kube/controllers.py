@@ -11,8 +11,11 @@ With them, a thread follows the event history and does the minimum a later test 
 - Deployment: ReplicaSet-less Pods ``<name>-<hash>-<suffix>`` labelled ``pod-template-hash``;
   a template change replaces them (Recreate);
 - garbage collection: Pods owned by a deleted set go with it;
+- status: each set's ``status`` follows its Pods (replicas, updatedReplicas, readyReplicas,
+  availableReplicas, revisions; a Deployment's Available/Progressing conditions);
 - kubelet: a new Pod becomes ``Running`` and ``Ready`` (status written directly, as the kubelet's
-  status updates are).
+  status updates are), unless the fake has the Docker-backed kubelet (``kubelet``), which runs
+  the Pod's containers and reports their real state instead.
 
 ``settle()`` waits until every event so far has been handled, so tests need not sleep.
 """
@@ -91,8 +94,59 @@ class Controllers:
                 live = self.store.get(event.rtype, meta["namespace"], meta["name"])
                 if live is not None:
                     self._reconcile(live)
-        elif event.rtype == POD and event.type == "ADDED":
-            self._mark_ready(meta["namespace"], meta["name"])
+                    self._report(event.rtype, meta["namespace"], meta["name"], meta["uid"])
+        elif event.rtype == POD:
+            if event.type == "ADDED" and self.kube.kubelet is None:
+                self._mark_ready(meta["namespace"], meta["name"])  # the Docker kubelet runs Pods for real
+            for ref in meta.get("ownerReferences") or ():
+                if ref.get("controller") and ref.get("kind") in ("StatefulSet", "Deployment"):
+                    self._report(by_kind(ref["kind"], "apps"), meta["namespace"], ref["name"], ref["uid"])
+
+    def _report(self, rtype: Any, namespace: str, name: str, uid: str) -> None:
+        """The workload's status from its Pods, as its controller keeps it (``kubectl rollout
+        status`` and ``kubectl wait`` read these fields)."""
+        with self.store.changed:
+            workload = self.store.get(rtype, namespace, name)
+            if workload is None or workload["metadata"]["uid"] != uid:
+                return
+            revision = _template_hash(workload["spec"]["template"])
+            current = f"{name}-{revision}" if rtype == STATEFUL_SET else revision
+            label = "controller-revision-hash" if rtype == STATEFUL_SET else "pod-template-hash"
+            pods = [p for p in self._owned(namespace, uid) if not p["metadata"].get("deletionTimestamp")]
+            updated = [p for p in pods if (p["metadata"].get("labels") or {}).get(label) == current]
+            ready = [p for p in pods if any(c["type"] == "Ready" and c["status"] == "True"
+                                            for c in (p.get("status") or {}).get("conditions") or ())]
+            status: dict[str, Any] = {"observedGeneration": workload["metadata"].get("generation", 1),
+                                      "replicas": len(pods), "updatedReplicas": len(updated)}
+            if ready:
+                status.update({"readyReplicas": len(ready), "availableReplicas": len(ready)})
+            if rtype == STATEFUL_SET:
+                status.update({"currentReplicas": len(updated), "currentRevision": current,
+                               "updateRevision": current, "collisionCount": 0})
+                status.setdefault("availableReplicas", 0)
+            else:
+                wanted = int(workload["spec"].get("replicas", 1))
+                available = len(ready) >= wanted
+                stamp = now()
+                status["conditions"] = [
+                    {"type": "Available", "status": "True" if available else "False",
+                     "reason": "MinimumReplicasAvailable" if available else "MinimumReplicasUnavailable",
+                     "message": "Deployment has minimum availability." if available else "Deployment does not have minimum availability.",
+                     "lastUpdateTime": stamp, "lastTransitionTime": stamp},
+                    {"type": "Progressing", "status": "True",
+                     "reason": "NewReplicaSetAvailable" if available else "ReplicaSetUpdated",
+                     "message": f'ReplicaSet "{name}-{revision}" has successfully progressed.' if available
+                     else f'ReplicaSet "{name}-{revision}" is progressing.',
+                     "lastUpdateTime": stamp, "lastTransitionTime": stamp}]
+                old = (workload.get("status") or {}).get("conditions") or []
+                if [(c["type"], c["status"], c["reason"]) for c in old] == \
+                        [(c["type"], c["status"], c["reason"]) for c in status["conditions"]]:
+                    status["conditions"] = old
+                if len(pods) > len(ready):
+                    status["unavailableReplicas"] = len(pods) - len(ready)
+            if workload.get("status") != status:
+                workload["status"] = status
+                self.store.write(rtype, workload, "MODIFIED")
 
     def _owned(self, namespace: str, uid: str) -> list[dict[str, Any]]:
         return [p for p in self.store.list(POD, namespace)[0]

@@ -61,6 +61,7 @@ TYPES: tuple[ResourceType, ...] = (
     ResourceType("", "v1", "Event", "events", True, ("ev",)),
     ResourceType("apps", "v1", "StatefulSet", "statefulsets", True, ("sts",), _ALL),
     ResourceType("apps", "v1", "Deployment", "deployments", True, ("deploy",), _ALL),
+    ResourceType("storage.k8s.io", "v1", "StorageClass", "storageclasses", False, ("sc",)),
     # Served for kubectl's default prune list; nothing of ours creates them.
     ResourceType("", "v1", "Endpoints", "endpoints", True, ("ep",)),
     ResourceType("", "v1", "PersistentVolume", "persistentvolumes", False, ("pv",)),

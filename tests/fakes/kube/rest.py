@@ -163,6 +163,8 @@ class ResourceApi:
             delete_options = decode_body(request.body, "application/json")
             if not isinstance(delete_options, dict):
                 raise bad_request("DeleteOptions must be an object")
+        if request.query.get("gracePeriodSeconds") and "gracePeriodSeconds" not in delete_options:
+            delete_options["gracePeriodSeconds"] = int(request.query["gracePeriodSeconds"])
         dry_run_values = delete_options.get("dryRun") or ([request.query["dryRun"]] if request.query.get("dryRun") else [])
         if any(v != "All" for v in dry_run_values):
             raise ApiError(422, "Invalid", f'DeleteOptions.meta.k8s.io "" is invalid: dryRun: Unsupported value: {json.dumps(dry_run_values)}')

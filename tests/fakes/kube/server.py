@@ -3,8 +3,10 @@ concern's module fills (discovery, OpenAPI, REST resources; streams later), and 
 request/response plumbing.
 
 A route is a method set, a path regex and a handler ``handler(request, match)`` returning a
-``Response`` (JSON body) or a ``Stream`` (chunked JSON lines, for watches). Handlers raise
-``ApiError`` for failures; the server turns it into the ``Status`` body and code.
+``Response`` (JSON body), a ``Stream`` (chunked: JSON lines for watches, text for logs) or an
+``Upgrade`` (a WebSocket session: exec, port-forward). Handlers raise ``ApiError`` for
+failures; the server turns it into the ``Status`` body and code. ``Request.query`` keeps the
+last value of each parameter; ``Request.params`` keeps them all (exec's repeated ``command``).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import urllib.parse
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from . import websocket
 from .status import ApiError, method_not_allowed, page_not_found
 
 
@@ -30,6 +33,7 @@ class Request:
     headers: Any  # email.message.Message: case-insensitive .get()
     body: bytes
     stopping: threading.Event
+    params: dict[str, list[str]] = dataclasses.field(default_factory=dict)
 
     @property
     def content_type(self) -> str:
@@ -54,7 +58,27 @@ class Stream:
     content_type: str = "application/json"
 
 
-Handler = Callable[[Request, "re.Match[str]"], "Response | Stream"]
+@dataclasses.dataclass
+class Upgrade:
+    """A WebSocket endpoint: the subprotocols it takes and the session run once upgraded.
+
+    ``session(ws)`` runs in the connection's thread and returns when the stream is over; the
+    connection is closed after it."""
+
+    protocols: tuple[websocket.ChannelProtocol, ...]
+    session: Callable[[websocket.WebSocket], None]
+
+
+@dataclasses.dataclass
+class RawResponse:
+    """A non-JSON reply (a kubelet error passed through the API server's proxy)."""
+
+    body: bytes
+    code: int
+    content_type: str = "text/plain; charset=utf-8"
+
+
+Handler = Callable[[Request, "re.Match[str]"], "Response | Stream | Upgrade | RawResponse"]
 
 
 class Router:
@@ -65,7 +89,7 @@ class Router:
         """Register ``handler`` for the space-separated ``methods`` on paths matching ``pattern``."""
         self._routes.append((frozenset(methods.split()), re.compile(pattern + r"\Z"), handler))
 
-    def dispatch(self, request: Request) -> Response | Stream:
+    def dispatch(self, request: Request) -> Response | Stream | Upgrade | RawResponse:
         path_matched = False
         for methods, pattern, handler in self._routes:
             match = pattern.match(request.path)
@@ -91,10 +115,11 @@ def _handler_class(router: Router, stopping: threading.Event, log: list[str], op
 
         def _serve(self) -> None:
             url = urllib.parse.urlsplit(self.path)
-            query = {k: v[-1] for k, v in urllib.parse.parse_qs(url.query, keep_blank_values=True).items()}
+            params = urllib.parse.parse_qs(url.query, keep_blank_values=True)
+            query = {k: v[-1] for k, v in params.items()}
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length) if length else b""
-            request = Request(self.command, url.path, query, self.headers, body, stopping)
+            request = Request(self.command, url.path, query, self.headers, body, stopping, params)
             log.append(f"{self.command} {self.path}")
             try:
                 result = router.dispatch(request)
@@ -102,8 +127,45 @@ def _handler_class(router: Router, stopping: threading.Event, log: list[str], op
                 result = Response(exc.status(), exc.code)
             if isinstance(result, Stream):
                 self._stream(result)
+            elif isinstance(result, Upgrade):
+                self._upgrade(result)
+            elif isinstance(result, RawResponse):
+                self._raw(result)
             else:
                 self._reply(result)
+
+        def _raw(self, response: RawResponse) -> None:
+            self.send_response(response.code)
+            self.send_header("Content-Type", response.content_type)
+            self.send_header("Content-Length", str(len(response.body)))
+            self.end_headers()
+            self.wfile.write(response.body)
+
+        def _upgrade(self, upgrade: Upgrade) -> None:
+            if not websocket.is_upgrade(self.headers):
+                # a plain request to a streaming endpoint: real servers want SPDY or WebSocket
+                self._reply(Response(ApiError(400, "BadRequest", "Upgrade request required").status(), 400))
+                return
+            try:
+                protocol = websocket.negotiate(self.headers, upgrade.protocols)
+            except websocket.HandshakeError as exc:
+                self._raw(RawResponse(str(exc).encode(), exc.code))
+                self.close_connection = True
+                return
+            self.send_response(101, "Switching Protocols")
+            self.send_header("Upgrade", "websocket")
+            self.send_header("Connection", "Upgrade")
+            self.send_header("Sec-WebSocket-Accept", websocket.accept_key(self.headers["Sec-WebSocket-Key"]))
+            if protocol.name:
+                self.send_header("Sec-WebSocket-Protocol", protocol.name)
+            self.end_headers()
+            self.wfile.flush()
+            ws = websocket.WebSocket(self.connection, self.rfile, protocol)
+            try:
+                upgrade.session(ws)
+            finally:
+                ws.close()
+                self.close_connection = True
 
         def _reply(self, response: Response) -> None:
             body = response.body
@@ -128,6 +190,10 @@ def _handler_class(router: Router, stopping: threading.Event, log: list[str], op
                 self.wfile.write(b"0\r\n\r\n")
             except (BrokenPipeError, ConnectionResetError):
                 pass
+            finally:
+                close = getattr(stream.chunks, "close", None)
+                if close is not None:  # a generator: its cleanup (docker log streams) runs now
+                    close()
             self.close_connection = True
 
         do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _serve

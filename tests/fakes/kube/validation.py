@@ -93,7 +93,7 @@ def metadata_causes(obj: Obj) -> list[Cause]:
     return causes
 
 
-def _pod_spec_causes(spec: Obj, path: str) -> list[Cause]:
+def _pod_spec_causes(spec: Obj, path: str, claim_templates: tuple[str, ...] = ()) -> list[Cause]:
     causes: list[Cause] = []
     volumes = [v.get("name") for v in spec.get("volumes") or ()]
     for i, name in enumerate(volumes):
@@ -126,7 +126,7 @@ def _pod_spec_causes(spec: Obj, path: str) -> list[Cause]:
                 if not isinstance(number, int) or not 0 < number < 65536:
                     causes.append(invalid_field(f"{where}.ports[{j}].containerPort", number, "must be between 1 and 65535, inclusive"))
             for j, mount in enumerate(container.get("volumeMounts") or ()):
-                if mount.get("name") not in volumes:
+                if mount.get("name") not in volumes and mount.get("name") not in claim_templates:
                     causes.append(Cause("FieldValueNotFound", f"{where}.volumeMounts[{j}].name", f"Not found: {json.dumps(mount.get('name'))}"))
     policy = spec.get("restartPolicy")
     if policy not in ("Always", "OnFailure", "Never"):
@@ -154,7 +154,9 @@ def create_causes(obj: Obj) -> list[Cause]:
     elif kind in ("StatefulSet", "Deployment"):
         causes += _selector_causes(spec)
         template = spec.get("template") or {}
-        causes += _pod_spec_causes(template.get("spec") or {}, "spec.template.spec")
+        # a StatefulSet's containers may mount its volumeClaimTemplates by name
+        claims = tuple((c.get("metadata") or {}).get("name") for c in spec.get("volumeClaimTemplates") or ())
+        causes += _pod_spec_causes(template.get("spec") or {}, "spec.template.spec", claims)
         if kind == "Deployment" and (spec.get("strategy") or {}).get("type") == "Recreate" \
                 and "rollingUpdate" in spec["strategy"]:
             causes.append(forbidden_field("spec.strategy.rollingUpdate", "may not be specified when strategy `type` is 'Recreate'"))
@@ -286,7 +288,8 @@ def update_causes(old: Obj, new: Obj) -> list[Cause]:
         rest = lambda spec: _normal({k: v for k, v in spec.items() if k not in _STS_MUTABLE})
         if rest(old_spec) != rest(new_spec):
             causes.append(forbidden_field("spec", STS_UPDATE_FORBIDDEN))
-        causes += _pod_spec_causes((new_spec.get("template") or {}).get("spec") or {}, "spec.template.spec")
+        claims = tuple((c.get("metadata") or {}).get("name") for c in new_spec.get("volumeClaimTemplates") or ())
+        causes += _pod_spec_causes((new_spec.get("template") or {}).get("spec") or {}, "spec.template.spec", claims)
     elif kind == "Deployment":
         if _normal(old_spec.get("selector")) != _normal(new_spec.get("selector")):
             causes.append(invalid_field("spec.selector", new_spec.get("selector"), "field is immutable"))

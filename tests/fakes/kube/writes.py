@@ -33,6 +33,20 @@ from .status import (
 )
 from .store import Store
 
+
+def _atomic(method: Any) -> Any:
+    """Run a write holding the store's lock from its read of the old object to its write, as
+    etcd's compare-and-swap makes a real write atomic: a status written meanwhile by a
+    kubelet or a controller is never overwritten with the copy read before it."""
+    import functools
+
+    @functools.wraps(method)
+    def locked(self: Writer, *args: Any, **kwargs: Any) -> Any:
+        with self.store.changed:
+            return method(self, *args, **kwargs)
+
+    return locked
+
 Obj = dict[str, Any]
 GENERATION_KINDS = {"StatefulSet", "Deployment", "DaemonSet", "ReplicaSet", "ReplicationController", "Job",
                     "CronJob", "Ingress"}
@@ -98,6 +112,7 @@ class Writer:
         self.store = store
         self.allocator = allocator
         self.auto_service_accounts = auto_service_accounts
+        self.graceful_pods = False  # set when a kubelet runs the Pods (FakeKube(kubelet=...))
 
     # --- shared steps ---------------------------------------------------------------------
 
@@ -150,6 +165,16 @@ class Writer:
             for key, value in obj.pop("stringData").items():
                 data[key] = base64.b64encode(str(value).encode()).decode()
 
+    def _admit_claim(self, claim: Obj) -> None:
+        """DefaultStorageClass admission: a claim without ``storageClassName`` gets the default
+        class, when one is marked ``storageclass.kubernetes.io/is-default-class``."""
+        if claim.get("kind") != "PersistentVolumeClaim" or "storageClassName" in (claim.get("spec") or {}):
+            return
+        for candidate in self.store.list(by_kind("StorageClass", "storage.k8s.io"), None)[0]:
+            if (candidate["metadata"].get("annotations") or {}).get("storageclass.kubernetes.io/is-default-class") == "true":
+                claim.setdefault("spec", {})["storageClassName"] = candidate["metadata"]["name"]
+                return
+
     def _admit_pod(self, rtype: ResourceType, pod: Obj) -> None:
         if pod.get("kind") != "Pod":
             return
@@ -169,6 +194,7 @@ class Writer:
 
     # --- create ---------------------------------------------------------------------------
 
+    @_atomic
     def create(self, rtype: ResourceType, namespace: str | None, obj: Any, options: WriteOptions,
                applied_fields: list[Obj] | None = None) -> Obj:
         self._check_identity(rtype, obj, namespace, None)
@@ -201,6 +227,7 @@ class Writer:
         if not meta["managedFields"]:
             meta.pop("managedFields")
         self._admit_pod(rtype, obj)
+        self._admit_claim(obj)
         self._validate(rtype, obj, validation.create_causes(obj))
         if self.store.get(rtype, namespace, meta["name"]) is not None:
             raise already_exists(rtype, meta["name"])
@@ -269,6 +296,7 @@ class Writer:
             if not port.get("nodePort") and old_ports.get((port.get("port"), port.get("protocol", "TCP"))):
                 port["nodePort"] = old_ports[(port.get("port"), port.get("protocol", "TCP"))]
 
+    @_atomic
     def update(self, rtype: ResourceType, namespace: str | None, name: str, obj: Any, options: WriteOptions) -> Obj:
         self._check_identity(rtype, obj, namespace, name)
         obj["metadata"]["name"] = name
@@ -278,6 +306,7 @@ class Writer:
         obj = self._unknown_fields(rtype, obj, options)
         return self._finish_update(rtype, old, obj, options, applied=False)
 
+    @_atomic
     def patch(self, rtype: ResourceType, namespace: str | None, name: str, content_type: str, body: bytes,
               options: WriteOptions) -> tuple[Obj, bool]:
         """Apply a patch; returns the object and whether it was created (apply only)."""
@@ -333,6 +362,7 @@ class Writer:
 
     # --- delete ---------------------------------------------------------------------------
 
+    @_atomic
     def delete(self, rtype: ResourceType, namespace: str | None, name: str, delete_options: Obj, dry_run: bool) -> Obj:
         old = self.store.get(rtype, namespace, name)
         if old is None:
@@ -345,9 +375,33 @@ class Writer:
             raise conflict(rtype, name, f"Precondition failed: ResourceVersion in precondition: {preconditions['resourceVersion']}, ResourceVersion in object meta: {meta['resourceVersion']}")
         if dry_run:
             return old
+        if rtype.kind == "Pod" and self.graceful_pods and old["spec"].get("nodeName"):
+            graceful = self._graceful_pod_delete(old, delete_options)
+            if graceful is not None:
+                return graceful
         if rtype.kind == "Namespace":
             self._empty_namespace(name)
         return self.store.remove(rtype, namespace, name)
+
+    def _graceful_pod_delete(self, pod: Obj, delete_options: Obj) -> Obj | None:
+        """A bound Pod is marked (deletionTimestamp, deletionGracePeriodSeconds) and its kubelet
+        removes it once the containers are stopped; a grace period of 0 deletes at once. A
+        second delete may only shorten the period."""
+        import datetime
+
+        grace = delete_options.get("gracePeriodSeconds")
+        if grace is None:
+            grace = pod["spec"].get("terminationGracePeriodSeconds", 30)
+        grace = int(grace)
+        if grace <= 0:
+            return None
+        meta = pod["metadata"]
+        if "deletionTimestamp" in meta and meta.get("deletionGracePeriodSeconds", grace) <= grace:
+            return pod
+        when = datetime.datetime.now(datetime.UTC) + datetime.timedelta(seconds=grace)
+        meta["deletionTimestamp"] = when.strftime("%Y-%m-%dT%H:%M:%SZ")
+        meta["deletionGracePeriodSeconds"] = grace
+        return self.store.write(by_kind("Pod"), pod, "MODIFIED")
 
     def _empty_namespace(self, namespace: str) -> None:
         """The namespace controller's work, done at once: every object in it goes first."""

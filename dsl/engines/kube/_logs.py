@@ -1,0 +1,88 @@
+"""``dsl logs`` on Kubernetes: the environment container's log (``pods/log``), then each daemon's
+log file, read inside the container by exec (the entrypoint writes them there, as on Docker);
+``follow`` interleaves them as they grow."""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Iterator
+
+from dsl.engines.kube._client import Kube, KubeStatus, object_path
+from dsl.engines.kube._streams import CONTAINER, exec_output
+
+# Where the entrypoint writes daemon logs: /var/log/dsl, or its state dir when that is not
+# writable ("$HOME" is the container's).
+_LOG_DIRS = '/var/log/dsl "$HOME/.dsl/logs"'
+
+
+def container_logs(kube: Kube, pod: str, *, running: bool, follow: bool, tail: int) -> Iterator[tuple[str, bytes]]:
+    """``(source, data)``: ``entrypoint`` first, then one per daemon (``follow``: as they come).
+
+    Raises:
+        KubeStatus: the API server refused the log (RBAC on ``pods/log``, no such Pod).
+    """
+    path = object_path("Pod", kube.namespace, pod) + "/log"
+    query = {"container": CONTAINER, **({"tailLines": str(tail)} if tail else {})}
+    if not follow:
+        yield "entrypoint", kube.get_bytes(path, query)
+        if running:
+            yield from _daemon_logs(kube, pod, tail)
+        return
+    yield from _follow(kube, pod, path, query, running, tail)
+
+
+def _daemon_logs(kube: Kube, pod: str, tail: int) -> Iterator[tuple[str, bytes]]:
+    lines = f"-n {tail}" if tail else "-n +1"
+    script = (f'for d in {_LOG_DIRS}; do [ -d "$d" ] || continue; cd "$d" || exit 0; '
+              f"for f in *.log; do [ -e \"$f\" ] && printf '==> %s <==\\n' \"$f\" && tail {lines} -- \"$f\"; done; "
+              "exit 0; done")
+    data = b"".join(exec_output(kube, pod, ["sh", "-c", script]))
+    name, chunk = "", b""
+    for line in data.splitlines(keepends=True):
+        if line.startswith(b"==> ") and line.rstrip().endswith(b" <=="):
+            if name:
+                yield name, chunk
+            name, chunk = line.rstrip()[4:-4].decode(errors="replace").removesuffix(".log"), b""
+        elif name:
+            chunk += line
+    if name:
+        yield name, chunk
+
+
+def _follow(kube: Kube, pod: str, path: str, query: dict[str, str], running: bool,
+            tail: int) -> Iterator[tuple[str, bytes]]:
+    lines: queue.Queue[tuple[str, bytes] | None] = queue.Queue()
+
+    def entrypoint() -> None:
+        try:
+            for chunk in kube.stream_text(path, {**query, "follow": "true"}):
+                lines.put(("entrypoint", chunk))
+        except KubeStatus as exc:
+            lines.put(("error", f"{exc.message}\n".encode()))
+        lines.put(None)
+
+    def daemons() -> None:
+        script = (f'for d in {_LOG_DIRS}; do [ -d "$d" ] && cd "$d" && break; done; set -- *.log; '
+                  f'[ -e "$1" ] || exec sleep infinity; exec tail -v -n {tail or 10} -F -- "$@"')
+        source, buffer = "daemon", b""
+        try:
+            for chunk in exec_output(kube, pod, ["sh", "-c", script]):
+                buffer += chunk
+                *complete, buffer = buffer.split(b"\n")
+                for line in complete:
+                    if line.startswith(b"==> ") and line.endswith(b" <=="):
+                        source = line[4:-4].decode(errors="replace").rsplit("/", 1)[-1].removesuffix(".log")
+                    elif line:
+                        lines.put((source, line + b"\n"))
+        except Exception:  # noqa: BLE001,S110 - no exec rights, or no daemons: the container's log goes on
+            pass
+
+    threading.Thread(target=entrypoint, daemon=True).start()
+    if running:
+        threading.Thread(target=daemons, daemon=True).start()
+    while True:
+        item = lines.get()
+        if item is None:
+            return
+        yield item
