@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import socket
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -254,6 +254,53 @@ def relay_stdio(sock: socket.socket) -> None:
 
 
 KUBERNETES_SCHEMES = ("k8s", "kubernetes")
+
+
+def follow_daemon_logs_script(log_dirs: str, tail: int) -> str:
+    """The ``sh -c`` script that follows every daemon log in the first of ``log_dirs`` that
+    exists (``tail -F``'s ``==> NAME <==`` headers say which daemon each line is from)."""
+    return (f'for d in {log_dirs}; do [ -d "$d" ] && cd "$d" && break; done; set -- *.log; '
+            f'[ -e "$1" ] || exec sleep infinity; exec tail -v -n {tail or 10} -F -- "$@"')
+
+
+def interleave_logs(entrypoint: Callable[[], Iterator[bytes]], daemons: Callable[[], Iterator[bytes]] | None, *,
+                    describe: Callable[[Exception], str]) -> Iterator[tuple[str, bytes]]:
+    """``dsl logs -f``: ``(source, data)`` from the entrypoint's log stream and, when given, the
+    output of :func:`follow_daemon_logs_script`, as each arrives; ends with the entrypoint's
+    stream (an error in it is shown as source ``error``, described by ``describe``)."""
+    import queue
+    import threading
+
+    lines: queue.Queue[tuple[str, bytes] | None] = queue.Queue()
+
+    def read_entrypoint() -> None:
+        try:
+            for chunk in entrypoint():
+                lines.put(("entrypoint", chunk))
+        except Exception as exc:  # noqa: BLE001 - shown, then the stream ends
+            lines.put(("error", f"{describe(exc)}\n".encode()))
+        finally:
+            lines.put(None)
+
+    def read_daemons(stream: Callable[[], Iterator[bytes]]) -> None:
+        source, buffer = "daemon", b""
+        try:
+            for chunk in stream():
+                buffer += chunk
+                *complete, buffer = buffer.split(b"\n")
+                for line in complete:
+                    if line.startswith(b"==> ") and line.endswith(b" <=="):
+                        source = line[4:-4].decode(errors="replace").rsplit("/", 1)[-1].removesuffix(".log")
+                    elif line:
+                        lines.put((source, line + b"\n"))
+        except Exception:  # noqa: BLE001,S110 - no daemons, or no exec rights: the entrypoint's log goes on
+            pass
+
+    threading.Thread(target=read_entrypoint, daemon=True).start()
+    if daemons is not None:
+        threading.Thread(target=read_daemons, args=(daemons,), daemon=True).start()
+    while (item := lines.get()) is not None:
+        yield item
 
 
 def open_runner(address: str | None = None, *, target: str | None = None, kube_context: str | None = None,

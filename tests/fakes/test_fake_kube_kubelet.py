@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import base64
 import json
-import time
 import uuid
 
 import pytest
@@ -17,25 +16,7 @@ from kubernetes.stream import stream
 
 from fakes.kube import FakeKube, KubeletOptions
 from fakes.kube.kubelet import LABEL
-
-
-@pytest.fixture
-def core(fake_kube_node):
-    api = fake_kube_node.api_client()
-    yield client.CoreV1Api(api)
-    api.close()
-    assert fake_kube_node.kubelet.errors == []
-
-
-def wait_for(what, timeout: float = 30.0, every: float = 0.2):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = what()
-        if last:
-            return last
-        time.sleep(every)
-    raise AssertionError(f"timed out waiting: last value {last!r}")
+from tests.fakes.conftest import wait_for
 
 
 def container(image: str, command: list[str] | None = None, name: str = "app", **fields) -> dict:

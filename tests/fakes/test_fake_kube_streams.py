@@ -10,9 +10,10 @@ import threading
 import time
 
 import pytest
-from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 from kubernetes.stream import portforward, stream
+
+from tests.fakes.conftest import wait_for
 
 # A Pod's tiny servers (the bookworm test image has python3): an upper-casing echo server bound
 # to 127.0.0.1 only (a port-forward dials inside the Pod, as the container runtime does), and
@@ -36,24 +37,6 @@ while True:
     conn, _ = s.accept()
     threading.Thread(target=serve, args=(conn,), daemon=True).start()
 """
-
-
-@pytest.fixture
-def core(fake_kube_node):
-    api = fake_kube_node.api_client()
-    yield client.CoreV1Api(api)
-    api.close()
-    assert fake_kube_node.kubelet.errors == []
-
-
-def wait_for(what, timeout: float = 30.0, every: float = 0.2):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = what()
-        if value:
-            return value
-        time.sleep(every)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def pod(name: str, image: str, command: list[str], **spec) -> dict:

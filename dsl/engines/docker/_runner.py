@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import io
 import os
-import queue
 import socket
 import sys
 import tarfile
-import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -17,7 +15,15 @@ from dsl.engines.docker import _apply
 from dsl.engines.docker._attach import on_resize, pump, raw_socket, raw_terminal
 from dsl.engines.docker._client import base_url, connect, engine_errors, explain, status
 from dsl.engines.docker._state import LIST_FILTERS, env_id, from_inspect, from_list_entry
-from dsl.engines.runner import DownResult, EnvState, ImageInfo, UpRequest, UpResult
+from dsl.engines.runner import (
+    DownResult,
+    EnvState,
+    ImageInfo,
+    UpRequest,
+    UpResult,
+    follow_daemon_logs_script,
+    interleave_logs,
+)
 from dsl.errors import EngineError, UsageError
 from dsl.identity import INSTANCE_LABEL, PROJECT_LABEL, Claim
 
@@ -239,44 +245,17 @@ class DockerRunner:
 
     def _follow(self, env_id_: str, state: EnvState, tail: int) -> Iterator[tuple[str, bytes]]:
         """The container's log and every daemon log, interleaved as they grow (until Ctrl-C)."""
-        lines: queue.Queue[tuple[str, bytes] | None] = queue.Queue()
 
-        def entrypoint() -> None:
-            try:
-                for chunk in self.api.logs(env_id_, stream=True, follow=True, tail=tail or "all"):
-                    lines.put(("entrypoint", chunk))
-            except Exception as exc:  # noqa: BLE001 - shown, then the stream ends
-                lines.put(("error", f"{explain(exc)}\n".encode()))
-            lines.put(None)
+        def entrypoint() -> Iterator[bytes]:
+            return self.api.logs(env_id_, stream=True, follow=True, tail=tail or "all")
 
-        def daemons() -> None:
+        def daemons() -> Iterator[bytes]:
             home = _container_home(self.api, env_id_)
-            dirs = " ".join(d.format(home=home) for d in _LOG_DIRS)
-            script = (f"for d in {dirs}; do [ -d \"$d\" ] && cd \"$d\" && break; done; "
-                      f"set -- *.log; [ -e \"$1\" ] || exec sleep infinity; exec tail -v -n {tail or 10} -F -- \"$@\"")
-            try:
-                exec_id = self.api.exec_create(env_id_, ["sh", "-c", script])["Id"]
-                source = "daemon"
-                buffer = b""
-                for chunk in self.api.exec_start(exec_id, stream=True):
-                    buffer += chunk
-                    *complete, buffer = buffer.split(b"\n")
-                    for line in complete:
-                        if line.startswith(b"==> ") and line.endswith(b" <=="):
-                            source = os.path.basename(line[4:-4].decode(errors="replace")).removesuffix(".log")
-                        elif line:
-                            lines.put((source, line + b"\n"))
-            except Exception:  # noqa: BLE001,S110 - a stopped container has no daemons to follow
-                pass
+            script = follow_daemon_logs_script(" ".join(d.format(home=home) for d in _LOG_DIRS), tail)
+            exec_id = self.api.exec_create(env_id_, ["sh", "-c", script])["Id"]
+            return self.api.exec_start(exec_id, stream=True)
 
-        threading.Thread(target=entrypoint, daemon=True).start()
-        if state.running:
-            threading.Thread(target=daemons, daemon=True).start()
-        while True:
-            item = lines.get()
-            if item is None:
-                return
-            yield item
+        return interleave_logs(entrypoint, daemons if state.running else None, describe=explain)
 
     def ssh_address(self, state: EnvState) -> tuple[str, int] | None:
         ssh = state.endpoint("ssh")

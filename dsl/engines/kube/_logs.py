@@ -4,12 +4,11 @@ log file, read inside the container by exec (the entrypoint writes them there, a
 
 from __future__ import annotations
 
-import queue
-import threading
 from collections.abc import Iterator
 
 from dsl.engines.kube._client import Kube, KubeStatus, object_path
 from dsl.engines.kube._streams import CONTAINER, exec_output
+from dsl.engines.runner import follow_daemon_logs_script, interleave_logs
 
 # Where the entrypoint writes daemon logs: /var/log/dsl, or its state dir when that is not
 # writable ("$HOME" is the container's).
@@ -52,37 +51,11 @@ def _daemon_logs(kube: Kube, pod: str, tail: int) -> Iterator[tuple[str, bytes]]
 
 def _follow(kube: Kube, pod: str, path: str, query: dict[str, str], running: bool,
             tail: int) -> Iterator[tuple[str, bytes]]:
-    lines: queue.Queue[tuple[str, bytes] | None] = queue.Queue()
+    def entrypoint() -> Iterator[bytes]:
+        return kube.stream_text(path, {**query, "follow": "true"})
 
-    def entrypoint() -> None:
-        try:
-            for chunk in kube.stream_text(path, {**query, "follow": "true"}):
-                lines.put(("entrypoint", chunk))
-        except KubeStatus as exc:
-            lines.put(("error", f"{exc.message}\n".encode()))
-        lines.put(None)
+    def daemons() -> Iterator[bytes]:
+        return exec_output(kube, pod, ["sh", "-c", follow_daemon_logs_script(_LOG_DIRS, tail)])
 
-    def daemons() -> None:
-        script = (f'for d in {_LOG_DIRS}; do [ -d "$d" ] && cd "$d" && break; done; set -- *.log; '
-                  f'[ -e "$1" ] || exec sleep infinity; exec tail -v -n {tail or 10} -F -- "$@"')
-        source, buffer = "daemon", b""
-        try:
-            for chunk in exec_output(kube, pod, ["sh", "-c", script]):
-                buffer += chunk
-                *complete, buffer = buffer.split(b"\n")
-                for line in complete:
-                    if line.startswith(b"==> ") and line.endswith(b" <=="):
-                        source = line[4:-4].decode(errors="replace").rsplit("/", 1)[-1].removesuffix(".log")
-                    elif line:
-                        lines.put((source, line + b"\n"))
-        except Exception:  # noqa: BLE001,S110 - no exec rights, or no daemons: the container's log goes on
-            pass
-
-    threading.Thread(target=entrypoint, daemon=True).start()
-    if running:
-        threading.Thread(target=daemons, daemon=True).start()
-    while True:
-        item = lines.get()
-        if item is None:
-            return
-        yield item
+    return interleave_logs(entrypoint, daemons if running else None,
+                           describe=lambda exc: exc.message if isinstance(exc, KubeStatus) else str(exc))

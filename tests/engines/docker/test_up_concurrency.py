@@ -99,6 +99,22 @@ SHAPES = {"all-at-once": _all_at_once, "fixed-interval": _fixed_interval, "batch
           "dynamic-batches": _dynamic_batches}
 
 
+def run_and_judge(jobs, shape, start, loser_reasons) -> None:
+    """Start ``jobs`` in ``shape``, wait for all; generation 2 must win, a losing generation 1
+    exits 1 saying why (one of ``loser_reasons``), never with a traceback."""
+    shape(jobs, start)
+    for job in jobs:
+        if job.out == "" and job.err == "":
+            job.finish()
+    for job in jobs:
+        if job.generation == 2:
+            assert job.proc.returncode == 0, f"generation 2 failed:\n{job.err[-3000:]}"
+        elif job.proc.returncode != 0:
+            assert job.proc.returncode == 1, job.err[-3000:]
+            assert any(reason in job.err for reason in loser_reasons), job.err[-3000:]
+            assert "Traceback" not in job.err
+
+
 @pytest.mark.parametrize("shape", SHAPES)
 def test_parallel_ups_end_with_one_container_per_environment_on_the_highest_generation(
         shape, user, image, docker_api, tmp_path):
@@ -112,18 +128,7 @@ def test_parallel_ups_end_with_one_container_per_environment_on_the_highest_gene
     jobs = [Job(p, g) for p in projects for g in (1, 2)]
     random.Random(shape).shuffle(jobs)  # a different interleaving per shape, the same every run
 
-    SHAPES[shape](jobs, lambda job: job.start(user, image))
-    for job in jobs:
-        if job.out == "" and job.err == "":
-            job.finish()
-
-    for job in jobs:
-        if job.generation == 2:
-            assert job.proc.returncode == 0, f"generation 2 failed:\n{job.err[-3000:]}"
-        elif job.proc.returncode != 0:
-            assert job.proc.returncode == 1, job.err[-3000:]
-            assert any(reason in job.err for reason in LOSER_REASONS), job.err[-3000:]
-            assert "Traceback" not in job.err
+    run_and_judge(jobs, SHAPES[shape], lambda job: job.start(user, image), LOSER_REASONS)
 
     for directory in projects:
         containers = docker_api.containers(all=True, filters={"label": f"{PROJECT_LABEL}={project_hash(str(directory))}"})

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
 
 import pytest
 
@@ -109,7 +110,18 @@ def test_scp_sftp_exec_status_and_logs_through_the_api_server(cluster, kuser, im
     assert (status.returncode, status.stdout, status.stderr) == (7, "out\n", "err\n")
     logs = kuser.dsl("logs", "--target", "k8s", ENV_NAME, cwd=proj)
     assert logs.returncode == 0, logs.stderr
-    assert "sshd" in logs.stdout or "Server listening" in logs.stdout
+    assert "Server listening on 0.0.0.0 port 2222" in logs.stdout
+    assert "==> daemon-1 <==" in logs.stdout and "dsl-entrypoint: starting daemon-1" in logs.stdout
+    follow = kuser.popen("logs", "--target", "k8s", "-f", ENV_NAME, cwd=proj)
+    try:
+        seen = set()
+        deadline = time.monotonic() + 30
+        while not {"entrypoint", "daemon-1"} <= seen and time.monotonic() < deadline:
+            seen.add(follow.stdout.readline().split(" | ", 1)[0])
+        assert {"entrypoint", "daemon-1"} <= seen  # the Pod's log and the daemon's (by exec), interleaved
+    finally:
+        follow.kill()
+        follow.communicate()
     listed = json.loads(kuser.dsl("ls", "--target", "k8s", "--format", "json", cwd=proj).stdout)
     assert [(r["status"], r["config"]) for r in listed] == [("running", "current")]
 
