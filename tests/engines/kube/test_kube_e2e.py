@@ -158,7 +158,10 @@ def test_ports_forwards_the_exposed_port_to_loopback_until_ctrl_c(cluster, kuser
                      cwd=proj).returncode == 0
     kuser.ssh(f"{ENV_NAME}.dsl", "echo served > ~/cache/index.html")  # the daemon serves ~/cache
     ports = subprocess.Popen([sys.executable, "-m", "dsl", "ports", "--target", "k8s", ENV_NAME], cwd=proj,
-                             env=kuser.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                             env=kuser.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             # a user's terminal gives Ctrl-C its default action; a test run started
+                             # in the background may have handed us an ignored SIGINT
+                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         line = ""
         while "web" not in line:
