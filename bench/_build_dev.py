@@ -7,8 +7,8 @@ build of a second, different one. The dev layer's cost is the sum of the ``devâ€
 durations in its ``--progress json`` events (target â‰¤ 1 s).
 
 The same two builds run with this checkout and with a baseline revision of envdsl (``git
-archive`` of ``--dev-baseline``, default ``main``), where the dev layer still ran the image's
-package manager: that is "today's figure for the same file".
+archive`` of ``--dev-baseline``, default ``ae2b7cb``, the last commit before the bundle), where
+the dev layer still ran the image's package manager: that is "today's figure for the same file".
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ scenarios:
 
 The ``dev`` case (``_build_dev.py``) times a dev environment's cold build once the dev runtime
 is cached, and how much of it the dev layer takes (target ≤ 1 s), beside the same build with
-envdsl at ``--dev-baseline`` (default ``main``).
+envdsl at ``--dev-baseline`` (default ``ae2b7cb``, the last commit before the runtime bundle).
 
 Rounds alternate the tools' order; the table shows medians (and min–max), our ratio to the
 better peer (target ≤ 1.0) and the client-side share of ``dsl build``'s wall time (target
@@ -239,8 +239,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--docker-host", help="use this dockerd instead of a private one (its build cache is pruned!)")
     parser.add_argument("--only", default=",".join((*PEER_ORDER, "dev")),
                         help="comma-separated tools to run, and `dev` for the dev=True case")
-    parser.add_argument("--dev-baseline", default="main", metavar="REV",
-                        help="envdsl revision the dev=True case compares with (default main)")
+    parser.add_argument("--dev-baseline", default="ae2b7cb", metavar="REV",
+                        help="envdsl revision the dev=True case compares with (default: the last commit before the bundle)")
     parser.add_argument("--json", type=Path, help="also write the raw timings here")
     args = parser.parse_args(argv)
     # `kill PID` should stop the private dockerd and remove its bridge like Ctrl-C does.
