@@ -264,10 +264,12 @@ def follow_daemon_logs_script(log_dirs: str, tail: int) -> str:
 
 
 def interleave_logs(entrypoint: Callable[[], Iterator[bytes]], daemons: Callable[[], Iterator[bytes]] | None, *,
+                    errors: tuple[type[Exception], ...],
                     describe: Callable[[Exception], str]) -> Iterator[tuple[str, bytes]]:
     """``dsl logs -f``: ``(source, data)`` from the entrypoint's log stream and, when given, the
     output of :func:`follow_daemon_logs_script`, as each arrives; ends with the entrypoint's
-    stream (an error in it is shown as source ``error``, described by ``describe``)."""
+    stream (an error of the engine's ``errors`` in it is shown as source ``error``, described by
+    ``describe``; one in the daemons' stream only ends that stream)."""
     import queue
     import threading
 
@@ -277,7 +279,7 @@ def interleave_logs(entrypoint: Callable[[], Iterator[bytes]], daemons: Callable
         try:
             for chunk in entrypoint():
                 lines.put(("entrypoint", chunk))
-        except Exception as exc:  # noqa: BLE001 - shown, then the stream ends
+        except errors as exc:  # shown, then the stream ends
             lines.put(("error", f"{describe(exc)}\n".encode()))
         finally:
             lines.put(None)
@@ -293,7 +295,7 @@ def interleave_logs(entrypoint: Callable[[], Iterator[bytes]], daemons: Callable
                         source = line[4:-4].decode(errors="replace").rsplit("/", 1)[-1].removesuffix(".log")
                     elif line:
                         lines.put((source, line + b"\n"))
-        except Exception:  # noqa: BLE001,S110 - no daemons, or no exec rights: the entrypoint's log goes on
+        except errors:  # no daemons, or no exec rights: the entrypoint's log goes on
             pass
 
     threading.Thread(target=read_entrypoint, daemon=True).start()

@@ -255,7 +255,11 @@ class DockerRunner:
             exec_id = self.api.exec_create(env_id_, ["sh", "-c", script])["Id"]
             return self.api.exec_start(exec_id, stream=True)
 
-        return interleave_logs(entrypoint, daemons if state.running else None, describe=explain)
+        import docker.errors
+        import requests.exceptions
+
+        return interleave_logs(entrypoint, daemons if state.running else None, describe=explain,
+                               errors=(docker.errors.DockerException, requests.exceptions.RequestException, OSError))
 
     def ssh_address(self, state: EnvState) -> tuple[str, int] | None:
         ssh = state.endpoint("ssh")

@@ -112,6 +112,9 @@ class Kube:
 
     def _send(self, method: str, path: str, query: dict[str, str] | None, body: Any, content_type: str,
               timeout: float | tuple[float, float]) -> Any:
+        from kubernetes.client.exceptions import ApiException
+        from urllib3.exceptions import HTTPError
+
         headers = {"Accept": "application/json"}
         if body is not None:
             headers["Content-Type"] = content_type  # JSON types: the client serialises the dict
@@ -120,7 +123,7 @@ class Kube:
                 method, path, query_params=list((query or {}).items()), header_params=headers,
                 auth_settings=["BearerToken"])
             return self.api.call_api(method, url, header_params=headers, body=body, _request_timeout=timeout)
-        except Exception as exc:  # noqa: BLE001 - urllib3/ssl/socket errors: no answer from the server
+        except (ApiException, HTTPError, OSError) as exc:  # urllib3/ssl/socket errors: no answer from the server
             raise KubeStatus(0, "Unreachable", _first_line(exc)) from exc
 
     def get_bytes(self, path: str, query: dict[str, str], timeout: float = _TIMEOUT) -> bytes:
@@ -137,6 +140,8 @@ class Kube:
 
     def watch(self, path: str, query: dict[str, str], timeout: float) -> Iterator[tuple[str, dict[str, Any]]]:
         """``(type, object)`` of a watch until ``timeout`` seconds (the server ends it then)."""
+        from urllib3.exceptions import HTTPError
+
         seconds = max(1, int(timeout + 0.999))
         response = self._send("GET", path, {**query, "watch": "true", "timeoutSeconds": str(seconds)}, None,
                               "application/json", (10, seconds + 10))
@@ -151,9 +156,8 @@ class Kube:
                     if line.strip():
                         event = json.loads(line)
                         yield event.get("type", ""), event.get("object") or {}
-        except Exception as exc:  # noqa: BLE001 - the stream broke (read timeout, reset): the caller re-lists
-            if isinstance(exc, KubeStatus | GeneratorExit):
-                raise
+        except (HTTPError, OSError):  # the stream broke (read timeout, reset): the caller re-lists
+            pass
         finally:
             response.response.release_conn()
 

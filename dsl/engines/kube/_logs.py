@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from dsl.engines.kube._client import Kube, KubeStatus, object_path
 from dsl.engines.kube._streams import CONTAINER, exec_output
 from dsl.engines.runner import follow_daemon_logs_script, interleave_logs
+from dsl.errors import EngineError
 
 # Where the entrypoint writes daemon logs: /var/log/dsl, or its state dir when that is not
 # writable ("$HOME" is the container's).
@@ -57,5 +58,9 @@ def _follow(kube: Kube, pod: str, path: str, query: dict[str, str], running: boo
     def daemons() -> Iterator[bytes]:
         return exec_output(kube, pod, ["sh", "-c", follow_daemon_logs_script(_LOG_DIRS, tail)])
 
+    from urllib3.exceptions import HTTPError
+    from websocket import WebSocketException
+
     return interleave_logs(entrypoint, daemons if running else None,
-                           describe=lambda exc: exc.message if isinstance(exc, KubeStatus) else str(exc))
+                           errors=(KubeStatus, EngineError, HTTPError, OSError, WebSocketException),
+                           describe=lambda exc: exc.message if isinstance(exc, KubeStatus | EngineError) else str(exc))

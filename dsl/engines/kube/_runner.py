@@ -11,7 +11,7 @@ from typing import Any
 from dsl.engines.kube import _objects as o
 from dsl.engines.kube._apply import Applier
 from dsl.engines.kube._client import Kube, KubeStatus, object_path, translate
-from dsl.engines.kube._state import env_id, newest_per_environment, pod_of, state
+from dsl.engines.kube._state import newest_per_environment, pod_of, state
 from dsl.engines.kube._wait import wait_ready
 from dsl.engines.runner import DownResult, EnvState, ImageInfo, RunConflict, UpRequest, UpResult
 from dsl.errors import UsageError

@@ -105,6 +105,8 @@ def exec_output(kube: Kube, pod: str, argv: list[str]) -> Iterator[bytes]:
 
 
 def _feed(ws: Any, fd: int) -> None:
+    from websocket import WebSocketException
+
     try:
         while True:
             data = os.read(fd, 65536)
@@ -112,7 +114,7 @@ def _feed(ws: Any, fd: int) -> None:
                 break
             ws.write_stdin(data)
         ws.close_channel(0)  # v5: the command sees EOF (v4 has no way to say it)
-    except Exception:  # noqa: BLE001,S110 - the command ended first: nothing left to feed
+    except (OSError, WebSocketException):  # the command ended first: nothing left to feed
         pass
 
 
@@ -171,9 +173,11 @@ def _accept(kube: Kube, listener: _Listener, current_pod: Callable[[], str], sto
 
 
 def _serve(kube: Kube, conn: socket.socket, port: int, current_pod: Callable[[], str]) -> None:
+    from websocket import WebSocketException
+
     try:
         remote = port_stream(kube, current_pod(), port)
-    except Exception as exc:  # noqa: BLE001 - one failed connection, reported; the others go on
+    except (KubeStatus, EngineError, OSError, WebSocketException) as exc:  # reported; other connections go on
         sys.stderr.write(f"port {port}: cannot forward: {exc}\n")
         conn.close()
         return
