@@ -63,6 +63,18 @@ class Applier:
             self.check_project(item)
         return found
 
+    def newer_claim(self) -> Claim | None:
+        """The claim of a newer generation on any object of this environment, if there is one.
+
+        Not only the workloads: a newer writer puts the Secrets, PVCs and Service first and
+        deletes our workload before it writes its own, so for a moment they are all it has."""
+        held = self.live_workloads() + [self.kube.get(*o.key(obj)) for obj in self.objects if obj is not self.workload]
+        newest = max((h for h in held if h is not None and o.project(h) == self.project), key=o.generation,
+                     default=None)
+        if newest is None or o.generation(newest) <= self.generation:
+            return None
+        return Claim.from_labels(o.annotations(newest))
+
     def check_project(self, live: dict[str, Any]) -> None:
         theirs = o.project(live)
         if theirs and theirs != self.project:

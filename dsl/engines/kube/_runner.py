@@ -154,10 +154,9 @@ class KubeRunner:
         live = self.kube.get(*o.key(applier.workload))
         if live is not None and o.generation(live) == applier.generation:
             return None
-        newest = max(applier.live_workloads(), key=o.generation, default=None)
-        if newest is not None and o.generation(newest) > applier.generation:
-            return (f"{applier.request.identity.id} was replaced by a newer configuration "
-                    f"({Claim.from_labels(o.annotations(newest)).describe()})")
+        newer = applier.newer_claim()
+        if newer is not None:
+            return f"{applier.request.identity.id} was replaced by a newer configuration ({newer.describe()})"
         if live is None:
             return f"{applier.request.identity.id} was removed while it was starting"
         return None

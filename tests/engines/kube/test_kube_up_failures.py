@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from tests.engines.kube.conftest import WEB, PodPlay, project, unschedulable, waiting
+from tests.engines.kube.conftest import IMAGE, WEB, PodPlay, project, unschedulable, waiting
 
 pytestmark = pytest.mark.fake_kube(controllers=False)
 
@@ -87,3 +87,26 @@ def test_unschedulable_for_resources_waits_and_the_timeout_names_why(fake_kube, 
     assert time.monotonic() - started >= 4
     assert "not Ready within 4s (the Pod cannot be scheduled: 0/1 nodes are available: 1 Insufficient cpu.)" \
         in result.stderr
+
+
+def test_a_start_cut_short_by_a_newer_generation_says_it_was_replaced(fake_kube, kube_user, tmp_path):
+    """A newer ``dsl up`` writes the Service first, then deletes our Pod, then writes its own: in
+    between, our Pod is gone and no newer workload exists yet; the Service already names the
+    newer generation, so that is what the loser says, not that someone removed it."""
+    from fakes.kube.resources import by_kind
+
+    directory = project(tmp_path, WEB.format(config="one"))
+    proc = kube_user.popen("up", "--target", "k8s", "--image", IMAGE, "--detach", "--timeout", "60",
+                           "--generation", "1", cwd=directory)
+    deadline = time.monotonic() + 60
+    while not fake_kube.list("Pod") and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.02)
+    (pod,) = fake_kube.list("Pod")
+    (service,) = fake_kube.list("Service")
+    service["metadata"]["annotations"]["envdsl/generation"] = "2"
+    fake_kube.store.write(by_kind("Service"), service, "MODIFIED")
+    fake_kube.store.remove(by_kind("Pod"), "default", pod["metadata"]["name"])
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1, err
+    assert "was replaced by a newer configuration (generation 2" in err, err
+    assert "removed while it was starting" not in err and "Traceback" not in err
