@@ -229,6 +229,8 @@ def _report(runs: dict[str, Runs], packages: Sequence[str], rounds: int, eng: En
     same = len(freezes) == 2 and freezes[0] == freezes[1] and "==" in freezes[0]
     if same:
         out.append(f"pip freeze: identical ({len(freezes[0].splitlines())} distributions)")
+    elif not all(f and "==" in f for f in freezes):
+        out.append("pip freeze: not compared (a build or the freeze failed; see above)")
     else:
         out.append("pip freeze: DIFFERENT (pip | uv):")
         left, right = (set(f.splitlines()) for f in (freezes + ["", ""])[:2])
