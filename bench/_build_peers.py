@@ -75,6 +75,7 @@ class _Peer:
         self.logs = work / "logs"
         self.logs.mkdir(parents=True, exist_ok=True)
         self.tag = f"envdsl-bench-{self.name}:dev"
+        self.base = engine.base_image  # where the base comes from: a case may point it at the registry
         self.unavailable = ""
         self._count = 0
 
@@ -113,7 +114,7 @@ class DockerfilePeer(_Peer):
         # dockerd 20.10's built-in frontend already knows RUN --mount.
         text = textwrap.dedent(
             f"""\
-            FROM {self.engine.base_image}
+            FROM {self.base}
             ENV PIP_BREAK_SYSTEM_PACKAGES=1
             RUN --mount=type=cache,target=/var/cache/apt,sharing=locked \\
                 --mount=type=cache,target=/var/lib/apt/lists,sharing=locked \\
@@ -266,8 +267,9 @@ class DslPeer(_Peer):
         self._pycache = work / "dsl-pycache"
 
     def write(self, packages: Sequence[str], copy_file: bool = False) -> None:
-        """Write build.envd for these pip packages, on the plain test base."""
-        (self.project / "build.envd").write_text(_build_envd(self.engine.base_image, packages, copy_file))
+        """Write build.envd for these pip packages, on the case's base (the plain test base,
+        from dockerd's store or from the registry)."""
+        (self.project / "build.envd").write_text(_build_envd(self.base, packages, copy_file))
 
     def build(self, python_flags: Sequence[str] = ()) -> BuildResult:
         """``python -m dsl build DIR -t TAG --ca-bundle CA``; also reads its ``solve_seconds``.
@@ -288,6 +290,22 @@ class DslPeer(_Peer):
             waited = json.loads(self._metadata.read_text()).get("solve_seconds")
             result.solve_seconds = waited if waited else None
         return result
+
+
+def push_registry_base(engine: Engine) -> str:
+    """The test base, unchanged, pushed to the loopback registry; its ref.
+
+    The local tag is removed again, so a build ``FROM`` it resolves the tag in the registry
+    (dockerd's BuildKit prefers an image in its own store under the same name); the layers stay
+    in the store under the test base's own name, as on any machine that pulled it before.
+    """
+    ref = f"{engine.registry}/envdsl-bench/base:1"
+    engine.docker("tag", engine.base_image, ref)
+    try:
+        engine.docker("push", ref)
+    finally:
+        engine.remove_image(ref)
+    return ref
 
 
 class _SetupFailed(Exception):

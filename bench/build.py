@@ -1,11 +1,18 @@
 """Build benchmark: ``dsl build`` against envd and a Dockerfile, on one dockerd BuildKit.
 
     python bench/build.py [--rounds N] [--docker-host URL] [--only dsl,envd,dockerfile,dev]
-                          [--dev-baseline REV] [--json FILE]
+                          [--cases local,registry] [--dev-baseline REV] [--json FILE]
 
 The same environment — the test base ``debian:bookworm`` + apt ``jq`` (and ``python3-pip``) +
-pip ``six idna`` + one ``run`` — is built three ways (see ``_build_peers.py``) in three
-scenarios:
+pip ``six idna`` + one ``run`` — is built three ways (see ``_build_peers.py``), in each case of
+``CASES``:
+
+* **local** — ``dsl build`` and the Dockerfile start from the test base in dockerd's image store;
+* **registry** — the same base, pushed unchanged to the loopback registry of ``scripts/engines``
+  and untagged locally, so every build resolves the tag there (what a team's base does).
+
+envd reads its base from the registry in both cases (it cannot use dockerd's store). Each case
+runs four scenarios:
 
 * **cold** — after ``docker builder prune -af`` (cache mounts included), the tool's own cache
   (``envd prune --all``) and the built image are gone;
@@ -21,9 +28,9 @@ The ``dev`` case (``_build_dev.py``) times a dev environment's cold build once t
 is cached, and how much of it the dev layer takes (target ≤ 1 s), beside the same build with
 envdsl at ``--dev-baseline`` (default ``ae2b7cb``, the last commit before the runtime bundle).
 
-Rounds alternate the tools' order; the table shows medians (and min–max), our ratio to the
-better peer (target ≤ 1.0) and the client-side share of ``dsl build``'s wall time (target
-≤ 5 %). It prints figures and never asserts. A tool that cannot run here is reported with the
+Rounds alternate the tools' order; the table shows, per case and scenario, medians (and
+min–max), our ratio to the better peer (target ≤ 1.0) and the client-side share of
+``dsl build``'s wall time (target ≤ 5 %). It prints figures and never asserts. A tool that cannot run here is reported with the
 reason and the others still run. Needs root (dockerd, a bridge) like ``scripts/engines``.
 """
 
@@ -39,13 +46,14 @@ import subprocess
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _build_dev import dev_case  # noqa: E402
 from _build_engine import Engine, engine, log_tail  # noqa: E402
-from _build_peers import BuildResult, DockerfilePeer, DslPeer, EnvdPeer  # noqa: E402
+from _build_peers import BuildResult, DockerfilePeer, DslPeer, EnvdPeer, push_registry_base  # noqa: E402
 
 BASE_PACKAGES = ("six", "idna")
 # Small pure-Python wheels; round r adds ADDED[r], never seen by any cache before.
@@ -55,6 +63,22 @@ SCENARIOS = (("cold", "cold"), ("noop", "warm no-op"), ("add", "add one package"
              ("context", "context file changed"))
 PEER_ORDER = ("dsl", "envd", "dockerfile")
 TITLES = {"dsl": "dsl build", "envd": "envd", "dockerfile": "Dockerfile"}
+
+
+@dataclass(frozen=True)
+class Case:
+    """One variant of the environment that every tool builds in every scenario."""
+
+    title: str
+    registry_base: bool = False  # dsl and the Dockerfile pull the base from the loopback registry
+
+
+# A new case is one entry here (and, if it needs it, a branch where the peers are pointed at it).
+CASES = {
+    "local": Case("base in dockerd's image store (envd: from the registry)"),
+    "registry": Case("base pulled from the loopback registry", registry_base=True),
+}
+Results = dict[tuple[str, str, str], list[BuildResult]]  # (case, scenario, tool) -> rounds
 
 
 def _cache_dir() -> Path:
@@ -73,9 +97,9 @@ def _image_has(eng: Engine, tag: str, package: str) -> bool:
     return proc.returncode == 0
 
 
-def _run_peer(peer: DslPeer | EnvdPeer | DockerfilePeer, eng: Engine, round_no: int,
-              results: dict[tuple[str, str], list[BuildResult]]) -> None:
-    """One round for one tool: cold, warm no-op, add one package, change a context file."""
+def _run_peer(peer: DslPeer | EnvdPeer | DockerfilePeer, eng: Engine, round_no: int, case: str,
+              results: Results) -> None:
+    """One round of one case for one tool: cold, warm no-op, add one package, change a context file."""
     peer.reset()
     eng.prune()
     peer.write(BASE_PACKAGES)
@@ -100,10 +124,11 @@ def _run_peer(peer: DslPeer | EnvdPeer | DockerfilePeer, eng: Engine, round_no: 
             _say(f"  {peer.name} {label}: the image has the old file: the changed build was skipped")
         if peer.name == "dsl" and scenario == "noop" and result.ok and result.solve_seconds is not None:
             why = re.findall(r"^rebuilding: (.+)$", result.log.read_text(errors="replace"), re.M)
-            _say(f"  dsl build warm no-op solved instead of skipping: {why[0] if why else 'no earlier record'}")
-        results.setdefault((scenario, peer.name), []).append(result)
+            _say(f"  dsl build warm no-op solved instead of skipping: "
+                 f"{why[0] if why else 'no `rebuilding:` reason (the up-to-date check did not apply to this build)'}")
+        results.setdefault((case, scenario, peer.name), []).append(result)
         status = f"{result.seconds:6.2f} s" if result.ok else "FAILED"
-        _say(f"  round {round_no + 1} {TITLES[peer.name]:<11} {label:<20} {status}  ({result.log})")
+        _say(f"  round {round_no + 1} {case:<8} {TITLES[peer.name]:<11} {label:<20} {status}  ({result.log})")
         if not result.ok:
             _say(log_tail(result.log))
             return
@@ -127,34 +152,29 @@ def _cell(results: Sequence[BuildResult]) -> str:
     return f"{med:.2f} ({min(times):.2f}–{max(times):.2f})"
 
 
-def _ratio(results: dict[tuple[str, str], list[BuildResult]], scenario: str) -> str:
-    ours = _median(results.get((scenario, "dsl"), []))
-    peers = [m for name in ("envd", "dockerfile") if (m := _median(results.get((scenario, name), []))) is not None]
+def _ratio(results: Results, case: str, scenario: str) -> str:
+    ours = _median(results.get((case, scenario, "dsl"), []))
+    peers = [m for name in ("envd", "dockerfile")
+             if (m := _median(results.get((case, scenario, name), []))) is not None]
     if ours is None or not peers:
         return "—"
     ratio = ours / min(peers)
     return f"{ratio:.2f} {'ok' if ratio <= 1.0 else 'MISSED'}"
 
 
-def _overhead_lines(results: dict[tuple[str, str], list[BuildResult]]) -> list[str]:
-    """Client-side share of wall time: wall minus ``solve_seconds``, the time ``dsl build``
-    reported waiting on BuildKit (in its ``--metadata-file``)."""
-    lines = []
-    for scenario, label in SCENARIOS:
-        runs = [r for r in results.get((scenario, "dsl"), []) if r.ok]
-        if not runs:
-            continue
-        solved = [r for r in runs if r.solve_seconds is not None]
-        wall = statistics.median(r.seconds for r in runs)
-        if len(solved) < len(runs):
-            lines.append(f"  {label:<20} {wall * 1000:7.0f} ms wall, no solve in {len(runs) - len(solved)}/{len(runs)} "
-                         "builds (skipped as unchanged): all of it is client time")
-            continue
-        client = statistics.median(r.seconds - r.solve_seconds for r in solved)
-        share = statistics.median((r.seconds - r.solve_seconds) / r.seconds for r in solved)
-        verdict = "ok" if share <= 0.05 else "MISSED"
-        lines.append(f"  {label:<20} {client * 1000:7.0f} ms of {wall:.2f} s wall = {share * 100:5.1f} %  {verdict}")
-    return lines
+def _client_share(results: Results, case: str, scenario: str) -> str:
+    """Client-side share of ``dsl build``'s wall time: wall minus ``solve_seconds``, the time it
+    reported waiting on BuildKit (in its ``--metadata-file``); a build skipped as up to date
+    never solves, so all of it is client time (shown as such, not as a share)."""
+    runs = [r for r in results.get((case, scenario, "dsl"), []) if r.ok]
+    if not runs:
+        return "—"
+    solved = [r for r in runs if r.solve_seconds is not None]
+    if len(solved) < len(runs):
+        return f"skipped {len(runs) - len(solved)}/{len(runs)}: no solve"
+    client = statistics.median(r.seconds - r.solve_seconds for r in solved)
+    share = statistics.median((r.seconds - r.solve_seconds) / r.seconds for r in solved)
+    return f"{share * 100:4.1f} % ({client * 1000:.0f} ms) {'ok' if share <= 0.05 else 'MISSED'}"
 
 
 def _interpreter_start() -> float:
@@ -199,7 +219,7 @@ def _client_breakdown(peer: DslPeer) -> list[str]:
     ]
 
 
-def _report(results: dict[tuple[str, str], list[BuildResult]], peers: dict, eng: Engine, rounds: int,
+def _report(results: Results, peers: dict, eng: Engine, rounds: int, cases: Sequence[str],
             breakdown: Sequence[str]) -> str:
     server = eng.docker("version", "-f", "{{.Server.Version}}", check=False).stdout.strip()
     envd = peers.get("envd")
@@ -211,15 +231,17 @@ def _report(results: dict[tuple[str, str], list[BuildResult]], peers: dict, eng:
         f"docker CLI {eng.docker_cli[0]}"
         + (f"; envd {envd.version}" if envd is not None and not envd.unavailable else ""),
         "",
-        f"{'scenario':<21}" + "".join(f"{TITLES[n]:<22}" for n in PEER_ORDER) + "dsl / better peer (≤ 1.0)",
+        f"{'scenario':<24}" + "".join(f"{TITLES[n]:<22}" for n in PEER_ORDER)
+        + f"{'dsl / better peer (≤ 1.0)':<27}dsl client share (≤ 5 %)",
     ]
-    for scenario, label in SCENARIOS:
-        row = f"{label:<21}" + "".join(f"{_cell(results.get((scenario, n), [])):<22}" for n in PEER_ORDER)
-        out.append(row + _ratio(results, scenario))
-    overhead = _overhead_lines(results)
-    if overhead:
-        out += ["", "dsl build client-side overhead (wall − solve_seconds) / wall (≤ 5 %):", *overhead,
-                *breakdown]
+    for case in cases:
+        out.append(f"{case}: {CASES[case].title}")
+        for scenario, label in SCENARIOS:
+            row = f"  {label:<22}" + "".join(f"{_cell(results.get((case, scenario, n), [])):<22}" for n in PEER_ORDER)
+            out.append(row + f"{_ratio(results, case, scenario):<27}" + _client_share(results, case, scenario))
+    out.append("client share = (wall − solve_seconds) / wall, medians; `skipped`: up to date, no solve at all")
+    if breakdown:
+        out += ["", *breakdown]
     for name in PEER_ORDER:
         peer = peers.get(name)
         if peer is not None and peer.unavailable:
@@ -227,9 +249,9 @@ def _report(results: dict[tuple[str, str], list[BuildResult]], peers: dict, eng:
     return "\n".join(out)
 
 
-def _as_json(results: dict[tuple[str, str], list[BuildResult]]) -> dict:
-    return {f"{scenario}/{name}": [{"seconds": r.seconds, "ok": r.ok, "solve_seconds": r.solve_seconds}
-                                   for r in runs] for (scenario, name), runs in sorted(results.items())}
+def _as_json(results: Results) -> dict:
+    return {f"{case}/{scenario}/{name}": [{"seconds": r.seconds, "ok": r.ok, "solve_seconds": r.solve_seconds}
+                                          for r in runs] for (case, scenario, name), runs in sorted(results.items())}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -239,6 +261,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--docker-host", help="use this dockerd instead of a private one (its build cache is pruned!)")
     parser.add_argument("--only", default=",".join((*PEER_ORDER, "dev")),
                         help="comma-separated tools to run, and `dev` for the dev=True case")
+    parser.add_argument("--cases", default=",".join(CASES),
+                        help=f"comma-separated cases, each run by every tool (default: {','.join(CASES)})")
     parser.add_argument("--dev-baseline", default="ae2b7cb", metavar="REV",
                         help="envdsl revision the dev=True case compares with (default: the last commit before the bundle)")
     parser.add_argument("--json", type=Path, help="also write the raw timings here")
@@ -246,6 +270,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     # `kill PID` should stop the private dockerd and remove its bridge like Ctrl-C does.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     wanted = [n for n in PEER_ORDER if n in args.only.split(",")]
+    cases = [c for c in args.cases.split(",") if c]
+    if unknown := [c for c in cases if c not in CASES]:
+        parser.error(f"unknown case(s) {', '.join(unknown)}; known: {', '.join(CASES)}")
     cache = _cache_dir()
     work = cache / "work"
     with engine(cache, args.docker_host) as eng:
@@ -257,19 +284,24 @@ def main(argv: Sequence[str] | None = None) -> int:
             if peer.unavailable:
                 _say(f"{TITLES[name]} will not run: {peer.unavailable}")
         runnable = [p for p in peers.values() if not p.unavailable]
-        results: dict[tuple[str, str], list[BuildResult]] = {}
+        registry_base = push_registry_base(eng) if any(CASES[c].registry_base for c in cases) else ""
+        results: Results = {}
         for round_no in range(args.rounds):
             shift = round_no % max(1, len(runnable))
-            for peer in runnable[shift:] + runnable[:shift]:
-                _run_peer(peer, eng, round_no, results)
+            for case in cases:
+                for peer in runnable[shift:] + runnable[:shift]:
+                    if not isinstance(peer, EnvdPeer):  # envd's base is always its own, in the registry
+                        peer.base = registry_base if CASES[case].registry_base else eng.base_image
+                    _run_peer(peer, eng, round_no, case, results)
         breakdown: list[str] = []
         dsl = peers.get("dsl")
-        if dsl is not None and not dsl.unavailable and (("context", "dsl") in results):
-            breakdown = _client_breakdown(dsl)
+        last_case = cases[-1] if cases else ""
+        if dsl is not None and not dsl.unavailable and ((last_case, "context", "dsl") in results):
+            breakdown = _client_breakdown(dsl)  # on the last case's base, which dsl still points at
         for peer in runnable:
             peer.reset()
         dev = dev_case(eng, work, cache, args.dev_baseline, args.rounds) if "dev" in args.only.split(",") else []
-        table = _report(results, peers, eng, args.rounds, breakdown) if results or not dev else ""
+        table = _report(results, peers, eng, args.rounds, cases, breakdown) if results or not dev else ""
         print("\n".join([table, *dev]) if dev else table)
     if args.json:
         args.json.write_text(json.dumps(_as_json(results), indent=2, sort_keys=True) + "\n")
