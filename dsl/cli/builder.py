@@ -25,7 +25,7 @@ def _kube_options(fn: Any) -> Any:
 
 
 def _kube(kube_context: str, namespace: str) -> Any:
-    from dsl.engines.kube._client import Kube
+    from dsl.engines.kube import Kube
 
     return Kube(kube_context or None, namespace or None)
 
@@ -70,7 +70,7 @@ def create(name: str, kubernetes: bool, kube_context: str, namespace: str, repli
                            cache_size=cache_size, storage_class=storage_class, cpu_request=cpu_request,
                            cpu_limit=cpu_limit, memory_request=memory_request, memory_limit=memory_limit)
         objects = compile_builder(spec)  # bad input fails before anything is sent
-        from dsl.engines.kube._builder import apply_builder
+        from dsl.engines.kube import apply_builder
 
         apply_builder(kube, objects)
         click.echo(builder_url(name, kube.namespace, kube.where.context))
@@ -86,7 +86,7 @@ def ls(kube_context: str, namespace: str, fmt: str) -> None:
     import json
 
     from dsl.engines.buildkit import resolve_builder_url
-    from dsl.engines.kube._builder import list_builders
+    from dsl.engines.kube import list_builders
 
     kube = _kube(kube_context, namespace)
     try:
@@ -112,7 +112,7 @@ def ls(kube_context: str, namespace: str, fmt: str) -> None:
 @click.option("--purge", is_flag=True, help="Also delete the cache claims (kept by default).")
 def rm(name: str, kube_context: str, namespace: str, purge: bool) -> None:
     """Delete builder NAME (its cache claims stay unless --purge)."""
-    from dsl.engines.kube._builder import remove_builder
+    from dsl.engines.kube import remove_builder
 
     kube = _kube(kube_context, namespace)
     try:

@@ -113,7 +113,6 @@ def test_a_context_with_a_kube_pod_builder_and_a_registry(tmp_path):
     listed = json.loads(_dsl("context", "ls", "--format", "json", cwd=tmp_path, env=env).stdout)
     team = next(c for c in listed if c["name"] == "team")
     assert (team["builder"], team["registry"], team["runner"], team["current"]) == (url, "registry.example/team", "k8s", True)
-    sys.path.insert(0, str(tmp_path))
     probe = subprocess.run([sys.executable, "-c", "from dsl.engines.buildkit import resolve_builder_url, "
                             "parse_builder_url; u, o = resolve_builder_url(); a = parse_builder_url(u); "
                             "print(o, a.scheme, a.target, a.namespace, a.kube_context)"],
