@@ -31,12 +31,14 @@ head = b""
 while not head.endswith(b"\r\n\r\n"):
     head += s.recv(1)
 def upstream():
-    while data := os.read(0, 65536):
+    while data := sys.stdin.buffer.read1(65536):
         s.sendall(data)
     s.shutdown(socket.SHUT_WR)
 threading.Thread(target=upstream, daemon=True).start()
+out = sys.stdout.buffer
 while data := s.recv(65536):
-    os.write(1, data)
+    out.write(data)
+    out.flush()
 '''
 INSTALL = ("import os; p = '/usr/local/bin/buildctl'; open(p, 'w').write(os.environ['STANDIN']); "
            "os.chmod(p, 0o755); os.execvp('sleep', ['sleep', 'infinity'])")
@@ -106,3 +108,37 @@ def test_an_image_without_buildctl_is_one_line(fake_kube_node, kubeconfig, docke
     assert "buildctl" in message.split(": ", 1)[1] and "\n" not in message
     assert "moby/buildkit" in info.value.hint
     assert os.environ.get("KUBECONFIG") == str(kubeconfig)
+
+
+def test_dsl_build_on_a_kube_pod_builder_goes_to_the_replica_of_its_environment(
+        fake_kube_node, kubeconfig, docker_host, base_image, tmp_path):
+    """A whole `dsl build` through the exec stream: LLB solve, the session (build context and
+    the tar export over Control.Session's FileSend) — and the Pod is the one its environment
+    hashes to."""
+    import subprocess
+    import sys
+    import tarfile
+
+    from dsl.engines.kube._builder import pick_pod
+
+    socket_path = urllib.parse.urlsplit(docker_host).path
+    fake_kube_node.create(_statefulset("bk", base_image, socket_path, replicas=2))
+    _ready(fake_kube_node, "bk", 2)
+    project = tmp_path / "ws"
+    project.mkdir()
+    (project / "build.envd").write_text('def build():\n    base(image="debian:bookworm", dev=False)\n'
+                                        '    io.copy(source="hello.txt", target="/hello.txt")\n')
+    (project / "hello.txt").write_text("from the context\n")
+    env = {**os.environ, "KUBECONFIG": str(kubeconfig), "XDG_CONFIG_HOME": str(tmp_path / "cfg"),
+           "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    env.pop("BUILDKIT_HOST", None)
+    env.pop("DSL_CONTEXT", None)
+    out = tmp_path / "image.tar"
+    result = subprocess.run([sys.executable, "-m", "dsl", "build", "--builder", "kube-pod://bk", "--progress", "plain",
+                             "--output", f"type=tar,dest={out}"], cwd=project, env=env, capture_output=True, text=True,
+                            timeout=300, stdin=subprocess.DEVNULL)
+    assert result.returncode == 0, result.stderr
+    with tarfile.open(out) as tar:
+        assert tar.extractfile("hello.txt").read() == b"from the context\n"
+    pods = {r.split(" ", 1)[1].split("/exec?")[0].rsplit("/", 1)[1] for r in fake_kube_node.requests if "/exec?" in r}
+    assert pods == {pick_pod(["bk-0", "bk-1"], "ws")}  # every connection of this build: one replica
