@@ -31,8 +31,11 @@ def _kube(kube_context: str, namespace: str) -> Any:
 
 
 def builder_url(name: str, namespace: str, context: str) -> str:
-    """The ``--builder`` address of builder ``name``."""
-    return f"kube-pod://{name}?namespace={namespace}&context={context}"
+    """The ``--builder`` address of builder ``name`` (values quoted: kube context names such as
+    EKS ARNs may hold ``/``, ``:``, even ``#``)."""
+    from urllib.parse import quote
+
+    return f"kube-pod://{name}?namespace={quote(namespace, safe='')}&context={quote(context, safe=':/@')}"
 
 
 @click.group("builder")

@@ -22,7 +22,7 @@ def build():
 
 def _dsl(*args: str, cwd, env: dict[str, str], timeout: float = 300) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "dsl", *args], capture_output=True, text=True, cwd=cwd, env=env,
-                          timeout=timeout, stdin=subprocess.DEVNULL)
+                          timeout=timeout, stdin=subprocess.DEVNULL, check=False)
 
 
 def _env(tmp_path, **extra: str) -> dict[str, str]:
@@ -113,8 +113,8 @@ def test_a_context_with_a_kube_pod_builder_and_a_registry(tmp_path):
     listed = json.loads(_dsl("context", "ls", "--format", "json", cwd=tmp_path, env=env).stdout)
     team = next(c for c in listed if c["name"] == "team")
     assert (team["builder"], team["registry"], team["runner"], team["current"]) == (url, "registry.example/team", "k8s", True)
-    probe = subprocess.run([sys.executable, "-c", "from dsl.engines.buildkit import resolve_builder_url, "
-                            "parse_builder_url; u, o = resolve_builder_url(); a = parse_builder_url(u); "
-                            "print(o, a.scheme, a.target, a.namespace, a.kube_context)"],
-                           capture_output=True, text=True, env=env, timeout=60)
+    code = ("from dsl.engines.buildkit import resolve_builder_url, parse_builder_url; u, o = resolve_builder_url(); "
+            "a = parse_builder_url(u); print(o, a.scheme, a.target, a.namespace, a.kube_context)")
+    probe = subprocess.run([sys.executable, "-c", code],
+                           capture_output=True, text=True, env=env, timeout=60, check=False)
     assert probe.stdout.split() == ["context", "team", "kube-pod", "bk", "builds", "prod"], probe.stderr

@@ -17,7 +17,6 @@ then ``docker``.
 from __future__ import annotations
 
 import os
-import re
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -124,7 +123,7 @@ _ADDRESS_HINT = (
     "use docker, docker://unix:///path/docker.sock, unix:///path/buildkitd.sock, "
     "tcp://host:port, docker-container://NAME or kube-pod://NAME?namespace=NS&context=C"
 )
-_KUBE_POD_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_KUBE_POD_NAME = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"  # a DNS label: the builder's StatefulSet name
 
 
 def parse_kube_pod_url(url: str) -> BuilderAddress:
@@ -133,13 +132,14 @@ def parse_kube_pod_url(url: str) -> BuilderAddress:
     Raises:
         UsageError: no name, a name that is not a DNS label, or an unknown query key.
     """
+    import re
     from urllib.parse import parse_qs, urlsplit
 
     parts = urlsplit(url)
     name = parts.netloc
     query = parse_qs(parts.query, keep_blank_values=True)
     unknown = sorted(set(query) - {"namespace", "context"})
-    if not _KUBE_POD_NAME.match(name) or parts.path not in ("", "/") or unknown:
+    if not re.fullmatch(_KUBE_POD_NAME, name) or parts.path not in ("", "/") or unknown:
         raise UsageError(f"invalid builder address {url!r}" + (f" (unknown key {unknown[0]!r})" if unknown else ""),
                          hint="use kube-pod://NAME?namespace=NS&context=C (both keys optional)")
     return BuilderAddress(url=url, scheme="kube-pod", target=name, namespace=(query.get("namespace") or [""])[-1],

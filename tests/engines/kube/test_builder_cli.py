@@ -30,6 +30,10 @@ def test_kube_pod_addresses():
     assert (address.scheme, address.target, address.namespace, address.kube_context) == ("kube-pod", "bk", "builds", "prod")
     assert parse_builder_url("kube-pod://bk").namespace == ""  # the kube context's
     assert not address.is_dockerd and "dsl builder create bk" in address.remedy
+    from dsl.cli.builder import builder_url
+
+    eks = "arn:aws:eks:eu-west-1:123:cluster/a#b&c"  # kube context names are not URL-safe
+    assert parse_builder_url(builder_url("bk", "ns", eks)).kube_context == eks
     for bad in ("kube-pod://", "kube-pod://Bk", "kube-pod://bk/x", "kube-pod://bk?ns=a"):
         with pytest.raises(UsageError):
             parse_builder_url(bad)
