@@ -291,7 +291,10 @@ class _Relay:
         try:
             while data := sock.recv(65536):
                 self.ws.write_stdin(data)
-            self.ws.close_channel(0)  # v5: dial-stdio sees EOF on stdin and ends
+            if self.ws.subprotocol == "v5.channel.k8s.io":
+                self.ws.close_channel(0)  # dial-stdio sees EOF on stdin, ends, and the stream with it
+            else:
+                self.ws.close()  # v4 cannot half-close: the connection is done, end the exec
         except (OSError, WebSocketException):
             pass
 

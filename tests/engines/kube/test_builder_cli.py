@@ -137,3 +137,14 @@ def test_a_ready_pod_whose_container_the_node_does_not_have(fake_kube, kubeconfi
     fake_kube.controllers.settle()
     with pytest.raises(EngineError, match=r"cannot exec `buildctl dial-stdio` in builder Pod bk-0: .*container not found"):
         connect("kube-pod://bk")
+
+
+def test_dsl_build_on_a_missing_kube_pod_builder_is_one_line_exit_1(fake_kube, kube_user):
+    from tests.engines.kube.conftest import project
+
+    directory = project(kube_user.home, 'def build():\n    base(image="debian:bookworm", dev=False)\n')
+    result = kube_user.dsl("build", "--builder", "kube-pod://bk?namespace=default", cwd=directory)
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.splitlines() == [
+        "error: no builder 'bk' in namespace default (context fake)",
+        "  hint: create it with `dsl builder create bk --kubernetes -n default`"]
