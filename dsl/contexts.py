@@ -9,8 +9,8 @@
                            "kube_context": "prod", "namespace": "dev-alice", ...}}}
 
 A builder is a BuildKit address (``docker``, ``docker://``, ``unix://…``, ``tcp://…``,
-``docker-container://NAME``); a runner says where environments run (``docker`` or a Docker host
-address, or ``k8s`` / ``kubernetes`` / ``kubernetes://KUBECONTEXT``). A Kubernetes context also
+``docker-container://NAME``, ``kube-pod://NAME?namespace=NS&context=C``); a runner says where
+environments run (``docker`` or a Docker host address, or ``k8s`` / ``kubernetes`` / ``kubernetes://KUBECONTEXT``). A Kubernetes context also
 names the registry ``dsl up`` pushes to, and the kube context and namespace (empty: the
 kubeconfig's). Files written before a field existed still load (the field is empty).
 ``DSL_CONTEXT`` overrides the current context for one command. Writes are atomic (temp file +
@@ -27,7 +27,7 @@ from pathlib import Path
 
 from dsl.errors import UsageError
 
-BUILDER_SCHEMES = ("docker", "unix", "tcp", "docker-container")
+BUILDER_SCHEMES = ("docker", "unix", "tcp", "docker-container", "kube-pod")
 RUNNER_SCHEMES = ("docker", "unix", "tcp", "k8s", "kubernetes")
 _FIELDS = ("builder", "runner", "description", "ca_bundle", "ssh_key", "registry", "kube_context", "namespace")
 DEFAULT_NAME = "default"

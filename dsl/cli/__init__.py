@@ -36,6 +36,8 @@ _COMMANDS = {
     "logs": "dsl.cli.envs:logs",
     "ssh": "dsl.cli.ssh:ssh",
     "exec": "dsl.cli.ssh:exec_",
+    "builder": "dsl.cli.builder:builder",
+    "push": "dsl.cli.push:push",
 }
 
 

@@ -88,7 +88,9 @@ def build(path: str, from_: str | None, builder: str | None, tls_ca: str | None,
         check_references(spec.names, tag_reference, "--output name")
     context_dir = path if os.path.isdir(path) else os.path.dirname(os.path.abspath(path))
     seen: dict[str, Any] = {}
-    with connect_from_options(builder, tls_ca, tls_cert, tls_key) as bk:
+    from compiler._runtime import instance_name
+
+    with connect_from_options(builder, tls_ca, tls_cert, tls_key, affinity=instance_name(env)) as bk:
         if locked:
             from dsl.cli._locked import check_local_images
 

@@ -15,7 +15,8 @@ def context() -> None:
 @context.command("create")
 @click.argument("name")
 @click.option("--builder", default="docker", show_default=True,
-              help="docker, docker://HOST, unix:///path/buildkitd.sock, tcp://HOST:PORT or docker-container://NAME.")
+              help="docker, docker://HOST, unix:///path/buildkitd.sock, tcp://HOST:PORT, docker-container://NAME "
+                   "or kube-pod://NAME?namespace=NS&context=C.")
 @click.option("--runner", default="docker", show_default=True,
               help="docker, a Docker host (unix://, tcp://), k8s, or kubernetes[://KUBECONTEXT].")
 @click.option("--registry", default="", metavar="REF",

@@ -6,6 +6,8 @@
 ``unix:///run/buildkitd.sock``  a standalone buildkitd on a unix socket
 ``tcp://host:1234``             a standalone buildkitd over TCP (TLS with ``TlsFiles``)
 ``docker-container://NAME``     buildkitd inside container NAME, through ``buildctl dial-stdio``
+``kube-pod://NAME?namespace=NS  a Pod of the in-cluster builder NAME (``dsl builder create``),
+&context=C``                    through ``buildctl dial-stdio`` over the Kubernetes exec API
 =============================  ============================================================
 
 Resolution order for the address: ``--builder``, ``$BUILDKIT_HOST``, the current context,
@@ -45,9 +47,11 @@ class BuilderAddress:
     """A parsed builder URL."""
 
     url: str  # as the user should see it
-    scheme: str  # docker | unix | tcp | docker-container
+    scheme: str  # docker | unix | tcp | docker-container | kube-pod
     docker_host: str | None = None  # the Docker engine (docker, docker-container)
-    target: str | None = None  # grpc target (unix, tcp) or container name
+    target: str | None = None  # grpc target (unix, tcp), container name or kube-pod builder name
+    namespace: str = ""  # kube-pod: "" = the kube context's
+    kube_context: str = ""  # kube-pod: "" = the kubeconfig's current one
 
     @property
     def is_dockerd(self) -> bool:
@@ -62,6 +66,8 @@ class BuilderAddress:
                 f"start dockerd (expected at {self.docker_host}) or set DOCKER_HOST; "
                 "or pick another builder with --builder / `dsl context use`"
             )
+        if self.scheme == "kube-pod":
+            return f"create it with `dsl builder create {self.target} --kubernetes`, or check `dsl builder ls`"
         if self.scheme == "docker-container":
             return (
                 f"create it with `docker run -d --name {self.target} --privileged moby/buildkit:latest`"
@@ -92,6 +98,8 @@ def parse_builder_url(url: str) -> BuilderAddress:
     if scheme == "docker-container" and rest and "/" not in rest:
         host = _docker_engine(docker_host_from_env(), "DOCKER_HOST")
         return BuilderAddress(url=url, scheme="docker-container", docker_host=host, target=rest)
+    if scheme == "kube-pod":
+        return parse_kube_pod_url(url)
     raise UsageError(f"invalid builder address {url!r}", hint=_ADDRESS_HINT)
 
 
@@ -113,8 +121,29 @@ def _docker_engine(host: str, origin: str) -> str:
 
 _ADDRESS_HINT = (
     "use docker, docker://unix:///path/docker.sock, unix:///path/buildkitd.sock, "
-    "tcp://host:port or docker-container://NAME"
+    "tcp://host:port, docker-container://NAME or kube-pod://NAME?namespace=NS&context=C"
 )
+_KUBE_POD_NAME = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"  # a DNS label: the builder's StatefulSet name
+
+
+def parse_kube_pod_url(url: str) -> BuilderAddress:
+    """``kube-pod://NAME[?namespace=NS][&context=C]``: an in-cluster builder.
+
+    Raises:
+        UsageError: no name, a name that is not a DNS label, or an unknown query key.
+    """
+    import re
+    from urllib.parse import parse_qs, urlsplit
+
+    parts = urlsplit(url)
+    name = parts.netloc
+    query = parse_qs(parts.query, keep_blank_values=True)
+    unknown = sorted(set(query) - {"namespace", "context"})
+    if not re.fullmatch(_KUBE_POD_NAME, name) or parts.path not in ("", "/") or unknown:
+        raise UsageError(f"invalid builder address {url!r}" + (f" (unknown key {unknown[0]!r})" if unknown else ""),
+                         hint="use kube-pod://NAME?namespace=NS&context=C (both keys optional)")
+    return BuilderAddress(url=url, scheme="kube-pod", target=name, namespace=(query.get("namespace") or [""])[-1],
+                          kube_context=(query.get("context") or [""])[-1])
 
 
 def resolve_builder_url(explicit: str | None = None) -> tuple[str, str]:
@@ -203,8 +232,12 @@ def _serialize(message: Any) -> bytes:
     return message.SerializeToString()
 
 
-def connect(url: str | None = None, *, tls: TlsFiles | None = None, timeout: float = _CONNECT_TIMEOUT) -> Builder:
+def connect(url: str | None = None, *, tls: TlsFiles | None = None, timeout: float = _CONNECT_TIMEOUT,
+            affinity: str = "") -> Builder:
     """Connect to the builder at ``url`` (resolved as in :func:`resolve_builder_url`).
+
+    ``affinity`` (the environment being built) picks the replica of a ``kube-pod://`` builder:
+    the same environment goes to the same Pod, and so finds its cache.
 
     The dockerd and docker-container transports open their first upstream connection here,
     so a builder that is down fails now, with one line naming it and how to start it.
@@ -233,6 +266,8 @@ def connect(url: str | None = None, *, tls: TlsFiles | None = None, timeout: flo
         opener = dial_stdio_opener(address, timeout=timeout)
         forwarder = _forwarder(opener(), opener)
         return Builder(address, grpc.insecure_channel(forwarder.target, options=_GRPC_OPTIONS), [forwarder.close])
+    if address.scheme == "kube-pod":
+        return _connect_kube_pod(address, affinity)
     if address.scheme == "unix":
         path = address.target.removeprefix("unix:") if address.target else ""
         if not os.path.exists(path):
@@ -245,6 +280,26 @@ def connect(url: str | None = None, *, tls: TlsFiles | None = None, timeout: flo
         )
         return Builder(address, grpc.secure_channel(address.target, creds, options=_GRPC_OPTIONS), [])
     return Builder(address, grpc.insecure_channel(address.target, options=_GRPC_OPTIONS), [])
+
+
+def _connect_kube_pod(address: BuilderAddress, affinity: str) -> Builder:
+    """``kube-pod://``: one exec of ``buildctl dial-stdio`` per gRPC connection, as for
+    ``docker-container://``; the first is opened (and checked) now."""
+    import grpc
+
+    from dsl.engines.kube._builder import dial_stdio_opener
+    from dsl.engines.kube._client import Kube
+
+    assert address.target is not None
+    kube = Kube(address.kube_context or None, address.namespace or None)
+    try:
+        opener = dial_stdio_opener(kube, address.target, affinity or address.target)
+        forwarder = _forwarder(opener(), opener)
+    except BaseException:
+        kube.close()
+        raise
+    channel = grpc.insecure_channel(forwarder.target, options=_GRPC_OPTIONS)
+    return Builder(address, channel, [kube.close, forwarder.close])
 
 
 def _reason(exc: EngineUnavailable) -> str:

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["KubeRunner"]
+__all__ = ["BuilderInfo", "Kube", "KubeRunner", "apply_builder", "list_builders", "remove_builder"]
+_BUILDERS = ("BuilderInfo", "apply_builder", "list_builders", "remove_builder")  # dsl builder (in-cluster BuildKit)
 
 
 def __getattr__(name: str) -> Any:
@@ -16,4 +17,12 @@ def __getattr__(name: str) -> Any:
         from dsl.engines.kube._runner import KubeRunner
 
         return KubeRunner
+    if name == "Kube":
+        from dsl.engines.kube._client import Kube
+
+        return Kube
+    if name in _BUILDERS:
+        from dsl.engines.kube import _builder
+
+        return getattr(_builder, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
