@@ -195,7 +195,7 @@ def _record(inputs: dict[str, Any], started: int, code: str | None, evaluation: 
     facts = BuildFacts(
         started_ns=started, files=evaluation.files, includes=evaluation.includes,
         context_dir=context_dir, local_sources=[(s.name, s.include) for s in llb.local_sources],
-        base_ref=llb.base_image, base_id_before=seen.get("base_id"),
+        base_ref=llb.base_image, base_id_before=seen.get("base_id"), base_digest=result.outcome.base_digest,
         images={name: result.digest for name in result.output.names}, report=report, code=code,
     )
     write_record(record_key(inputs), inputs, facts, docker_host)
