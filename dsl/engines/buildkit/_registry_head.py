@@ -12,21 +12,27 @@ CAs plus the ``--ca-bundle`` file.
 
 Anything that does not give a well-formed digest (no network, a timeout, 404, no header, an
 auth failure, a redirect) is ``None``: "cannot verify", which the caller treats as "changed".
-A reference pinned by digest needs no request. Imports only the standard library (plus the
-credential lookup, and only after a 401), so the fast path stays fast.
+A reference pinned by digest needs no request. Imports only the standard library, and not
+http.client (a raw HTTP/1.0 exchange, as the Docker lookups of ``_uptodate.py``); ``ssl`` only
+for an HTTPS registry, the credential lookup only after a 401.
 """
 
 from __future__ import annotations
 
 import base64
-import http.client
 import ipaddress
 import json
 import re
+import socket
+import time
 import urllib.parse
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from dsl.rules import Invalid, parse_image_ref
+
+if TYPE_CHECKING:
+    import ssl
 
 MANIFEST_TYPES = (
     "application/vnd.oci.image.index.v1+json",
@@ -36,6 +42,7 @@ MANIFEST_TYPES = (
 )
 TIMEOUT = 3.0  # seconds per request: a slow registry means a real build, not a long wait
 DOCKER_HUB_API = "registry-1.docker.io"
+MAX_ANSWER = 1 << 20  # a manifest HEAD or a token: far less
 _DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 _CHALLENGE_PARAM = re.compile(r'(\w+)="([^"]*)"')
 
@@ -72,43 +79,80 @@ def registry_digest(ref: str, *, ca_bundle: str | None = None, timeout: float = 
     client = _Client(ca_bundle, timeout)
     try:
         return _head_digest(client, host, parsed.domain, parsed.path, path, docker_config_dir)
-    except (OSError, http.client.HTTPException, ValueError):
+    except (OSError, ValueError):
         return None
 
 
 class _Client:
-    """One request at a time over http.client, no redirects followed, short timeouts."""
+    """One HTTP/1.0 request at a time over a socket: no redirects followed, short timeouts.
+
+    HTTP/1.0 because the fast path should not pay for http.client (and its email parser):
+    a 1.0 request gets a plain body, never a chunked one, and the connection closes after it.
+    """
 
     def __init__(self, ca_bundle: str | None, timeout: float) -> None:
         self.ca_bundle, self.timeout = ca_bundle, timeout
-        self._tls = None
+        self._tls: ssl.SSLContext | None = None
 
     def request(self, method: str, url: str, headers: Mapping[str, str],
-                body: bytes | None = None) -> tuple[int, http.client.HTTPMessage, bytes]:
-        split = urllib.parse.urlsplit(url)
-        conn: http.client.HTTPConnection
-        if split.scheme == "https":
-            conn = http.client.HTTPSConnection(split.netloc, timeout=self.timeout, context=self._context())
-        elif split.scheme == "http" and is_loopback(split.netloc):
-            conn = http.client.HTTPConnection(split.netloc, timeout=self.timeout)
-        else:  # plain HTTP off this machine: never (credentials could travel in clear text)
-            raise ValueError(f"refusing {split.scheme or 'no'} scheme for {split.netloc}")
-        try:
-            target = split.path + (f"?{split.query}" if split.query else "")
-            conn.request(method, target or "/", body=body, headers=dict(headers))
-            resp = conn.getresponse()
-            return resp.status, resp.headers, resp.read(1 << 20)
-        finally:
-            conn.close()
+                body: bytes | None = None) -> tuple[int, dict[str, str], bytes]:
+        """``(status, headers with lower-case names, body)``.
 
-    def _context(self):  # noqa: ANN202 - ssl is imported only for HTTPS registries
+        Raises:
+            OSError: no connection, a TLS failure or a timeout.
+            ValueError: plain HTTP to another machine, or a malformed answer.
+        """
+        split = urllib.parse.urlsplit(url)
+        if split.scheme not in ("https", "http") or not split.hostname:
+            raise ValueError(f"unsupported URL {url!r}")
+        if split.scheme == "http" and not is_loopback(split.netloc):
+            raise ValueError(f"refusing plain HTTP to {split.netloc}")  # credentials would travel in clear
+        port = split.port or (443 if split.scheme == "https" else 80)
+        lines = [f"{method} {split.path or '/'}{'?' + split.query if split.query else ''} HTTP/1.0",
+                 f"Host: {split.netloc}", "User-Agent: envdsl", *(f"{k}: {v}" for k, v in headers.items())]
+        if body is not None:
+            lines.append(f"Content-Length: {len(body)}")
+        payload = ("\r\n".join(lines) + "\r\n\r\n").encode() + (body or b"")
+        with socket.create_connection((split.hostname, port), timeout=self.timeout) as raw:
+            sock = self._context().wrap_socket(raw, server_hostname=split.hostname) if split.scheme == "https" else raw
+            sock.sendall(payload)
+            answer = _read_all(sock, deadline=time.monotonic() + self.timeout)
+        return _parse_response(answer, head_only=method == "HEAD")
+
+    def _context(self) -> ssl.SSLContext:
         if self._tls is None:
-            import ssl
+            import ssl  # only an HTTPS registry pays for it
 
             self._tls = ssl.create_default_context()
             if self.ca_bundle:
                 self._tls.load_verify_locations(cafile=self.ca_bundle)
         return self._tls
+
+
+def _read_all(sock: socket.socket, *, deadline: float) -> bytes:
+    chunks, size = [], 0
+    while chunk := sock.recv(65536):
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > MAX_ANSWER or time.monotonic() > deadline:
+            raise ValueError("the registry's answer is too big or too slow")
+    return b"".join(chunks)
+
+
+def _parse_response(answer: bytes, *, head_only: bool) -> tuple[int, dict[str, str], bytes]:
+    head, separator, body = answer.partition(b"\r\n\r\n")
+    if not separator:
+        raise ValueError("the registry's answer has no end of headers")
+    status_line, *header_lines = head.decode("latin-1").split("\r\n")
+    parts = status_line.split(" ", 2)
+    if len(parts) < 2 or not parts[0].startswith("HTTP/") or not parts[1].isdigit():
+        raise ValueError(f"not an HTTP answer: {status_line[:40]!r}")
+    headers: dict[str, str] = {}
+    for line in header_lines:
+        name, colon, value = line.partition(":")
+        if colon:
+            headers[name.strip().lower()] = value.strip()
+    return int(parts[1]), headers, b"" if head_only else body
 
 
 def is_loopback(netloc: str) -> bool:
@@ -128,11 +172,11 @@ def _head_digest(client: _Client, host: str, domain: str, repo: str, path: str,
     headers = {"Accept": ", ".join(MANIFEST_TYPES)}
     status, reply, _ = client.request("HEAD", base + path, headers)
     if status == 401:
-        authorization = _authorize(client, reply.get("WWW-Authenticate", ""), domain, repo, docker_config_dir)
+        authorization = _authorize(client, reply.get("www-authenticate", ""), domain, repo, docker_config_dir)
         if authorization is None:
             return None
         status, reply, _ = client.request("HEAD", base + path, {**headers, "Authorization": authorization})
-    digest = reply.get("Docker-Content-Digest", "") if status == 200 else ""
+    digest = reply.get("docker-content-digest", "") if status == 200 else ""
     return digest if _DIGEST.fullmatch(digest) else None
 
 

@@ -252,7 +252,9 @@ def registry_project(tmp_path, docker_host, docker_api, base_image, ca_bundle, r
 def test_a_registry_base_skips_unchanged_and_a_moved_tag_rebuilds(registry_project, docker_api, base_image):
     proj, base = registry_project
     proj.assert_built()
-    with pytest.raises(Exception):  # the build pulled the base without tagging it in dockerd
+    import docker
+
+    with pytest.raises(docker.errors.ImageNotFound):  # the build pulled it without tagging it in dockerd
         docker_api.inspect_image(base)
     assert run_in(docker_api, proj.tag, "cat /seen-marker") == "one\n"
     proj.assert_skipped()  # "up to date", no progress event: nothing reached the builder
