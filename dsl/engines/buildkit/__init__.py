@@ -29,6 +29,7 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "code_fingerprint": ("_uptodate", "code_fingerprint"), "docker_image_id": ("_uptodate", "docker_image_id"),
     "record_inputs": ("_uptodate", "key_inputs"), "record_key": ("_uptodate", "record_key"),
     "check_up_to_date": ("_uptodate", "check"),
+    "ImageStates": ("_image_sources", "ImageStates"), "image_sources": ("_image_sources", "image_sources"),
     # dsl lock: digests, the resolution tree, the builder's version
     **{name: ("_lock", name) for name in ("LOCAL_IMAGE", "ResolvedImage", "builder_version", "read_reports",
                                           "resolve_image_digest", "version_at_least")},

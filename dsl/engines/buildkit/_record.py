@@ -8,8 +8,9 @@ exported the image, so what the fingerprints describe is exactly what the build 
 base image in dockerd's store must have had the same ID before and after the build; a base
 only in a registry is recorded by the manifest digest the builder resolved its tag to during
 the build, and only if the registry still names that digest afterwards (and the tag did not
-appear in dockerd's store meanwhile, which dockerd would prefer). Every tag must name the
-image the build produced. Otherwise no record is written and the next build is a real one.
+appear in dockerd's store meanwhile, which dockerd would prefer). Every other image the
+build reads must be the same after the build as while it ran (``_image_sources.py``). Every
+tag must name the image the build produced. Otherwise no record is written and the next build is a real one.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from dsl.engines.buildkit._image_sources import image_states
 from dsl.engines.buildkit._registry_head import pinned_digest, registry_digest
 from dsl.engines.buildkit._uptodate import FORMAT, code_fingerprint, docker_image_id, fingerprint, listing, records_dir
 
@@ -42,6 +44,8 @@ class BuildFacts:
         base_ref: the base image reference; ``base_id_before``: its ID in dockerd when the build
             began (None: not in dockerd's store).
         base_digest: the manifest digest the builder resolved ``base_ref`` to (``""``: none).
+        sources_before: the other images the build reads, as ``_image_sources.ImageStates``
+            found them while it ran (None: unknown).
         images: tag → image ID the build reported.
         report: what ``dsl build`` printed and wrote to ``--metadata-file``.
         code: envdsl's :func:`code_fingerprint` when the build started (None: take it now).
@@ -58,6 +62,7 @@ class BuildFacts:
     report: Mapping[str, Any]
     code: str | None = None
     base_digest: str = ""
+    sources_before: Mapping[str, Any] | None = None
 
 
 def write_record(key: str, inputs: Mapping[str, Any], facts: BuildFacts, docker_host: str) -> bool:
@@ -117,12 +122,18 @@ def _record(inputs: Mapping[str, Any], facts: BuildFacts, docker_host: str) -> d
         return None  # envdsl itself was edited while it ran: which code built the image is unknown
     if any(docker_image_id(docker_host, tag) != image_id for tag, image_id in facts.images.items()):
         return None
-    base = _base(facts, docker_host, inputs.get("ca_bundle") or None)
+    ca_bundle = inputs.get("ca_bundle") or None
+    base = _base(facts, docker_host, ca_bundle)
     if base is None:
         return None
+    sources = facts.sources_before
+    if sources is None or any(state is None for state in sources.values()):
+        return None  # an image the build read cannot be verified
+    if image_states(sources, docker_host, ca_bundle) != sources:
+        return None  # one moved while the build ran: which one it used is unknown
     return {
         "format": FORMAT, "inputs": dict(inputs), "code": code, "files": files,
-        "listings": dirs, "context": context, "base": base,
+        "listings": dirs, "context": context, "base": base, "sources": dict(sources),
         "images": dict(facts.images), "report": dict(facts.report),
     }
 

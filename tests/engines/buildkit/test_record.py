@@ -11,6 +11,7 @@ import pytest
 
 from tests.engines.buildkit._fake_registry import FakeRegistry
 
+from dsl.engines.buildkit._image_sources import ImageStates, image_sources
 from dsl.engines.buildkit._record import BuildFacts, write_record
 from dsl.engines.buildkit._uptodate import check, code_fingerprint, docker_image_id, record_key, records_dir
 
@@ -29,7 +30,7 @@ def facts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, docker_host: str, bas
     return BuildFacts(started_ns=time.time_ns() + 1_000_000_000, files=[str(build_file)], includes=[],
                       context_dir=str(build_file.parent), local_sources=[], base_ref=base_image,
                       base_id_before=image_id, images={base_image: image_id},
-                      report={"stdout": [], "metadata": {}}, code=code_fingerprint())
+                      report={"stdout": [], "metadata": {}}, code=code_fingerprint(), sources_before={})
 
 
 def test_a_record_keeps_the_code_fingerprint_the_build_started_with(facts, docker_host):
@@ -96,3 +97,41 @@ def test_a_base_pinned_by_digest_is_checked_without_a_request(facts, docker_host
     record, reason = check(INPUTS, docker_host)
     assert record is not None, reason
     assert reg.behaviour.log == []
+
+
+def test_other_images_the_build_reads_are_recorded_and_checked(facts, docker_host, reg):
+    other = f"{reg.host}/team/base:1"
+    with_other = dataclasses.replace(facts, sources_before={other: {"ref": other, "digest": DIGEST}})
+    assert write_record(record_key(INPUTS), INPUTS, with_other, docker_host)
+    record, reason = check(INPUTS, docker_host)
+    assert record is not None, reason
+    reg.behaviour.digests["team/base"]["1"] = OTHER  # e.g. io.copy(image=...)'s tag moved upstream
+    reason = f"image {other} changed in its registry (or the registry could not be asked)"
+    assert check(INPUTS, docker_host) == (None, reason)
+
+
+def test_no_record_when_another_image_moved_during_the_build_or_cannot_be_verified(facts, docker_host, reg):
+    other = f"{reg.host}/team/base:1"
+    moved = dataclasses.replace(facts, sources_before={other: {"ref": other, "digest": OTHER}})
+    assert not write_record(record_key(INPUTS), INPUTS, moved, docker_host)
+    unknown = dataclasses.replace(facts, sources_before={f"{reg.host}/team/gone:1": None})
+    assert not write_record(record_key(INPUTS), INPUTS, unknown, docker_host)
+    assert not write_record(record_key(INPUTS), INPUTS, dataclasses.replace(facts, sources_before=None),
+                            docker_host)
+
+
+def test_the_images_an_llb_reads_besides_its_base():
+    from compiler.llb import CopyFrom, image, marshal
+
+    base, helper = "docker.io/library/debian:bookworm", "ghcr.io/team/helper:1"
+    state = image(base).file(CopyFrom(image(helper).output, "/x", "/x"))
+    assert image_sources(marshal(state).definition, besides=base) == (helper,)
+    assert image_sources(marshal(image(base)).definition, besides=base) == ()
+
+
+def test_image_states_are_looked_up_off_the_build_path(docker_host, base_image, reg):
+    states = ImageStates([f"{reg.host}/team/base:1", base_image, f"{reg.host}/team/none:1"], docker_host, None)
+    found = states.result()
+    assert found[f"{reg.host}/team/base:1"] == {"ref": f"{reg.host}/team/base:1", "digest": DIGEST}
+    assert found[base_image] == {"ref": base_image, "id": docker_image_id(docker_host, base_image)}
+    assert found[f"{reg.host}/team/none:1"] is None

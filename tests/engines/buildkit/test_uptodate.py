@@ -271,3 +271,19 @@ def test_a_registry_base_skips_unchanged_and_a_moved_tag_rebuilds(registry_proje
     assert run_in(docker_api, proj.tag, "cat /opt/src/a.txt") == "BBBB\n"
     proj.assert_skipped()
 
+
+
+def test_a_moved_tag_of_another_image_the_build_reads_rebuilds(registry_project, docker_api, base_image, registry):
+    proj, _ = registry_project
+    other = f"{registry}/dsl-uptodate-{uuid.uuid4().hex[:10]}/other:1"
+    _push_base(docker_api, base_image, other, "first")
+    build_file = proj.root / "build.envd"
+    build_file.write_text(build_file.read_text() + f'    io.copy(image="{other}", source="/base-marker", '
+                          'target="/other-marker")\n')
+    proj.assert_built()
+    proj.assert_skipped()
+    _push_base(docker_api, base_image, other, "second")
+    result = proj.build("--progress", "plain")
+    assert f"rebuilding: image {other} changed in its registry" in result.stderr
+    assert run_in(docker_api, proj.tag, "cat /other-marker") == "second\n"
+    proj.assert_skipped()
