@@ -287,3 +287,26 @@ def test_a_moved_tag_of_another_image_the_build_reads_rebuilds(registry_project,
     assert f"rebuilding: image {other} changed in its registry" in result.stderr
     assert run_in(docker_api, proj.tag, "cat /other-marker") == "second\n"
     proj.assert_skipped()
+
+
+def test_a_multi_platform_base_is_compared_by_its_index_digest(registry_project, docker_api, registry):
+    """The builder resolves a tag naming an index to the index's digest, as the HEAD does."""
+    import urllib.request
+
+    proj, base = registry_project
+    repo, tag = base.split("/", 1)[1].rsplit(":", 1)
+    head = urllib.request.Request(f"http://{registry}/v2/{repo}/manifests/{tag}", method="HEAD",
+                                  headers={"Accept": "application/vnd.docker.distribution.manifest.v2+json"})
+    with urllib.request.urlopen(head, timeout=10) as reply:
+        digest, size = reply.headers["Docker-Content-Digest"], int(reply.headers["Content-Length"])
+    kind = "application/vnd.docker.distribution.manifest.list.v2+json"
+    index = {"schemaVersion": 2, "mediaType": kind, "manifests": [{
+        "mediaType": "application/vnd.docker.distribution.manifest.v2+json", "digest": digest, "size": size,
+        "platform": {"architecture": "amd64", "os": "linux"}}]}
+    put = urllib.request.Request(f"http://{registry}/v2/{repo}/manifests/multi", method="PUT",
+                                 data=json.dumps(index).encode(), headers={"Content-Type": kind})
+    urllib.request.urlopen(put, timeout=10).close()
+    build_file = proj.root / "build.envd"
+    build_file.write_text(build_file.read_text().replace(base, base.rsplit(":", 1)[0] + ":multi"))
+    proj.assert_built()
+    proj.assert_skipped()
