@@ -40,7 +40,7 @@ MANIFEST_TYPES = (
     "application/vnd.docker.distribution.manifest.list.v2+json",
     "application/vnd.docker.distribution.manifest.v2+json",
 )
-TIMEOUT = 3.0  # seconds per request: a slow registry means a real build, not a long wait
+TIMEOUT = 3.0  # seconds for the whole check: a slow registry means a real build, not a long wait
 DOCKER_HUB_API = "registry-1.docker.io"
 MAX_ANSWER = 1 << 20  # a manifest HEAD or a token: far less
 _DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
@@ -62,7 +62,7 @@ def registry_digest(ref: str, *, ca_bundle: str | None = None, timeout: float = 
     Args:
         ref: an image reference (normalised or as written).
         ca_bundle: an extra CA bundle to trust for an HTTPS registry.
-        timeout: seconds each request may take.
+        timeout: seconds the whole check (HEAD, token, HEAD again) may take.
         docker_config_dir: where the Docker credentials live (default: as ``dsl build``).
 
     Returns:
@@ -84,14 +84,15 @@ def registry_digest(ref: str, *, ca_bundle: str | None = None, timeout: float = 
 
 
 class _Client:
-    """One HTTP/1.0 request at a time over a socket: no redirects followed, short timeouts.
+    """One HTTP/1.0 request at a time over a socket, no redirects followed, all of them
+    within ``timeout`` seconds of the client's creation.
 
     HTTP/1.0 because the fast path should not pay for http.client (and its email parser):
     a 1.0 request gets a plain body, never a chunked one, and the connection closes after it.
     """
 
     def __init__(self, ca_bundle: str | None, timeout: float) -> None:
-        self.ca_bundle, self.timeout = ca_bundle, timeout
+        self.ca_bundle, self.deadline = ca_bundle, time.monotonic() + timeout
         self._tls: ssl.SSLContext | None = None
 
     def request(self, method: str, url: str, headers: Mapping[str, str],
@@ -113,10 +114,13 @@ class _Client:
         if body is not None:
             lines.append(f"Content-Length: {len(body)}")
         payload = ("\r\n".join(lines) + "\r\n\r\n").encode() + (body or b"")
-        with socket.create_connection((split.hostname, port), timeout=self.timeout) as raw:
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("the registry check ran out of time")
+        with socket.create_connection((split.hostname, port), timeout=left) as raw:
             sock = self._context().wrap_socket(raw, server_hostname=split.hostname) if split.scheme == "https" else raw
             sock.sendall(payload)
-            answer = _read_all(sock, deadline=time.monotonic() + self.timeout)
+            answer = _read_all(sock, deadline=self.deadline)
         return _parse_response(answer, head_only=method == "HEAD")
 
     def _context(self) -> ssl.SSLContext:
@@ -131,12 +135,18 @@ class _Client:
 
 def _read_all(sock: socket.socket, *, deadline: float) -> bytes:
     chunks, size = [], 0
-    while chunk := sock.recv(65536):
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("the registry's answer is too slow")
+        sock.settimeout(left)  # a server dribbling bytes must not stretch the time box
+        chunk = sock.recv(65536)
+        if not chunk:
+            return b"".join(chunks)
         chunks.append(chunk)
         size += len(chunk)
-        if size > MAX_ANSWER or time.monotonic() > deadline:
-            raise ValueError("the registry's answer is too big or too slow")
-    return b"".join(chunks)
+        if size > MAX_ANSWER:
+            raise ValueError("the registry's answer is too big")
 
 
 def _parse_response(answer: bytes, *, head_only: bool) -> tuple[int, dict[str, str], bytes]:

@@ -103,6 +103,13 @@ def test_a_slow_registry_is_given_up_on_quickly(reg, tmp_path):
     assert time.monotonic() - began < 1.5
 
 
+def test_the_time_box_covers_the_whole_check_not_each_request(reg, tmp_path):
+    reg.behaviour.auth, reg.behaviour.delay = "bearer", 0.25  # each HEAD alone fits in 0.4 s
+    config = docker_config(tmp_path, reg.host, basic_entry("alice", "s3cret"))
+    assert registry_digest(f"{reg.host}/team/base:1", timeout=0.4, docker_config_dir=config) is None
+    assert registry_digest(f"{reg.host}/team/base:1", timeout=3.0, docker_config_dir=config) == DIGEST
+
+
 def test_no_registry_listening_cannot_verify(tmp_path):
     with FakeRegistry() as gone:
         host = gone.host
