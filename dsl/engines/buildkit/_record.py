@@ -10,7 +10,8 @@ only in a registry is recorded by the manifest digest the builder resolved its t
 the build, and only if the registry still names that digest afterwards (and the tag did not
 appear in dockerd's store meanwhile, which dockerd would prefer). Every other image the
 build reads must be the same after the build as while it ran (``_image_sources.py``). Every
-tag must name the image the build produced. Otherwise no record is written and the next build is a real one.
+tag must name the image the build produced. Otherwise no record is written and the next
+build is a real one.
 """
 
 from __future__ import annotations

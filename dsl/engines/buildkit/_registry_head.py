@@ -113,6 +113,8 @@ class _Client:
                  f"Host: {split.netloc}", "User-Agent: envdsl", *(f"{k}: {v}" for k, v in headers.items())]
         if body is not None:
             lines.append(f"Content-Length: {len(body)}")
+        if any("\r" in line or "\n" in line for line in lines):  # a token or realm from the server
+            raise ValueError("refusing a line break inside a request line or header")
         payload = ("\r\n".join(lines) + "\r\n\r\n").encode() + (body or b"")
         left = self.deadline - time.monotonic()
         if left <= 0:

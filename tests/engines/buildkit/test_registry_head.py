@@ -158,6 +158,16 @@ def test_https_trusts_the_ca_bundle_option(tmp_path):
             _Client(None, 3.0).request("HEAD", url, {})
 
 
+def test_a_token_with_a_line_break_is_not_sent(reg, tmp_path, monkeypatch):
+    from tests.engines.buildkit import _fake_registry
+
+    monkeypatch.setattr(_fake_registry, "TOKEN", "t\r\nX-Injected: 1")
+    reg.behaviour.auth = "bearer"
+    config = docker_config(tmp_path, reg.host, basic_entry("alice", "s3cret"))
+    assert registry_digest(f"{reg.host}/team/base:1", docker_config_dir=config) is None
+    assert len(reg.manifest_requests()) == 1  # the challenged HEAD only
+
+
 @pytest.mark.parametrize(("netloc", "loopback"), [
     ("localhost:5000", True), ("127.0.0.1:5000", True), ("127.8.9.1", True), ("[::1]:5000", True),
     ("ghcr.io", False), ("10.0.0.1:5000", False), ("registry-1.docker.io", False),
