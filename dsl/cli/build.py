@@ -197,7 +197,8 @@ def _record(inputs: dict[str, Any], started: int, code: str | None, evaluation: 
     facts = BuildFacts(
         started_ns=started, files=evaluation.files, includes=evaluation.includes,
         context_dir=context_dir, local_sources=[(s.name, s.include) for s in llb.local_sources],
-        base_ref=llb.base_image, base_id_before=seen.get("base_id"),
+        base_ref=llb.base_image, base_id_before=seen.get("base_id"), base_digest=result.outcome.base_digest,
+        sources_before=seen["sources"].result() if "sources" in seen else None,
         images={name: result.digest for name in result.output.names}, report=report, code=code,
     )
     write_record(record_key(inputs), inputs, facts, docker_host)
@@ -219,9 +220,11 @@ def _run(bk: Any, env: Any, spec: Any, *, context_dir: str, progress: str, no_ca
         res = compile_environment(env, caps=caps, platform=target, ca_bundle=bool(ca_bundle), no_cache=no_cache,
                                   runtime_base=bundle_base, pins=pins)
         if seen is not None:  # what the build record needs: the served sources, the base's ID now
-            from dsl.engines.buildkit import docker_image_id
+            from dsl.engines.buildkit import ImageStates, docker_image_id, image_sources
 
-            seen.update(llb=res, base_id=docker_image_id(bk.docker_host or "", res.base_image))
+            others = image_sources(res.definition, besides=res.base_image)  # looked up while it builds
+            seen.update(llb=res, base_id=docker_image_id(bk.docker_host or "", res.base_image),
+                        sources=ImageStates(others, bk.docker_host or "", ca_bundle))
         return Plan(res.definition, res.base_image, res.vertex_spans)
 
     def image_config(base: dict[str, Any] | None, target: str) -> dict[str, Any]:

@@ -32,6 +32,7 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     # dsl push: the last build of a project, pushed under another name
     **{name: ("_push", name) for name in ("LocalImage", "last_build", "local_image", "push_image")},
     "docker_host_from_env": ("_hijack", "docker_host_from_env"),
+    "ImageStates": ("_image_sources", "ImageStates"), "image_sources": ("_image_sources", "image_sources"),
     # dsl lock: digests, the resolution tree, the builder's version
     **{name: ("_lock", name) for name in ("LOCAL_IMAGE", "ResolvedImage", "builder_version", "read_reports",
                                           "resolve_image_digest", "version_at_least")},

@@ -4,9 +4,14 @@ A record is written only when it is provably true. Every fingerprint is taken af
 build, and every file, served entry and walked directory must have a ctime older than the
 moment the command started (minus a margin for the kernel's coarse timestamps): then nothing
 was written, added or removed while the build evaluated the file, read the context and
-exported the image, so what the fingerprints describe is exactly what the build used. The
-base image must have had the same ID before and after the build, and every tag must name
-the image the build produced. Otherwise no record is written and the next build is a real one.
+exported the image, so what the fingerprints describe is exactly what the build used. A
+base image in dockerd's store must have had the same ID before and after the build; a base
+only in a registry is recorded by the manifest digest the builder resolved its tag to during
+the build, and only if the registry still names that digest afterwards (and the tag did not
+appear in dockerd's store meanwhile, which dockerd would prefer). Every other image the
+build reads must be the same after the build as while it ran (``_image_sources.py``). Every
+tag must name the image the build produced. Otherwise no record is written and the next
+build is a real one.
 """
 
 from __future__ import annotations
@@ -18,6 +23,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from dsl.engines.buildkit._image_sources import image_states
+from dsl.engines.buildkit._registry_head import pinned_digest, registry_digest
 from dsl.engines.buildkit._uptodate import FORMAT, code_fingerprint, docker_image_id, fingerprint, listing, records_dir
 
 RACY_NS = 20_000_000  # ≥ 2 ticks of the coarse clock file times come from (HZ=100: 10 ms)
@@ -35,7 +42,11 @@ class BuildFacts:
         includes: ``include()`` URLs (remote code: never recorded).
         context_dir: the build context directory.
         local_sources: ``(name, include patterns)`` of every ``local://`` source in the LLB.
-        base_ref: the base image reference; ``base_id_before``: its ID when the build began.
+        base_ref: the base image reference; ``base_id_before``: its ID in dockerd when the build
+            began (None: not in dockerd's store).
+        base_digest: the manifest digest the builder resolved ``base_ref`` to (``""``: none).
+        sources_before: the other images the build reads, as ``_image_sources.ImageStates``
+            found them while it ran (None: unknown).
         images: tag → image ID the build reported.
         report: what ``dsl build`` printed and wrote to ``--metadata-file``.
         code: envdsl's :func:`code_fingerprint` when the build started (None: take it now).
@@ -51,6 +62,8 @@ class BuildFacts:
     images: Mapping[str, str]
     report: Mapping[str, Any]
     code: str | None = None
+    base_digest: str = ""
+    sources_before: Mapping[str, Any] | None = None
 
 
 def write_record(key: str, inputs: Mapping[str, Any], facts: BuildFacts, docker_host: str) -> bool:
@@ -79,7 +92,7 @@ def write_record(key: str, inputs: Mapping[str, Any], facts: BuildFacts, docker_
 
 
 def _record(inputs: Mapping[str, Any], facts: BuildFacts, docker_host: str) -> dict[str, Any] | None:
-    if facts.includes or not facts.images or facts.base_id_before is None:
+    if facts.includes or not facts.images:
         return None
     if any(name != CONTEXT for name, _ in facts.local_sources):
         return None  # only the build context is served by `dsl build`'s session
@@ -108,15 +121,40 @@ def _record(inputs: Mapping[str, Any], facts: BuildFacts, docker_host: str) -> d
     code = code_fingerprint()
     if facts.code is not None and code != facts.code:
         return None  # envdsl itself was edited while it ran: which code built the image is unknown
-    if docker_image_id(docker_host, facts.base_ref) != facts.base_id_before:
-        return None
     if any(docker_image_id(docker_host, tag) != image_id for tag, image_id in facts.images.items()):
         return None
+    ca_bundle = inputs.get("ca_bundle") or None
+    base = _base(facts, docker_host, ca_bundle)
+    if base is None:
+        return None
+    sources = facts.sources_before
+    if sources is None or any(state is None for state in sources.values()):
+        return None  # an image the build read cannot be verified
+    if image_states(sources, docker_host, ca_bundle) != sources:
+        return None  # one moved while the build ran: which one it used is unknown
     return {
         "format": FORMAT, "inputs": dict(inputs), "code": code, "files": files,
-        "listings": dirs, "context": context, "base": {"ref": facts.base_ref, "id": facts.base_id_before},
+        "listings": dirs, "context": context, "base": base, "sources": dict(sources),
         "images": dict(facts.images), "report": dict(facts.report),
     }
+
+
+def _base(facts: BuildFacts, docker_host: str, ca_bundle: str | None) -> dict[str, str] | None:
+    """``{"ref", "id"}`` (in dockerd's store) or ``{"ref", "digest"}`` (from a registry), None
+    when which base the build used is unknown."""
+    now = docker_image_id(docker_host, facts.base_ref)
+    if facts.base_id_before is not None:
+        return {"ref": facts.base_ref, "id": now} if now == facts.base_id_before else None
+    if now is not None:
+        return None  # the tag appeared in dockerd's store during the build: which one was used?
+    digest = pinned_digest(facts.base_ref)
+    if digest is None:
+        # What the builder resolved the tag to; the registry must still say so after the build
+        # (a tag that moved while the build ran could have given the layers of another manifest).
+        digest = facts.base_digest
+        if not digest or registry_digest(facts.base_ref, ca_bundle=ca_bundle) != digest:
+            return None
+    return {"ref": facts.base_ref, "digest": digest}
 
 
 def _context_snapshot(root: str, includes: Iterable[str]) -> dict[str, Any]:

@@ -79,6 +79,8 @@ class SolveOutcome:
     Attributes:
         waited: seconds this process was blocked on the builder's answers during the solve.
         platform: the target platform the build used.
+        base_digest: the manifest digest the builder resolved the base image's tag to
+            (``""``: no lookup, or dockerd answered from its local image store).
     """
 
     ref: str
@@ -88,6 +90,7 @@ class SolveOutcome:
     cached: int
     waited: float = 0.0
     platform: str = ""
+    base_digest: str = ""
 
 
 def parse_platform(text: str) -> llb.Platform:
@@ -150,10 +153,11 @@ def solve(
         platform = platform or (_platforms(pong) or ("linux/amd64",))[0]
         compiled = plan(caps, platform)
         metadata: dict[str, bytes] = {}
+        base_digest = ""
         if image_config is not None:
             base = None
             if compiled.base_image and "resolveimage" in frontend_caps:
-                base = job.resolve_image_config(compiled.base_image, platform)
+                base_digest, base = job.resolve_image_config(compiled.base_image, platform)
             config = image_config(base, platform)
             if config is not None:
                 metadata["containerimage.config"] = json.dumps(config, sort_keys=True).encode()
@@ -185,7 +189,7 @@ def solve(
         raise job.status_error
     vertices, cached = tracker.counts()
     return SolveOutcome(job.ref, dict(response.ExporterResponse), caps, vertices, cached,
-                        waited=job.waited, platform=platform)
+                        waited=job.waited, platform=platform, base_digest=base_digest)
 
 
 def _platforms(pong: Any) -> tuple[str, ...]:
@@ -252,13 +256,14 @@ class _Job:
         finally:
             self.waited += time.perf_counter() - began
 
-    def resolve_image_config(self, ref: str, platform: str) -> dict[str, Any] | None:
+    def resolve_image_config(self, ref: str, platform: str) -> tuple[str, dict[str, Any] | None]:
+        """``(manifest digest or "", config)`` of ``ref`` as the builder resolves it."""
         request = gateway.ResolveImageConfigRequest(
             Ref=ref, Platform=parse_platform(platform), ResolveMode="default",
             LogName=f"[internal] load metadata for {ref}",
         )
         resp = self.bridge("ResolveImageConfig", request, gateway.ResolveImageConfigResponse, RESOLVE_TIMEOUT)
-        return json.loads(resp.Config) if resp.Config else None
+        return resp.Digest, (json.loads(resp.Config) if resp.Config else None)
 
     def wait(self) -> control.ControlSolveResponse:
         # Short waits keep the main thread responsive to Ctrl-C.

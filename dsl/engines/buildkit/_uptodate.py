@@ -12,7 +12,11 @@ record holds fingerprints of:
   the listing (name, is-a-directory) of every directory the sender walked, so an added or
   removed file is noticed even where nothing was sent before;
 * the envdsl code itself (size and mtime of each of its source files);
-* the base image's ID and the result's image ID under each tag, in dockerd.
+* the base image: its ID in dockerd, or, when dockerd does not have it (BuildKit pulls it on
+  every build), the manifest digest its tag resolved to in the registry, checked with one
+  ``HEAD`` request (``_registry_head.py``; a base pinned by digest needs none);
+* every other image the build reads (``io.copy(image=)``, helper images), the same way;
+* the result's image ID under each tag, in dockerd.
 
 A file fingerprint is ``[st_mode, uid, gid, size, mtime_ns, ino, ctime_ns, digest]``. Mode,
 owner, size, mtime and inode must match; when only the ctime moved (the file was rewritten in
@@ -20,8 +24,9 @@ place, or chmod-ed back) the content digest decides. The kernel updates ctime on
 and nobody can set it, so "same ctime" means "not written since".
 
 This module imports nothing heavy (no grpc, protobuf, Starlark, compiler or docker SDK): the
-two image lookups are raw HTTP/1.0 GETs over dockerd's unix socket. Anything it cannot
-verify means "not up to date", and ``dsl build`` does the real build.
+image lookups are raw HTTP/1.0 GETs over dockerd's unix socket, the registry's a plain
+http.client request. Anything it cannot verify means "not up to date", and ``dsl build``
+does the real build.
 """
 
 from __future__ import annotations
@@ -248,11 +253,47 @@ def _first_change(record: Mapping[str, Any], docker_host: str) -> str:
         for rel, fp in context["entries"].items():
             if not same_file(os.path.join(root, rel), fp):
                 return f"build-context file {os.path.join(root, rel)} changed"
-    if docker_image_id(docker_host, record["base"]["ref"]) != record["base"]["id"]:
-        return f"base image {record['base']['ref']} changed"
     if not record["images"]:
         return "the last build produced no image"
     for tag, image_id in record["images"].items():
         if docker_image_id(docker_host, tag) != image_id:
             return f"{tag} no longer names the image built last time"
+    ca_bundle = record["inputs"].get("ca_bundle") or None
+    for source in record["sources"].values():  # io.copy(image=), helper images: see _image_sources.py
+        if reason := image_change(source, docker_host, ca_bundle):
+            return reason
+    return _base_change(record["base"], docker_host, ca_bundle)
+
+
+def _base_change(base: Mapping[str, str], docker_host: str, ca_bundle: str | None) -> str:
+    """Why the base image is not the one of the last build ("" when it is). Last: it may
+    take a network round trip."""
+    return image_change(base, docker_host, ca_bundle, what="base image")
+
+
+def image_state(ref: str, docker_host: str, ca_bundle: str | None) -> dict[str, str] | None:
+    """What ``ref`` is for a build on ``docker_host`` now: ``{"ref", "id"}`` when dockerd has it
+    (dockerd's BuildKit prefers its own store), else ``{"ref", "digest"}`` from its registry
+    (no request for a digest pin); None when that cannot be verified."""
+    local_id = docker_image_id(docker_host, ref)
+    if local_id is not None:
+        return {"ref": ref, "id": local_id}
+    from dsl.engines.buildkit._registry_head import registry_digest
+
+    digest = registry_digest(ref, ca_bundle=ca_bundle)
+    return {"ref": ref, "digest": digest} if digest else None
+
+
+def image_change(recorded: Mapping[str, str], docker_host: str, ca_bundle: str | None, *, what: str = "image") -> str:
+    """Why the image ``recorded`` (an :func:`image_state`) describes is not what its reference
+    names now ("" when it still is)."""
+    ref, local_id = recorded["ref"], docker_image_id(docker_host, recorded["ref"])
+    if "id" in recorded:
+        return "" if local_id == recorded["id"] else f"{what} {ref} changed"
+    if local_id is not None:  # dockerd prefers its own image over the registry's
+        return f"{what} {ref} is now in the Docker engine's image store"
+    from dsl.engines.buildkit._registry_head import registry_digest
+
+    if registry_digest(ref, ca_bundle=ca_bundle) != recorded["digest"]:
+        return f"{what} {ref} changed in its registry (or the registry could not be asked)"
     return ""

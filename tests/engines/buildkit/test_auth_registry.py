@@ -10,9 +10,11 @@ from __future__ import annotations
 import base64
 import io
 import json
+import os
 import shutil
 import socket
 import subprocess
+import sys
 import tarfile
 import time
 import uuid
@@ -126,3 +128,38 @@ def test_credentials_from_the_docker_config_pull_a_private_image(docker_host, pr
     got = pull_marker(docker_host, ref, docker_config(tmp_path, {f"http://{host}": {"auth": auth}}),
                       tmp_path / "out")
     assert got == marker
+
+
+def test_the_up_to_date_check_logs_in_to_a_private_base_with_the_same_credentials(
+        docker_host, docker_api, private_image, tmp_path, ca_bundle):
+    from dsl.engines.buildkit._registry_head import registry_digest
+
+    ref, _ = private_image
+    host = ref.split("/", 1)[0]
+    config = docker_config(tmp_path, {host: {"auth": base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()}})
+    assert registry_digest(ref, docker_config_dir=config, timeout=10) is not None
+    (tmp_path / "nobody").mkdir()
+    assert registry_digest(ref, docker_config_dir=str(tmp_path / "nobody"), timeout=10) is None  # 401: cannot verify
+
+    project = tmp_path / "proj"
+    (project / "src").mkdir(parents=True)
+    (project / "src" / "a.txt").write_text("a\n")
+    (project / "build.envd").write_text(
+        f'def build():\n    base(image="{ref}", dev=False)\n    io.copy(source="src", target="/src")\n')
+    env = {k: v for k, v in os.environ.items() if k not in ("BUILDKIT_HOST", "DSL_CONTEXT")}
+    env.update(DOCKER_HOST=docker_host, DOCKER_CONFIG=config, XDG_CONFIG_HOME=str(tmp_path / "cfg"),
+               XDG_CACHE_HOME=str(tmp_path / "cache"))
+    tag = f"dsl-auth-uptodate:{uuid.uuid4().hex[:8]}"
+    results = []
+    try:
+        for _ in range(3):
+            time.sleep(0.25)  # files written just before a build are not trusted for its record
+            done = subprocess.run([sys.executable, "-m", "dsl", "build", "-t", tag, "--progress", "plain",
+                                   "--ca-bundle", ca_bundle], cwd=project, env=env, capture_output=True,
+                                  text=True, timeout=300, check=False)
+            assert done.returncode == 0, done.stderr[-2000:]
+            results.append(done.stderr)
+    finally:
+        docker_api.remove_image(tag, force=True)
+    assert "up to date" not in results[0]
+    assert "up to date" in results[-1] and "#" not in results[-1]  # no progress: nothing was solved

@@ -201,3 +201,112 @@ def test_a_rebuild_says_which_input_changed(project):
     (proj.root / "lib.star").write_text('def marker():\n    return "echo two > /marker"\n')
     result = proj.build("--progress", "plain")
     assert f"rebuilding: {proj.root / 'lib.star'} changed" in result.stderr
+
+
+REGISTRY_BUILD_FILE = '''\
+def build():
+    base(image="{base}", dev=False)
+    io.copy(source="src", target="/opt/src")
+    run(["cat /base-marker > /seen-marker"])
+'''
+
+
+def _push_base(docker_api, base_image: str, ref: str, marker: str) -> str:
+    """Push ``base_image`` plus ``/base-marker`` under ``ref``; drop the local tag (the build
+    must pull it from the registry); return the registry's manifest digest."""
+    repo, tag = ref.rsplit(":", 1)
+    container = docker_api.create_container(base_image, command=["sh", "-c", f"echo {marker} > /base-marker"])
+    try:
+        docker_api.start(container)
+        assert docker_api.wait(container, timeout=120)["StatusCode"] == 0
+        docker_api.commit(container, repository=repo, tag=tag)
+    finally:
+        docker_api.remove_container(container, force=True)
+    events = list(docker_api.push(repo, tag=tag, stream=True, decode=True))
+    assert not [e for e in events if "error" in e], events
+    docker_api.remove_image(ref, force=True)
+    return next(e["aux"]["Digest"] for e in events if "Digest" in (e.get("aux") or {}))
+
+
+@pytest.fixture
+def registry_project(tmp_path, docker_host, docker_api, base_image, ca_bundle, registry):
+    """A project whose base exists only in the test registry (not in dockerd's image store)."""
+    suffix = uuid.uuid4().hex[:10]
+    base = f"{registry}/dsl-uptodate-{suffix}/base:1"
+    _push_base(docker_api, base_image, base, "one")
+    root = tmp_path / "proj"
+    (root / "src").mkdir(parents=True)
+    (root / "build.envd").write_text(REGISTRY_BUILD_FILE.format(base=base))
+    (root / "src" / "a.txt").write_text("AAAA\n")
+    proj = Project(root, tmp_path, docker_host, f"dsl-uptodate-reg:{suffix}", ca_bundle)
+    try:
+        yield proj, base
+    finally:
+        for ref in (proj.tag, base):
+            try:
+                docker_api.remove_image(ref, force=True)
+            except Exception:  # noqa: BLE001 - already gone
+                pass
+
+
+def test_a_registry_base_skips_unchanged_and_a_moved_tag_rebuilds(registry_project, docker_api, base_image):
+    proj, base = registry_project
+    proj.assert_built()
+    import docker
+
+    with pytest.raises(docker.errors.ImageNotFound):  # the build pulled it without tagging it in dockerd
+        docker_api.inspect_image(base)
+    assert run_in(docker_api, proj.tag, "cat /seen-marker") == "one\n"
+    proj.assert_skipped()  # "up to date", no progress event: nothing reached the builder
+
+    _push_base(docker_api, base_image, base, "two")  # the same tag, another image upstream
+    result = proj.build("--progress", "plain")
+    assert f"rebuilding: base image {base} changed in its registry" in result.stderr
+    assert "up to date" not in result.stderr
+    assert run_in(docker_api, proj.tag, "cat /seen-marker") == "two\n"
+    proj.assert_skipped()
+
+    (proj.root / "src" / "a.txt").write_text("BBBB\n")  # the context still counts, as with a local base
+    proj.assert_built()
+    assert run_in(docker_api, proj.tag, "cat /opt/src/a.txt") == "BBBB\n"
+    proj.assert_skipped()
+
+
+
+def test_a_moved_tag_of_another_image_the_build_reads_rebuilds(registry_project, docker_api, base_image, registry):
+    proj, _ = registry_project
+    other = f"{registry}/dsl-uptodate-{uuid.uuid4().hex[:10]}/other:1"
+    _push_base(docker_api, base_image, other, "first")
+    build_file = proj.root / "build.envd"
+    build_file.write_text(build_file.read_text() + f'    io.copy(image="{other}", source="/base-marker", '
+                          'target="/other-marker")\n')
+    proj.assert_built()
+    proj.assert_skipped()
+    _push_base(docker_api, base_image, other, "second")
+    result = proj.build("--progress", "plain")
+    assert f"rebuilding: image {other} changed in its registry" in result.stderr
+    assert run_in(docker_api, proj.tag, "cat /other-marker") == "second\n"
+    proj.assert_skipped()
+
+
+def test_a_multi_platform_base_is_compared_by_its_index_digest(registry_project, docker_api, registry):
+    """The builder resolves a tag naming an index to the index's digest, as the HEAD does."""
+    import urllib.request
+
+    proj, base = registry_project
+    repo, tag = base.split("/", 1)[1].rsplit(":", 1)
+    head = urllib.request.Request(f"http://{registry}/v2/{repo}/manifests/{tag}", method="HEAD",
+                                  headers={"Accept": "application/vnd.docker.distribution.manifest.v2+json"})
+    with urllib.request.urlopen(head, timeout=10) as reply:
+        digest, size = reply.headers["Docker-Content-Digest"], int(reply.headers["Content-Length"])
+    kind = "application/vnd.docker.distribution.manifest.list.v2+json"
+    index = {"schemaVersion": 2, "mediaType": kind, "manifests": [{
+        "mediaType": "application/vnd.docker.distribution.manifest.v2+json", "digest": digest, "size": size,
+        "platform": {"architecture": "amd64", "os": "linux"}}]}
+    put = urllib.request.Request(f"http://{registry}/v2/{repo}/manifests/multi", method="PUT",
+                                 data=json.dumps(index).encode(), headers={"Content-Type": kind})
+    urllib.request.urlopen(put, timeout=10).close()
+    build_file = proj.root / "build.envd"
+    build_file.write_text(build_file.read_text().replace(base, base.rsplit(":", 1)[0] + ":multi"))
+    proj.assert_built()
+    proj.assert_skipped()
