@@ -43,6 +43,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from _build_context import context_case  # noqa: E402
 from _build_dev import dev_case  # noqa: E402
 from _build_engine import Engine, engine, log_tail  # noqa: E402
 from _build_peers import BuildResult, DockerfilePeer, DslPeer, EnvdPeer  # noqa: E402
@@ -237,8 +238,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=3, help="rounds per tool (default 3)")
     parser.add_argument("--docker-host", help="use this dockerd instead of a private one (its build cache is pruned!)")
-    parser.add_argument("--only", default=",".join((*PEER_ORDER, "dev")),
-                        help="comma-separated tools to run, and `dev` for the dev=True case")
+    parser.add_argument("--only", default=",".join((*PEER_ORDER, "dev", "context-big")),
+                        help="comma-separated tools to run, `dev` for the dev=True case and "
+                             "`context-big` for the big build context (_build_context.py)")
     parser.add_argument("--dev-baseline", default="ae2b7cb", metavar="REV",
                         help="envdsl revision the dev=True case compares with (default: the last commit before the bundle)")
     parser.add_argument("--json", type=Path, help="also write the raw timings here")
@@ -269,6 +271,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         for peer in runnable:
             peer.reset()
         dev = dev_case(eng, work, cache, args.dev_baseline, args.rounds) if "dev" in args.only.split(",") else []
+        if "context-big" in args.only.split(","):
+            dev += context_case(eng, work, args.rounds)
         table = _report(results, peers, eng, args.rounds, breakdown) if results or not dev else ""
         print("\n".join([table, *dev]) if dev else table)
     if args.json:
