@@ -163,8 +163,6 @@ def micro(project: Path, rounds: int) -> list[str]:
 def context_case(eng, work: Path, rounds: int) -> list[str]:
     """``dsl build`` vs ``docker build`` of the big context: cold (after a prune) and one file
     changed; returns the report lines (medians, ratio to docker build, target ≤ 1.0)."""
-    from _build_peers import BuildResult  # noqa: F401 - the harness's type, for the reader
-
     project = make_project(work / "context-big")
     files, size = project_size(project)
     build_file = project / "build.envd"
@@ -178,10 +176,11 @@ def context_case(eng, work: Path, rounds: int) -> list[str]:
     pycache = work / "dsl-pycache"
     env = {k: v for k, v in eng.env().items() if k != "PYTHONDONTWRITEBYTECODE"}
     dsl_env = {**env, "PYTHONPATH": str(REPO), "PYTHONPYCACHEPREFIX": str(pycache)}
+    tags = {"dsl": "bench-ctx-dsl:1", "docker build": "bench-ctx-docker:1"}
     tools = {
-        "dsl": ([sys.executable, "-m", "dsl", "build", str(project), "-t", "bench-ctx-dsl:1",
+        "dsl": ([sys.executable, "-m", "dsl", "build", str(project), "-t", tags["dsl"],
                  "--progress", "plain"], dsl_env),
-        "docker build": ([*eng.docker_cli, "build", "--progress", "plain", "-t", "bench-ctx-docker:1",
+        "docker build": ([*eng.docker_cli, "build", "--progress", "plain", "-t", tags["docker build"],
                           str(project)], {**env, "DOCKER_BUILDKIT": "1"}),
     }
     times: dict[tuple[str, str], list[float]] = {}
@@ -191,10 +190,13 @@ def context_case(eng, work: Path, rounds: int) -> list[str]:
         for name in order:
             argv, tool_env = tools[name]
             eng.prune()
+            eng.remove_image(tags[name])  # else dsl's up-to-date check could skip the cold build
             _write_changed(project, "original")
             for scenario in ("cold", "changed"):
+                token = "original"
                 if scenario == "changed":
-                    _write_changed(project, f"round {round_no}")
+                    token = f"round {round_no}"
+                    _write_changed(project, token)
                 began = time.perf_counter()
                 log = work / "logs" / f"context-big-{name.replace(' ', '-')}-{scenario}-{round_no}.log"
                 log.parent.mkdir(parents=True, exist_ok=True)
@@ -203,6 +205,9 @@ def context_case(eng, work: Path, rounds: int) -> list[str]:
                 took = time.perf_counter() - began
                 if code != 0:
                     failures.append(f"  {name} {scenario} failed: see {log}")
+                    continue
+                if _image_head(eng, tags[name]) != _token_head(token):
+                    failures.append(f"  {name} {scenario}: the image lacks the changed file (a skipped build)")
                     continue
                 times.setdefault((scenario, name), []).append(took)
     out = ["", f"context-big: io.copy / COPY of {files} files, {size / 1e6:.0f} MB; {rounds} round(s), "
@@ -218,11 +223,22 @@ def context_case(eng, work: Path, rounds: int) -> list[str]:
     return out + failures
 
 
+def _token_head(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
 def _write_changed(project: Path, token: str) -> None:
     path = project / "src" / CHANGED
     data = bytearray(path.read_bytes())
-    data[:64] = hashlib.sha256(token.encode()).hexdigest().encode()
+    data[:64] = _token_head(token).encode()
     path.write_bytes(bytes(data))
+
+
+def _image_head(eng, tag: str) -> str:
+    """The first 64 bytes of the changed file as the image holds it (checked, untimed)."""
+    proc = eng.docker("run", "--rm", "--entrypoint", "head", tag, "-c", "64", f"{TARGET}/src/{CHANGED}",
+                      check=False)
+    return proc.stdout
 
 
 def _run(argv: Sequence[str], env: dict[str, str], out) -> int:

@@ -1,6 +1,6 @@
 """Build benchmark: ``dsl build`` against envd and a Dockerfile, on one dockerd BuildKit.
 
-    python bench/build.py [--rounds N] [--docker-host URL] [--only dsl,envd,dockerfile,dev]
+    python bench/build.py [--rounds N] [--docker-host URL] [--only dsl,envd,dockerfile,dev,context-big]
                           [--dev-baseline REV] [--json FILE]
 
 The same environment — the test base ``debian:bookworm`` + apt ``jq`` (and ``python3-pip``) +
@@ -16,6 +16,10 @@ scenarios:
 * **context file changed** — the file also copies a build-context file into the image
   (``io.copy`` / ``COPY``); after an untimed build only that file's content changes, and the
   rebuilt image must hold the new content.
+
+The ``context-big`` case (``_build_context.py``) copies a 4,000-file, 110 MB project into the
+image (``io.copy`` / ``COPY``) against ``docker build``, after a cache prune and after one
+file changed; ``python bench/_build_context.py`` times the FileSync sender alone, in-process.
 
 The ``dev`` case (``_build_dev.py``) times a dev environment's cold build once the dev runtime
 is cached, and how much of it the dev layer takes (target ≤ 1 s), beside the same build with
