@@ -117,6 +117,8 @@ def _receive_all(channel) -> tuple[int, int, int, float]:
         elif packet.type == fs.Packet.PACKET_FIN:
             break
     outgoing.put(None)
+    for _ in responses:  # the sender's end of the stream, so the call closes cleanly
+        pass
     return stats, packets, size, stat_phase
 
 
