@@ -15,6 +15,8 @@ daemon takes any size under its 4 MiB gRPC receive limit), which makes a 2.7 MB 
 messages instead of 84 (the case's 20 big files: 1,660 DATA messages become 220). Reading the
 daemon's REQs on a thread of their own, to overlap them with sending, measured slower (1.75 s
 against 1.40 s for the full send): the two threads contend for the GIL and the call's lock.
+The generated protobuf classes stay: hand-framing the packets as bytes measured ~1.5–2.5 ms
+faster per 4,000 packets, nothing beside the round trips.
 """
 
 from __future__ import annotations
