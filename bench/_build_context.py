@@ -23,7 +23,6 @@ import os
 import queue
 import statistics
 import sys
-import threading
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -246,7 +245,7 @@ def _image_head(eng, tag: str) -> str:
 def _run(argv: Sequence[str], env: dict[str, str], out) -> int:
     import subprocess
 
-    return subprocess.run(list(argv), stdout=out, stderr=subprocess.STDOUT, env=env).returncode
+    return subprocess.run(list(argv), stdout=out, stderr=subprocess.STDOUT, env=env, check=False).returncode
 
 
 def _cell(times: Sequence[float]) -> str:
