@@ -11,7 +11,8 @@ to a local receiver): the walk takes ~30 ms, and making and serialising all 13,7
 ~100 ms; the rest is grpcio's per-message cost, 50–100 µs, because its sync server sends one
 message at a time and waits for each to complete (its asyncio server measured no faster). So
 the message count is what to keep down: DATA chunks are 256 KiB, not fsutil's 32 KiB (the
-daemon takes any size under its 4 MiB gRPC receive limit), which makes a 2.7 MB file 12
+receiver writes whatever a DATA holds; gRPC's default message limit is 4 MiB; tested against
+dockerd 20.10's BuildKit in test_session_dockerd.py), which makes a 2.7 MB file 12
 messages instead of 84 (the case's 20 big files: 1,660 DATA messages become 220). Reading the
 daemon's REQs on a thread of their own, to overlap them with sending, measured slower (1.75 s
 against 1.40 s for the full send): the two threads contend for the GIL and the call's lock.
