@@ -1,6 +1,6 @@
 """Build benchmark: ``dsl build`` against envd and a Dockerfile, on one dockerd BuildKit.
 
-    python bench/build.py [--rounds N] [--docker-host URL] [--only dsl,envd,dockerfile,dev]
+    python bench/build.py [--rounds N] [--docker-host URL] [--only dsl,envd,dockerfile,dev,context-big]
                           [--cases local,registry] [--dev-baseline REV] [--json FILE]
 
 The same environment — the test base ``debian:bookworm`` + apt ``jq`` (and ``python3-pip``) +
@@ -23,6 +23,10 @@ runs four scenarios:
 * **context file changed** — the file also copies a build-context file into the image
   (``io.copy`` / ``COPY``); after an untimed build only that file's content changes, and the
   rebuilt image must hold the new content.
+
+The ``context-big`` case (``_build_context.py``) copies a 4,000-file, 110 MB project into the
+image (``io.copy`` / ``COPY``) against ``docker build``, after a cache prune and after one
+file changed; ``python bench/_build_context.py`` times the FileSync sender alone, in-process.
 
 The ``dev`` case (``_build_dev.py``) times a dev environment's cold build once the dev runtime
 is cached, and how much of it the dev layer takes (target ≤ 1 s), beside the same build with
@@ -51,6 +55,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from _build_context import context_case  # noqa: E402
 from _build_dev import dev_case  # noqa: E402
 from _build_engine import Engine, engine, log_tail  # noqa: E402
 from _build_peers import BuildResult, DockerfilePeer, DslPeer, EnvdPeer, push_registry_base  # noqa: E402
@@ -259,8 +264,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=3, help="rounds per tool (default 3)")
     parser.add_argument("--docker-host", help="use this dockerd instead of a private one (its build cache is pruned!)")
-    parser.add_argument("--only", default=",".join((*PEER_ORDER, "dev")),
-                        help="comma-separated tools to run, and `dev` for the dev=True case")
+    parser.add_argument("--only", default=",".join((*PEER_ORDER, "dev", "context-big")),
+                        help="comma-separated tools to run, `dev` for the dev=True case and "
+                             "`context-big` for the big build context (_build_context.py)")
     parser.add_argument("--cases", default=",".join(CASES),
                         help=f"comma-separated cases, each run by every tool (default: {','.join(CASES)})")
     parser.add_argument("--dev-baseline", default="ae2b7cb", metavar="REV",
@@ -301,6 +307,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         for peer in runnable:
             peer.reset()
         dev = dev_case(eng, work, cache, args.dev_baseline, args.rounds) if "dev" in args.only.split(",") else []
+        if "context-big" in args.only.split(","):
+            dev += context_case(eng, work, args.rounds)
         table = _report(results, peers, eng, args.rounds, cases, breakdown) if results or not dev else ""
         print("\n".join([table, *dev]) if dev else table)
     if args.json:

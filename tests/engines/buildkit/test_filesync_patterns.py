@@ -141,3 +141,15 @@ def test_may_match_below_never_prunes_a_directory_holding_a_match(pattern: str, 
             for depth in range(1, len(parts)):
                 directory = "/".join(parts[:depth])
                 assert patterns.may_match_below(directory, negated=not positive), (directory, lines)
+
+
+@settings(max_examples=300)
+@given(patterns=hs.lists(hs.one_of(PATTERN, PATTERN.map(lambda p: "!" + p)), min_size=1, max_size=4), path=PATH)
+def test_matches_inside_agrees_with_matches_wherever_the_walker_asks(patterns: list[str], path: str) -> None:
+    """The walker's one-regex shortcut: for any entry whose parent directories are not matched
+    (where the walker calls it), it decides exactly as the full last-match-wins rule."""
+    patterns_set = PatternSet(patterns)
+    parts = path.split("/")
+    if any(patterns_set.matches("/".join(parts[:depth])) for depth in range(1, len(parts))):
+        return  # a matched parent: the walker never lists this entry through matches_inside
+    assert patterns_set.matches_inside(path) == patterns_set.matches(path)

@@ -74,6 +74,27 @@ def test_context_reaches_the_result_with_modes_links_and_ignores(docker_host, tm
     assert session.transfers["context"].bytes_sent > 100_000
 
 
+def test_big_files_in_large_chunks_and_many_files_arrive_intact(docker_host, tmp_path):
+    """DATA chunks larger than fsutil's 32 KiB are accepted by the daemon, byte for byte."""
+    ctx = tmp_path / "ctx"
+    expected = {}
+    for i in range(400):
+        rel = f"d{i % 5}/f{i:03d}"
+        (ctx / rel).parent.mkdir(parents=True, exist_ok=True)
+        (ctx / rel).write_bytes(os.urandom(i * 37))
+        (ctx / rel).chmod((0o600, 0o644, 0o755)[i % 3])
+        expected[rel] = ((ctx / rel).read_bytes(), (0o600, 0o644, 0o755)[i % 3])
+    big = os.urandom(3 * 1024 * 1024 + 12345)
+    (ctx / "big.bin").write_bytes(big)
+    out = tmp_path / "out"
+    session = Session(context_dir=ctx, exporter_sink=DirectoryExport(out))
+    build(docker_host, context_only(), session)
+    assert (out / "big.bin").read_bytes() == big
+    got = {str(p.relative_to(out)): (p.read_bytes(), p.stat().st_mode & 0o777)
+           for p in out.rglob("f*") if p.is_file()}
+    assert got == expected
+
+
 def test_a_changed_file_is_the_only_one_sent_again(docker_host, tmp_path):
     ctx = project(tmp_path / "ctx")
     first = Session(context_dir=ctx, exporter_sink=DirectoryExport(tmp_path / "out1"))

@@ -1,10 +1,23 @@
 """``/moby.filesync.v1.FileSync/DiffCopy``: send a local directory to the daemon.
 
 fsutil's diffcopy protocol, sender side: announce every entry as a STAT packet (ID = its
-index), end with an empty STAT, then answer each REQ{ID} with DATA chunks of at most 32 KiB
-and an empty DATA, until the daemon sends FIN, which is answered with FIN. The daemon diffs the
-announced list against what it received last time under the same shared key, so only new or
-changed files are requested.
+index), end with an empty STAT, then answer each REQ{ID} with DATA chunks and an empty DATA,
+until the daemon sends FIN, which is answered with FIN. The daemon diffs the announced list
+against what it received last time under the same shared key, so only new or changed files are
+requested.
+
+Where the time goes (``python bench/_build_context.py``: 4,042 entries, 111 MB, sent in-process
+to a local receiver): the walk takes ~30 ms, and making and serialising all 13,700 packets
+~100 ms; the rest is grpcio's per-message cost, 50–100 µs, because its sync server sends one
+message at a time and waits for each to complete (its asyncio server measured no faster). So
+the message count is what to keep down: DATA chunks are 256 KiB, not fsutil's 32 KiB (the
+receiver writes whatever a DATA holds; gRPC's default message limit is 4 MiB; tested against
+dockerd 20.10's BuildKit in test_session_dockerd.py), which makes a 2.7 MB file 12
+messages instead of 84 (the case's 20 big files: 1,660 DATA messages become 220). Reading the
+daemon's REQs on a thread of their own, to overlap them with sending, measured slower (1.75 s
+against 1.40 s for the full send): the two threads contend for the GIL and the call's lock.
+The generated protobuf classes stay: hand-framing the packets as bytes measured ~1.5–2.5 ms
+faster per 4,000 packets, nothing beside the round trips.
 """
 
 from __future__ import annotations
@@ -20,7 +33,7 @@ from dsl.engines.buildkit.session._patterns import PatternSet, escape_pattern
 from dsl.engines.buildkit.session._walk import Filter, FileList, follow_paths, scan
 from dsl.errors import UsageError
 
-CHUNK_SIZE = 32 * 1024
+CHUNK_SIZE = 256 * 1024  # see the module docstring
 _STAT, _REQ, _DATA, _FIN, _ERR = (fs.Packet.PACKET_STAT, fs.Packet.PACKET_REQ,
                                   fs.Packet.PACKET_DATA, fs.Packet.PACKET_FIN,
                                   fs.Packet.PACKET_ERR)

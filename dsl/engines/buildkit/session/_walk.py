@@ -149,7 +149,7 @@ def _scan_dir(
         info = entry.stat(follow_symlinks=False)
         is_dir = st.S_ISDIR(info.st_mode)
         selected = included or all(p.matches(rel) for p in includes)
-        excluded = any(p.matches(rel) for p in excludes)
+        excluded = any(p.matches_inside(rel) for p in excludes)  # abs_dir is excluded by none
         if selected and not excluded:
             for parent_stat, parent_src in pending:
                 _emit(out, parent_stat, parent_src)
