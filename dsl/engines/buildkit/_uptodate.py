@@ -20,8 +20,10 @@ record holds fingerprints of:
 
 A file fingerprint is ``[st_mode, uid, gid, size, mtime_ns, ino, ctime_ns, digest]``. Mode,
 owner, size, mtime and inode must match; when only the ctime moved (the file was rewritten in
-place, or chmod-ed back) the content digest decides. The kernel updates ctime on every write
-and nobody can set it, so "same ctime" means "not written since".
+place, or chmod-ed back) the content digest decides for the files the evaluation read. Build
+context entries are recorded without a digest (hashing every context file after each build is
+what made a big context slow), so for them a moved ctime means "changed". The kernel updates
+ctime on every write and nobody can set it, so "same ctime" means "not written since".
 
 This module imports nothing heavy (no grpc, protobuf, Starlark, compiler or docker SDK): the
 image lookups are raw HTTP/1.0 GETs over dockerd's unix socket, the registry's a plain
