@@ -212,6 +212,13 @@ class KubeRunner:
         with self._errors(f"cannot run a command in {env_id_}"):
             return run_exec(self.kube, found.object_id, argv, tty=tty, stdin=stdin)
 
+    def capture(self, env_id_: str, argv: list[str]) -> tuple[int, bytes]:
+        from dsl.engines.kube._streams import exec_capture
+
+        found = self._require(env_id_, running=True)
+        with self._errors(f"cannot run a command in {env_id_}"):
+            return exec_capture(self.kube, found.object_id, argv)
+
     def logs(self, env_id_: str, *, follow: bool, tail: int) -> Iterator[tuple[str, bytes]]:
         from dsl.engines.kube._logs import container_logs
 
