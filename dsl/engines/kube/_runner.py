@@ -175,7 +175,8 @@ class KubeRunner:
         volumes: list[str] = []
         kept: list[str] = []
         with self._errors(f"cannot remove {env_id_}"):
-            kinds = (*o.RETIRED_KINDS, "PersistentVolumeClaim", "Secret")
+            # Secrets are read only to purge them: `dsl gc` (down without purge) needs no right to them
+            kinds = (*o.RETIRED_KINDS, "PersistentVolumeClaim", *(("Secret",) if purge else ()))
             found = {kind: [i for i in self.kube.list(kind, o.selector(instance))[0] if o.project(i) == project]
                      for kind in kinds}
             if not any(found[k] for k in o.WORKLOAD_KINDS) and not any(found.values()):
