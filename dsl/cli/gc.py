@@ -66,9 +66,9 @@ def decide(activity: Activity, idle_seconds: int) -> Decision:
         return Decision(False, f"{n} open SSH session{'s' if n > 1 else ''}")
     last = activity.last_active
     idle = max(activity.now - last, 0)
-    if activity.last_logout == last:
+    if activity.last_logout and activity.last_logout == last:
         what = "last logout"
-    elif activity.last_login == last:
+    elif activity.last_login and activity.last_login == last:
         what = "last login"
     else:
         what = "started, no login since"
