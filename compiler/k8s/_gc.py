@@ -27,7 +27,7 @@ GC_RULES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("apps", "deployments", ("delete", "list")),
     ("apps", "statefulsets", ("delete", "list")),
 )
-_HOME = "/tmp"  # noqa: S108 - the Job's only writable directory (an emptyDir), HOME for dsl
+_HOME = "/tmp"
 
 
 @dataclass(frozen=True, slots=True)

@@ -66,27 +66,32 @@ def decide(activity: Activity, idle_seconds: int) -> Decision:
         return Decision(False, f"{n} open SSH session{'s' if n > 1 else ''}")
     last = activity.last_active
     idle = max(activity.now - last, 0)
+    ago = format_duration(idle)
     if activity.last_logout and activity.last_logout == last:
-        what = "last logout"
+        since = f"last logout {ago} ago"
     elif activity.last_login and activity.last_login == last:
-        what = "last login"
+        since = f"last login {ago} ago"
     else:
-        what = "started, no login since"
+        since = f"started {ago} ago, no login since"
     if idle >= idle_seconds:
-        return Decision(True, f"idle {format_duration(idle)} ({what} {format_duration(idle)} ago)")
-    return Decision(False, f"idle {format_duration(idle)}, less than {format_duration(idle_seconds)} ({what})")
+        return Decision(True, f"idle {ago} ({since})")
+    return Decision(False, f"idle {ago}, less than {format_duration(idle_seconds)} ({since})")
+
+
+_UNITS = (("d", 86400), ("h", 3600), ("m", 60), ("s", 1))
 
 
 def format_duration(seconds: int) -> str:
-    """``5400`` → ``1h30m``: the largest two units."""
-    parts = []
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
-        if seconds >= size or (unit == "s" and not parts):
-            parts.append(f"{seconds // size}{unit}")
-            seconds %= size
-        if len(parts) == 2:
-            break
-    return "".join(parts)
+    """``5400`` → ``1h30m``: the largest unit and, when not zero, the next one."""
+    for i, (unit, size) in enumerate(_UNITS):
+        if seconds >= size or unit == "s":
+            text = f"{seconds // size}{unit}"
+            if i + 1 < len(_UNITS):
+                next_unit, next_size = _UNITS[i + 1]
+                rest = seconds % size // next_size
+                text += f"{rest}{next_unit}" if rest else ""
+            return text
+    raise AssertionError("unreachable")
 
 
 def read_decision(runner: Runner, state: EnvState, idle_seconds: int) -> Decision:

@@ -15,9 +15,9 @@ def test_an_open_session_is_never_idle_however_old() -> None:
 
 def test_idle_counts_from_the_last_logout_login_or_start() -> None:
     never = decide(Activity(now=3 * HOUR, started=0, last_login=0, last_logout=0, open_sessions=0), 2 * HOUR)
-    assert never.remove and never.reason == "idle 3h (started, no login since 3h ago)"
+    assert never.remove and never.reason == "idle 3h (started 3h ago, no login since)"
     recent = decide(Activity(now=3 * HOUR, started=0, last_login=HOUR, last_logout=2 * HOUR, open_sessions=0), 2 * HOUR)
-    assert not recent.remove and recent.reason == "idle 1h, less than 2h (last logout)"
+    assert not recent.remove and recent.reason == "idle 1h, less than 2h (last logout 1h ago)"
     exactly = decide(Activity(now=3 * HOUR, started=0, last_login=HOUR, last_logout=HOUR, open_sessions=0), 2 * HOUR)
     assert exactly.remove and "last logout 2h ago" in exactly.reason
 
@@ -30,4 +30,5 @@ def test_a_report_that_is_not_a_record_is_none() -> None:
 
 
 def test_durations_read_as_people_write_them() -> None:
-    assert [format_duration(s) for s in (0, 59, 90, 5400, 86400 + 7200 + 5)] == ["0s", "59s", "1m30s", "1h30m", "1d2h"]
+    assert [format_duration(s) for s in (0, 59, 90, 5400, 3605, 86400 + 7200 + 5)] == [
+        "0s", "59s", "1m30s", "1h30m", "1h", "1d2h"]

@@ -22,7 +22,7 @@ def _compile(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     project.mkdir(exist_ok=True)
     (project / "build.envd").write_text(BUILD)
     return subprocess.run([sys.executable, "-m", "dsl", "compile", "-t", "k8s", "--image", IMAGE, *args],
-                          cwd=project, capture_output=True, text=True, env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"})
+                          cwd=project, capture_output=True, text=True, check=False, env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"})
 
 
 def _objects(text: str) -> dict[str, dict]:
@@ -87,6 +87,6 @@ def test_the_role_grants_exactly_what_dsl_gc_calls(tmp_path):
 def test_bad_gc_options_are_usage_errors_without_a_file_location(tmp_path, args, words):
     (tmp_path / "build.envd").write_text("this is not starlark(")  # the options are refused first
     result = subprocess.run([sys.executable, "-m", "dsl", "compile", "-t", "k8s", "--image", IMAGE, *args],
-                            cwd=tmp_path, capture_output=True, text=True, env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"})
+                            cwd=tmp_path, capture_output=True, text=True, check=False, env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"})
     assert result.returncode == 2 and words in result.stderr and "hint: " in result.stderr
     assert result.stderr.startswith("error: ") and "build.envd" not in result.stderr and "Traceback" not in result.stderr

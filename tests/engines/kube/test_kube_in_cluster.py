@@ -34,7 +34,7 @@ def test_in_a_pod_the_service_account_is_used_and_its_rotated_token_is_read_agai
         seen: list[str] = []
         dispatch = fake_kube.router.dispatch
 
-        def recording(request):  # noqa: ANN001, ANN202
+        def recording(request):
             seen.append(request.headers.get("Authorization"))
             return dispatch(request)
 
