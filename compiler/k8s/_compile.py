@@ -53,12 +53,7 @@ def compile_k8s(env: Environment, opts: K8sOptions, *, lock_hash: str = "") -> t
     volumes = plan_volumes(env, base, opts)
     ssh_secret = opts.ssh_secret or child_name(base, "ssh")
     jupyter_secret = child_name(base, "jupyter")  # never emitted: a token is not for manifests
-    labels = {
-        "app.kubernetes.io/name": label_value(env.name) or base,
-        "app.kubernetes.io/instance": base,
-        "app.kubernetes.io/managed-by": MANAGED_BY,
-        "app.kubernetes.io/part-of": label_value(env.name) or base,
-    }
+    labels = environment_labels(env)
     digest = content_hash({
         "output": OUTPUT_VERSION,
         "environment": env.content_hash(),
@@ -85,6 +80,17 @@ def compile_k8s(env: Environment, opts: K8sOptions, *, lock_hash: str = "") -> t
     secrets = {o["metadata"]["name"]: o["data"] for o in objects if o["kind"] == "Secret"}
     objects.append(workload(opts.workload, base, meta, labels, selector, spec, config_hash(labels, spec, secrets)))
     return tuple(objects)
+
+
+def environment_labels(env: Environment) -> dict[str, str]:
+    """The ``app.kubernetes.io/*`` labels of every object of ``env`` (what the runner selects by)."""
+    base = _runtime.instance_name(env)
+    return {
+        "app.kubernetes.io/name": label_value(env.name) or base,
+        "app.kubernetes.io/instance": base,
+        "app.kubernetes.io/managed-by": MANAGED_BY,
+        "app.kubernetes.io/part-of": label_value(env.name) or base,
+    }
 
 
 def _hashed_options(opts: K8sOptions) -> dict[str, Any]:

@@ -16,7 +16,8 @@ from typing import Any
 
 from compiler.k8s._block_yaml import block_yaml
 
-KIND_ORDER = ("Secret", "PersistentVolumeClaim", "Service", "Pod", "StatefulSet", "Deployment")
+KIND_ORDER = ("Secret", "PersistentVolumeClaim", "Service", "Pod", "StatefulSet", "Deployment",
+              "ServiceAccount", "Role", "RoleBinding", "CronJob")  # the in-cluster gc last (_gc.py)
 _FIRST_KEYS = ("apiVersion", "kind", "metadata", "spec")
 _FILE_PREFIX = {"Secret": "secret", "PersistentVolumeClaim": "pvc", "Service": "service", "Pod": "pod",
                 "StatefulSet": "statefulset", "Deployment": "deployment"}

@@ -21,6 +21,9 @@ from compiler.llb._account import account_script
 from compiler.llb._bundle import join_runtime
 from compiler.llb._context import Context
 from compiler.llb._layout import (
+    ACTIVITY,
+    ACTIVITY_DIR,
+    ACTIVITY_SWEEP_SECONDS,
     CONDA_ROOT,
     DEFAULT_UID,
     DEV_HOME,
@@ -100,7 +103,10 @@ def prepare(ctx: Context, state: State, *, parallel: bool) -> State:
         state = ctx.run(state, _shell_lines(ctx.env, ctx.ca_bundle), name=f"dev: install {ctx.env.build.shell}",
                         span=span, mounts=ctx.apt_caches(), shell=RUNTIME_SH)
     name = "root" if o.uid == 0 else DEV_USER
-    return ctx.run(state, account_script(o, name, DEV_HOME, login_shell(ctx.env)),
+    # /run/dsl is the dev user's, so its sshd sessions can record activity there (dsl-activity);
+    # made here, as root, since a later step's CA mount under it may leave a root-owned stub
+    activity_dir = [f"mkdir -p {ACTIVITY_DIR} && chown {o.uid}:{o.gid} {ACTIVITY_DIR} && chmod 755 {ACTIVITY_DIR}"]
+    return ctx.run(state, account_script(o, name, DEV_HOME, login_shell(ctx.env)) + activity_dir,
                    name=f"dev: user {name} ({o.uid}:{o.gid}), home {DEV_HOME}", span=span, shell=RUNTIME_SH)
 
 
@@ -124,6 +130,7 @@ def finish(ctx: Context, state: State) -> State:
         Mkfile(SSHD_CONFIG, render_sshd_config().encode(), 0o644),
         Mkfile(ENTRYPOINT, render_entrypoint(env).encode(), 0o755),
         Mkfile(LOGIN, render_login().encode(), 0o755),
+        Mkfile(ACTIVITY, render_activity().encode(), 0o755),
         Mkdir(PROFILE_HOOK.rsplit("/", 1)[0], 0o755),
         Mkfile(PROFILE_HOOK, templates().get_template("profile.sh.j2").render().encode(), 0o644),
         Mkdir(LOG_DIR, 0o755, owner=o),
@@ -174,8 +181,14 @@ def render_sshd_config() -> str:
 def render_login() -> str:
     """The script sshd runs for every session (same for every image): it restores the
     container's environment and working directory, or starts the sftp server."""
-    return templates().get_template("login.sh.j2").render(runtime_sh=RUNTIME_SH,
+    return templates().get_template("login.sh.j2").render(runtime_sh=RUNTIME_SH, activity=ACTIVITY,
                                                            sftp_server=RUNTIME_SFTP_SERVER)
+
+
+def render_activity() -> str:
+    """The SSH activity record's script (same for every image): what ``dsl gc`` reads."""
+    return templates().get_template("activity.sh.j2").render(runtime_sh=RUNTIME_SH, runtime_bin=RUNTIME_BIN,
+                                                              sweep_seconds=ACTIVITY_SWEEP_SECONDS)
 
 
 def render_entrypoint(env: Environment) -> str:
@@ -194,5 +207,5 @@ def render_entrypoint(env: Environment) -> str:
         home=DEV_HOME, log_dir=q(LOG_DIR), workdir=q(workdir(env)), init_scripts=init,
         daemons=daemons, jupyter=jupyter, rstudio=rt.rstudio, rstudio_port=RSTUDIO_PORT,
         sshd_config=q(SSHD_CONFIG), login=q(LOGIN), runtime_sh=RUNTIME_SH, runtime_bin=RUNTIME_BIN,
-        sshd=RUNTIME_SSHD,
+        sshd=RUNTIME_SSHD, activity=q(ACTIVITY), sweep_seconds=ACTIVITY_SWEEP_SECONDS,
     )

@@ -31,6 +31,7 @@ _COMMANDS = {
     "du": "dsl.cli.cache:du",
     "up": "dsl.cli.up:up",
     "down": "dsl.cli.envs:down",
+    "gc": "dsl.cli.gc:gc",
     "ls": "dsl.cli.envs:ls",
     "ports": "dsl.cli.envs:ports",
     "logs": "dsl.cli.envs:logs",

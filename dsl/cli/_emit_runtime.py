@@ -25,7 +25,7 @@ from dsl.ir import Environment
 
 if TYPE_CHECKING:
     from compiler.docker import DockerOptions
-    from compiler.k8s import K8sOptions
+    from compiler.k8s import GcOptions, K8sOptions
 
 COMPOSE_FILE = "compose.yaml"
 
@@ -117,6 +117,27 @@ def k8s_options(image: str, opts: dict[str, Any]) -> K8sOptions:
     )
 
 
+def gc_options(opts: dict[str, Any]) -> GcOptions | None:
+    """``--gc-schedule/--gc-idle/--gc-image`` (all or none), checked; None when not given.
+
+    Raises:
+        UsageError: only some of them given, or a value ``dsl gc`` or Kubernetes would refuse.
+    """
+    from compiler.k8s import GcOptions
+
+    given = {flag: opts.get(key) for flag, key in (("--gc-schedule", "gc_schedule"), ("--gc-idle", "gc_idle"),
+                                                   ("--gc-image", "gc_image"))}
+    if not any(given.values()):
+        return None
+    missing = [flag for flag, value in given.items() if not value]
+    if missing:
+        raise UsageError(f"the in-cluster gc also needs {', '.join(missing)}",
+                         hint='e.g. --gc-schedule "*/30 * * * *" --gc-idle 2h --gc-image REPO/dsl@sha256:...')
+    gc = GcOptions(schedule=str(given["--gc-schedule"]), idle=str(given["--gc-idle"]), image=str(given["--gc-image"]))
+    gc.check()
+    return gc
+
+
 def parse_annotations(items: tuple[str, ...] | list[str]) -> tuple[tuple[str, str], ...]:
     """``KEY=VALUE`` items → sorted ``(key, value)`` pairs (keys checked by ``K8sOptions``).
 
@@ -139,7 +160,13 @@ def _emit_k8s(env: Environment, image: str, opts: dict[str, Any]) -> None:
     if fmt == "compose":
         raise UsageError("--format compose is for --target docker", hint="use yaml or json for k8s")
     lock = opts.get("lock")
-    objects = compile_k8s(env, k8s_options(image, opts), lock_hash=_lock_hash(lock) if lock else "")
+    options = k8s_options(image, opts)
+    gc = gc_options(opts)  # checked before anything is compiled: a bad schedule is the first error
+    objects = compile_k8s(env, options, lock_hash=_lock_hash(lock) if lock else "")
+    if gc is not None:
+        from compiler.k8s import environment_labels, gc_objects, instance_name
+
+        objects += gc_objects(instance_name(env), options.namespace, gc, environment_labels(env))
     if opts.get("out"):
         if fmt != "yaml":
             raise UsageError("--output writes YAML files; drop --format json")

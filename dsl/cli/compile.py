@@ -35,6 +35,10 @@ WORKLOADS = ("pod", "statefulset", "deployment")  # compiler.k8s.WORKLOADS, with
                    "statefulset or deployment (one replica, same Pod spec).")
 @click.option("--annotation", "annotations", multiple=True, metavar="KEY=VALUE",
               help="k8s: an annotation on every object (repeatable; not on the Pod template, not in the hashes).")
+@click.option("--gc-schedule", metavar="CRON", help='k8s: also emit a CronJob running `dsl gc` in the cluster on this '
+              'schedule, e.g. "*/30 * * * *" (with --gc-idle and --gc-image).')
+@click.option("--gc-idle", metavar="DURATION", help="k8s: the CronJob's `dsl gc --idle`, e.g. 2h.")
+@click.option("--gc-image", metavar="REF", help="k8s: the CronJob's image, one with dsl installed (pin it by digest).")
 @click.option("--caps", help="LLB: builder capabilities, e.g. mergeop,diffop (parallel graph shape).")
 @click.option("--sequential", is_flag=True, help="LLB: force the sequential graph shape.")
 @click.option("--owner", help="Dev user UID[:GID] (default: config.owner, else 1000:1000, so that output is the same on every machine).")
@@ -46,12 +50,16 @@ def compile_(target: str, path: str, from_: str | None, **opts: object) -> None:
     """Compile PATH's build file for TARGET (k8s, docker, llb, image-config)."""
     from dsl.cli._load import load_evaluation
 
-    for option in ("workload", "annotations"):
+    for option in ("workload", "annotations", "gc_schedule", "gc_idle", "gc_image"):
         if opts.get(option) and target != "k8s":
             from dsl.errors import UsageError
 
-            flag = "--" + option.rstrip("s")
+            flag = "--" + option.rstrip("s").replace("_", "-")
             raise UsageError(f"{flag} is for --target k8s", hint="drop it, or use --target k8s")
+    if target == "k8s":  # option errors before the build file's: no build file needed to see them
+        from dsl.cli._emit_runtime import gc_options
+
+        gc_options(opts)
     env, evaluation = load_evaluation(path, from_, owner=opts.get("owner"))
     if opts.get("locked"):
         from dsl.cli._locked import locked_pins

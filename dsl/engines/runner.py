@@ -160,6 +160,10 @@ class Runner(Protocol):
         """Run ``argv`` in the environment as its user, attached (``stdin``: forward ours);
         returns the command's exit status."""
 
+    def capture(self, env_id: str, argv: list[str]) -> tuple[int, bytes]:
+        """Run ``argv`` in the running environment without input; its exit status and stdout
+        (``dsl gc`` reads the activity record this way)."""
+
     def logs(self, env_id: str, *, follow: bool, tail: int) -> Iterator[tuple[str, bytes]]:
         """``(source, line)`` pairs: the entrypoint's output, then each daemon's log."""
 

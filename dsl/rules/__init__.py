@@ -37,6 +37,7 @@ from dsl.rules._paths import (
     path_in_image,
 )
 from dsl.rules._reference import ImageRef, cuda_image, parse_image_ref, tag_reference
+from dsl.rules._schedule import CRON_HINT, DURATION_HINT, cron_schedule, duration
 from dsl.rules._values import (
     ACCESS_MODES,
     CODEX_OLDEST,
@@ -61,9 +62,9 @@ from dsl.rules._values import (
 
 __all__ = [
     "ACCESS_MODES", "CODEX_OLDEST", "DEV_HOME", "PIP_OPTIONS", "PIP_OPTIONS_WITH_VALUE", "SERVICE_TYPES",
-    "ImageRef", "Invalid", "annotation_key", "apt_package", "checksum", "codex_version", "command_text", "conda_channel",
-    "conda_package", "container_dir", "context_path", "cuda_image", "cuda_version",
-    "dns_label", "dns_subdomain", "download_name", "env_name", "env_value", "exposed_port",
+    "CRON_HINT", "DURATION_HINT", "ImageRef", "Invalid", "annotation_key", "apt_package", "checksum", "codex_version", "command_text", "conda_channel",
+    "conda_package", "container_dir", "cron_schedule", "context_path", "cuda_image", "cuda_version",
+    "dns_label", "dns_subdomain", "download_name", "duration", "env_name", "env_value", "exposed_port",
     "file_name", "http_url", "owner_id", "image_path", "julia_package", "mount_path", "parse_image_ref",
     "path_in_image", "pip_item", "python_version", "quantity", "r_package", "rust_toolchain",
     "shown", "tag_reference", "version", "vscode_extension", "vscode_extension_parts",

@@ -214,6 +214,18 @@ class DockerRunner:
                 time.sleep(0.02)
         raise EngineError(f"the command in {env_id_} did not report an exit status")
 
+    def capture(self, env_id_: str, argv: list[str]) -> tuple[int, bytes]:
+        self._require(env_id_, running=True)
+        with engine_errors(self.where):
+            exec_id = self.api.exec_create(env_id_, argv, stdin=False, tty=False, stderr=False)["Id"]
+            out = self.api.exec_start(exec_id)
+            for _ in range(100):  # the stream ends a moment before the engine records the status
+                result = self.api.exec_inspect(exec_id)
+                if not result.get("Running") and result.get("ExitCode") is not None:
+                    return int(result["ExitCode"]), out
+                time.sleep(0.02)
+        raise EngineError(f"the command in {env_id_} did not report an exit status")
+
     def logs(self, env_id_: str, *, follow: bool, tail: int) -> Iterator[tuple[str, bytes]]:
         state = self._require(env_id_)
         if not follow:

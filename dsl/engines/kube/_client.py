@@ -64,6 +64,68 @@ def object_path(kind: str, namespace: str, name: str) -> str:
     return f"{collection_path(kind, namespace)}/{urllib.parse.quote(name, safe='')}"
 
 
+SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
+IN_CLUSTER = "in-cluster"  # the context name messages show for the Pod's own service account
+
+
+def in_cluster() -> bool:
+    """In a Pod and without a kubeconfig: the service account's credentials, as client-go's
+    default loading rules pick them (``KUBERNETES_SERVICE_HOST`` set, no ``$KUBECONFIG`` file
+    and no ``~/.kube/config``)."""
+    import os
+
+    if not os.environ.get("KUBERNETES_SERVICE_HOST") or not os.environ.get("KUBERNETES_SERVICE_PORT"):
+        return False
+    files = [f for f in os.environ.get("KUBECONFIG", "").split(os.pathsep) if f]
+    files = files or [os.path.join(os.path.expanduser("~"), ".kube", "config")]
+    return not any(os.path.isfile(f) for f in files)
+
+
+def in_cluster_configuration() -> Any:
+    """The client configuration of the Pod's service account: the API server at
+    ``https://$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT``, trusted by the mounted
+    ``ca.crt``, with the mounted token, read again before each request (the kubelet rotates a
+    projected token well before it expires; an old one would be refused).
+
+    Raises:
+        EngineUnavailable: the token or the CA certificate is not mounted.
+    """
+    import os
+
+    from kubernetes import client
+
+    token_file, ca_file = f"{SERVICE_ACCOUNT_DIR}/token", f"{SERVICE_ACCOUNT_DIR}/ca.crt"
+    host, port = os.environ["KUBERNETES_SERVICE_HOST"], os.environ["KUBERNETES_SERVICE_PORT"]
+    configuration = client.Configuration()
+    configuration.host = f"https://[{host}]:{port}" if ":" in host else f"https://{host}:{port}"
+    if not os.path.isfile(ca_file):
+        raise EngineUnavailable(f"in a Pod without a kubeconfig, but {ca_file} is missing",
+                                hint="mount the service account token (automountServiceAccountToken: true)")
+    configuration.ssl_ca_cert = ca_file
+
+    def read_token(conf: Any) -> None:
+        try:
+            with open(token_file, encoding="utf-8") as f:
+                token = f.read().strip()
+        except OSError as exc:
+            raise EngineUnavailable(f"cannot read the service account token {token_file}: {exc.strerror}",
+                                    hint="mount the service account token (automountServiceAccountToken: true)") from exc
+        conf.api_key["BearerToken"] = token
+        conf.api_key_prefix["BearerToken"] = "Bearer"
+
+    read_token(configuration)
+    configuration.refresh_api_key_hook = read_token
+    return configuration
+
+
+def _service_account_namespace() -> str:
+    try:
+        with open(f"{SERVICE_ACCOUNT_DIR}/namespace", encoding="utf-8") as f:
+            return f.read().strip() or "default"
+    except OSError:
+        return "default"
+
+
 class Kube:
     """One API server connection for one namespace."""
 
@@ -71,6 +133,12 @@ class Kube:
         from kubernetes import client, config
         from kubernetes.config.config_exception import ConfigException
 
+        if not context and in_cluster():
+            configuration = in_cluster_configuration()
+            self.api = client.ApiClient(configuration)
+            self.configuration = configuration
+            self.where = Where(configuration.host, IN_CLUSTER, namespace or _service_account_namespace())
+            return
         try:
             contexts, active = config.list_kube_config_contexts()
             chosen = next((c for c in contexts if c["name"] == context), None) if context else active

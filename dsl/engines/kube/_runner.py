@@ -175,7 +175,8 @@ class KubeRunner:
         volumes: list[str] = []
         kept: list[str] = []
         with self._errors(f"cannot remove {env_id_}"):
-            kinds = (*o.RETIRED_KINDS, "PersistentVolumeClaim", "Secret")
+            # Secrets are read only to purge them: `dsl gc` (down without purge) needs no right to them
+            kinds = (*o.RETIRED_KINDS, "PersistentVolumeClaim", *(("Secret",) if purge else ()))
             found = {kind: [i for i in self.kube.list(kind, o.selector(instance))[0] if o.project(i) == project]
                      for kind in kinds}
             if not any(found[k] for k in o.WORKLOAD_KINDS) and not any(found.values()):
@@ -211,6 +212,13 @@ class KubeRunner:
         found = self._require(env_id_, running=True)
         with self._errors(f"cannot run a command in {env_id_}"):
             return run_exec(self.kube, found.object_id, argv, tty=tty, stdin=stdin)
+
+    def capture(self, env_id_: str, argv: list[str]) -> tuple[int, bytes]:
+        from dsl.engines.kube._streams import exec_capture
+
+        found = self._require(env_id_, running=True)
+        with self._errors(f"cannot run a command in {env_id_}"):
+            return exec_capture(self.kube, found.object_id, argv)
 
     def logs(self, env_id_: str, *, follow: bool, tail: int) -> Iterator[tuple[str, bytes]]:
         from dsl.engines.kube._logs import container_logs

@@ -104,6 +104,55 @@ def exec_output(kube: Kube, pod: str, argv: list[str]) -> Iterator[bytes]:
         ws.close()
 
 
+def exec_capture(kube: Kube, pod: str, argv: list[str]) -> tuple[int, bytes]:
+    """Run ``argv`` in the Pod's environment container without input; its exit status and stdout.
+
+    Raises:
+        KubeStatus: the API server refused the exec (RBAC ``create pods/exec``, no such Pod).
+        EngineError: the stream ended without an exit status.
+    """
+    from kubernetes.client.exceptions import ApiException
+    from kubernetes.stream import stream
+
+    try:
+        ws = stream(_core(kube).connect_get_namespaced_pod_exec, pod, kube.namespace, container=CONTAINER,
+                    command=argv, stdin=False, stdout=True, stderr=False, tty=False, _preload_content=False,
+                    binary=True)
+    except ApiException as exc:
+        raise KubeStatus(exc.status or 0, str(exc.reason or ""), f"exec in {pod}: {exc.reason}") from exc
+    chunks = []
+    try:
+        while ws.is_open():
+            ws.update(timeout=1)
+            if ws.peek_channel(1):
+                chunks.append(ws.read_channel(1))
+        chunks.append(ws.read_channel(1) or b"")
+        status = ws.read_channel(3)
+    finally:
+        ws.close()
+    return _exit_status(pod, status), b"".join(chunks)
+
+
+def _exit_status(pod: str, status: bytes | str) -> int:
+    """The exit status the exec's error channel reports (a ``Status``: ``Success``, or a
+    ``Failure`` whose ``ExitCode`` cause holds it; a failure without one is a command that
+    could not start, 127 as a shell says)."""
+    import json
+
+    try:
+        report = json.loads(status) if status else None
+    except ValueError:
+        report = None
+    if not isinstance(report, dict):
+        raise EngineError(f"the command in {pod} did not report an exit status")
+    if report.get("status") == "Success":
+        return 0
+    for cause in (report.get("details") or {}).get("causes") or []:
+        if cause.get("reason") == "ExitCode" and str(cause.get("message", "")).isdigit():
+            return int(cause["message"])
+    return 127
+
+
 def _feed(ws: Any, fd: int) -> None:
     from websocket import WebSocketException
 

@@ -11,7 +11,9 @@ import pytest
 
 K8S_VERSIONS = ("1.29.0", "1.37.0")
 _MODELS = {"Secret": "V1Secret", "PersistentVolumeClaim": "V1PersistentVolumeClaim",
-           "Service": "V1Service", "Pod": "V1Pod", "StatefulSet": "V1StatefulSet", "Deployment": "V1Deployment"}
+           "Service": "V1Service", "Pod": "V1Pod", "StatefulSet": "V1StatefulSet", "Deployment": "V1Deployment",
+           "ServiceAccount": "V1ServiceAccount", "Role": "V1Role", "RoleBinding": "V1RoleBinding",
+           "CronJob": "V1CronJob"}
 
 
 def assert_valid_objects(objects: list[dict[str, Any]] | tuple[dict[str, Any], ...]) -> None:

@@ -21,7 +21,7 @@ from tests.compiler.llb._decode import decode
 from tests.compiler.llb._envs import dev_workspace
 
 STAGE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"  # the runtime stage's own
-DEV_FILES = ("/usr/local/bin/dsl-entrypoint", "/usr/local/bin/dsl-login",
+DEV_FILES = ("/usr/local/bin/dsl-entrypoint", "/usr/local/bin/dsl-login", "/usr/local/bin/dsl-activity",
              "/etc/profile.d/dsl-environment.sh", "/etc/dsl/sshd/sshd_config")
 
 
@@ -41,7 +41,7 @@ def test_both_graph_shapes_write_the_same_dev_files() -> None:
 
 
 @pytest.mark.parametrize(("shell", "path"), [  # POSIX only: the runtime's busybox sh runs them
-    ("sh", "/usr/local/bin/dsl-entrypoint"), ("sh", "/usr/local/bin/dsl-login"),
+    ("sh", "/usr/local/bin/dsl-entrypoint"), ("sh", "/usr/local/bin/dsl-login"), ("sh", "/usr/local/bin/dsl-activity"),
     ("sh", "/etc/profile.d/dsl-environment.sh"),  # read by any login shell
 ])
 def test_dev_scripts_parse(shell: str, path: str, tmp_path: Path) -> None:

@@ -54,9 +54,9 @@ for name in busybox musl static; do tar -C "/out/$name" -cf "/out/$name.tar" .; 
 ALLOWED_OUTSIDE = (  # the dev layer's own files (not the runtime's): account, entrypoint, config
     "etc", "etc/passwd", "etc/group", "etc/shadow", "etc/gshadow", "etc/shells", "etc/dsl",
     "etc/profile.d", "etc/profile.d/dsl-environment.sh", "home", "home/envd", "usr", "usr/local",
-    "usr/local/bin", "usr/local/bin/dsl-entrypoint", "usr/local/bin/dsl-login", "var", "var/log",
+    "usr/local/bin", "usr/local/bin/dsl-entrypoint", "usr/local/bin/dsl-login", "usr/local/bin/dsl-activity", "var", "var/log",
     "var/log/dsl", "opt", "opt/envdsl",
-    "run", "run/dsl",  # the mount point of the build-time CA bundle (--ca-bundle), left empty
+    "run", "run/dsl",  # the dev user's SSH activity record (dsl gc); the build-time CA bundle's mount point
 )
 BUILD_FILE = 'def build():\n    base(image="{base}", dev=True)\n'
 

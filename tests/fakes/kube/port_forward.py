@@ -87,6 +87,10 @@ class PortForwardSession:
             pass
         finally:
             for remote in self.remotes.values():
+                try:  # shutdown first: a plain close, with the pump thread in recv, sends no FIN
+                    remote.shutdown(socket.SHUT_RDWR)  # and the Pod would never see the client go
+                except OSError:
+                    pass
                 try:
                     remote.close()
                 except OSError:
