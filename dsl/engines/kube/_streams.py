@@ -50,17 +50,27 @@ def port_stream(kube: Kube, pod: str, port: int) -> Any:
     return sock
 
 
-def run_exec(kube: Kube, pod: str, argv: list[str], *, tty: bool, stdin: bool) -> int:
-    """Run ``argv`` in the Pod's environment container, attached; its exit status."""
+def _open_exec(kube: Kube, pod: str, argv: list[str], *, stdin: bool = False, stderr: bool = False,
+               tty: bool = False) -> Any:
+    """The exec WebSocket of ``argv`` in the Pod's environment container (binary channels).
+
+    Raises:
+        KubeStatus: the API server refused the exec (RBAC ``create pods/exec``, no such Pod).
+    """
     from kubernetes.client.exceptions import ApiException
     from kubernetes.stream import stream
 
     try:
-        ws = stream(_core(kube).connect_get_namespaced_pod_exec, pod, kube.namespace, container=CONTAINER,
-                    command=argv, stdin=stdin or tty, stdout=True, stderr=not tty, tty=tty,
-                    _preload_content=False, binary=True)
+        return stream(_core(kube).connect_get_namespaced_pod_exec, pod, kube.namespace, container=CONTAINER,
+                      command=argv, stdin=stdin, stdout=True, stderr=stderr, tty=tty, _preload_content=False,
+                      binary=True)
     except ApiException as exc:
         raise KubeStatus(exc.status or 0, str(exc.reason or ""), f"exec in {pod}: {exc.reason}") from exc
+
+
+def run_exec(kube: Kube, pod: str, argv: list[str], *, tty: bool, stdin: bool) -> int:
+    """Run ``argv`` in the Pod's environment container, attached; its exit status."""
+    ws = _open_exec(kube, pod, argv, stdin=stdin or tty, stderr=not tty, tty=tty)
     if (stdin or tty) and sys.stdin is not None:
         threading.Thread(target=_feed, args=(ws, sys.stdin.fileno()), daemon=True).start()
     out, err = sys.stdout.buffer, sys.stderr.buffer
@@ -83,15 +93,7 @@ def run_exec(kube: Kube, pod: str, argv: list[str], *, tty: bool, stdin: bool) -
 
 def exec_output(kube: Kube, pod: str, argv: list[str]) -> Iterator[bytes]:
     """``argv``'s stdout in the Pod's environment container, chunk by chunk as it comes."""
-    from kubernetes.client.exceptions import ApiException
-    from kubernetes.stream import stream
-
-    try:
-        ws = stream(_core(kube).connect_get_namespaced_pod_exec, pod, kube.namespace, container=CONTAINER,
-                    command=argv, stdin=False, stdout=True, stderr=False, tty=False, _preload_content=False,
-                    binary=True)
-    except ApiException as exc:
-        raise KubeStatus(exc.status or 0, str(exc.reason or ""), f"exec in {pod}: {exc.reason}") from exc
+    ws = _open_exec(kube, pod, argv)
     try:
         while ws.is_open():
             ws.update(timeout=1)
@@ -111,15 +113,7 @@ def exec_capture(kube: Kube, pod: str, argv: list[str]) -> tuple[int, bytes]:
         KubeStatus: the API server refused the exec (RBAC ``create pods/exec``, no such Pod).
         EngineError: the stream ended without an exit status.
     """
-    from kubernetes.client.exceptions import ApiException
-    from kubernetes.stream import stream
-
-    try:
-        ws = stream(_core(kube).connect_get_namespaced_pod_exec, pod, kube.namespace, container=CONTAINER,
-                    command=argv, stdin=False, stdout=True, stderr=False, tty=False, _preload_content=False,
-                    binary=True)
-    except ApiException as exc:
-        raise KubeStatus(exc.status or 0, str(exc.reason or ""), f"exec in {pod}: {exc.reason}") from exc
+    ws = _open_exec(kube, pod, argv)
     chunks = []
     try:
         while ws.is_open():

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 TOKEN = "the-bearer-token"
+DIGEST = "sha256:" + "a" * 64
+OTHER = "sha256:" + "b" * 64
 
 
 @dataclass

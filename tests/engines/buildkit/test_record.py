@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.engines.buildkit._fake_registry import FakeRegistry
+from tests.engines.buildkit._fake_registry import DIGEST, OTHER
 
 from dsl.engines.buildkit._image_sources import ImageStates, image_sources
 from dsl.engines.buildkit._record import BuildFacts, write_record
@@ -46,16 +46,7 @@ def test_no_record_when_envdsl_was_edited_while_it_built(facts, docker_host):
     assert not (records_dir() / "edited.json").exists()
 
 
-DIGEST = "sha256:" + "a" * 64
-OTHER = "sha256:" + "b" * 64
 INPUTS = {"k": 1, "ca_bundle": ""}
-
-
-@pytest.fixture
-def reg():
-    with FakeRegistry() as server:
-        server.behaviour.digests = {"team/base": {"1": DIGEST}}
-        yield server
 
 
 def from_registry(facts: BuildFacts, ref: str, resolved: str) -> BuildFacts:

@@ -13,19 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.engines.buildkit._fake_registry import TOKEN, FakeRegistry
+from tests.engines.buildkit._fake_registry import DIGEST, OTHER, TOKEN, FakeRegistry
 
 from dsl.engines.buildkit._registry_head import MANIFEST_TYPES, _Client, is_loopback, registry_digest
 
-DIGEST = "sha256:" + "a" * 64
-OTHER = "sha256:" + "b" * 64
-
-
-@pytest.fixture
-def reg():
-    with FakeRegistry() as server:
-        server.behaviour.digests = {"team/base": {"1": DIGEST}}
-        yield server
 
 
 def docker_config(tmp_path: Path, host: str, entry: dict) -> str:

@@ -54,12 +54,18 @@ class KubeUser:
 @pytest.fixture
 def kube_user(fake_kube, tmp_path) -> KubeUser:
     home = tmp_path / "home"
+    return KubeUser(home, private_env(home, fake_kube.kubeconfig, "DOCKER_HOST"))
+
+
+def private_env(home: Path, kubeconfig: Path, *drop: str) -> dict[str, str]:
+    """This process's environment for a user with a fresh ``home`` and ``kubeconfig``, without
+    the test runner's own context, key and token settings (nor ``drop``)."""
     home.mkdir()
-    env = {k: v for k, v in os.environ.items() if k not in ("DSL_CONTEXT", "DSL_SSH_KEY", "DSL_NO_SSH_CONFIG",
-                                                           "DSL_JUPYTER_TOKEN", "KUBECONFIG", "DOCKER_HOST")}
+    dropped = ("DSL_CONTEXT", "DSL_SSH_KEY", "DSL_NO_SSH_CONFIG", "DSL_JUPYTER_TOKEN", "KUBECONFIG", *drop)
+    env = {k: v for k, v in os.environ.items() if k not in dropped}
     env.update(HOME=str(home), XDG_CONFIG_HOME=str(home / "cfg"), XDG_CACHE_HOME=str(home / "cache"),
-               KUBECONFIG=str(fake_kube.kubeconfig), PYTHONPATH=str(REPO) + os.pathsep + env.get("PYTHONPATH", ""))
-    return KubeUser(home, env)
+               KUBECONFIG=str(kubeconfig), PYTHONPATH=str(REPO) + os.pathsep + env.get("PYTHONPATH", ""))
+    return env
 
 
 def project(root: Path, body: str, name: str = "ws") -> Path:
@@ -155,3 +161,19 @@ def recorded(fake_kube) -> Iterator[list[tuple[str, str, str, bytes]]]:
     fake_kube.router.dispatch = recording
     yield calls
     fake_kube.router.dispatch = dispatch
+
+
+@pytest.fixture
+def cluster(fake_kube_node):
+    """The fake API server with its controllers and its Docker-backed kubelet (tests/conftest.py)."""
+    yield fake_kube_node
+    assert fake_kube_node.kubelet.errors == []
+
+
+@pytest.fixture
+def kuser(cluster, tmp_path):
+    """A user with a fresh HOME whose kubeconfig is the fake cluster's (ssh helpers of the Docker tests)."""
+    from tests.engines.docker.conftest import User
+
+    home = tmp_path / "home"
+    return User(home, private_env(home, cluster.kubeconfig))

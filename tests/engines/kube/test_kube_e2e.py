@@ -26,28 +26,6 @@ WORKLOADS = ("pod", "statefulset", "deployment")
 BUILD = WEB.replace("{base}", "debian:bookworm")
 
 
-@pytest.fixture
-def cluster(fake_kube_node):
-    """The fake API server with its controllers and its Docker-backed kubelet (tests/conftest.py)."""
-    yield fake_kube_node
-    assert fake_kube_node.kubelet.errors == []
-
-
-@pytest.fixture
-def kuser(cluster, tmp_path):
-    import os
-
-    from tests.engines.kube.conftest import REPO
-
-    home = tmp_path / "home"
-    home.mkdir()
-    env = {k: v for k, v in os.environ.items() if k not in ("DSL_CONTEXT", "DSL_SSH_KEY", "DSL_NO_SSH_CONFIG",
-                                                           "DSL_JUPYTER_TOKEN", "KUBECONFIG")}
-    env.update(HOME=str(home), XDG_CONFIG_HOME=str(home / "cfg"), XDG_CACHE_HOME=str(home / "cache"),
-               KUBECONFIG=str(cluster.kubeconfig), PYTHONPATH=str(REPO) + os.pathsep + env.get("PYTHONPATH", ""))
-    return User(home, env)
-
-
 def _claims(cluster) -> dict[str, str]:
     return {c["metadata"]["name"]: c["metadata"]["uid"] for c in cluster.list("PersistentVolumeClaim", "default")}
 

@@ -22,27 +22,6 @@ _PATH = re.compile(r"^/apis?/(?:(?P<group>[a-z.]+)/)?v1/namespaces/[^/]+/(?P<plu
                    r"(?P<sub>/[a-z]+)?$")
 
 
-@pytest.fixture
-def cluster(fake_kube_node):
-    yield fake_kube_node
-    assert fake_kube_node.kubelet.errors == []
-
-
-@pytest.fixture
-def kuser(cluster, tmp_path):
-    import os
-
-    from tests.engines.kube.conftest import REPO
-
-    home = tmp_path / "home"
-    home.mkdir()
-    env = {k: v for k, v in os.environ.items() if k not in ("DSL_CONTEXT", "DSL_SSH_KEY", "DSL_NO_SSH_CONFIG",
-                                                           "DSL_JUPYTER_TOKEN", "KUBECONFIG")}
-    env.update(HOME=str(home), XDG_CONFIG_HOME=str(home / "cfg"), XDG_CACHE_HOME=str(home / "cache"),
-               KUBECONFIG=str(cluster.kubeconfig), PYTHONPATH=str(REPO) + os.pathsep + env.get("PYTHONPATH", ""))
-    return User(home, env)
-
-
 def _permissions(calls: list[tuple[str, str]]) -> set[tuple[str, str, str]]:
     """(apiGroup, resource, verb) of each call, as the API server's authorizer names them."""
     out = set()
