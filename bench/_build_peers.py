@@ -109,7 +109,11 @@ class DockerfilePeer(_Peer):
     name = "dockerfile"
 
     def write(self, packages: Sequence[str], copy_file: bool = False) -> None:
-        """Write the Dockerfile for these pip packages (and the context file's COPY)."""
+        """Write the Dockerfile for these pip packages (and the context file's COPY).
+
+        The steps are in the order envd and ``dsl build`` compile the build file (envd's stage
+        order: ``io.copy`` before ``run``), so a changed context file re-runs the same steps.
+        """
         # No `# syntax=` line: it would pull a frontend image from Docker Hub, unreachable here;
         # dockerd 20.10's built-in frontend already knows RUN --mount.
         text = textwrap.dedent(
@@ -122,9 +126,8 @@ class DockerfilePeer(_Peer):
             RUN --mount=type=cache,target=/root/.cache/pip \\
                 --mount=type=secret,id=ca,target=/run/secrets/ca.crt \\
                 PIP_CERT=/run/secrets/ca.crt python3 -m pip install {" ".join(packages)}
-            RUN {MARKER_RUN}
             """
-        ) + (f"COPY {DATA_FILE} {DATA_TARGET}\n" if copy_file else "")
+        ) + (f"COPY {DATA_FILE} {DATA_TARGET}\n" if copy_file else "") + f"RUN {MARKER_RUN}\n"
         (self.project / "Dockerfile").write_text(text)
 
     def build(self) -> BuildResult:
