@@ -250,11 +250,15 @@ class _Relay:
         self._pending = b""  # stdout that arrived while checking the start
 
     def check_started(self) -> None:
-        """Wait briefly: a command that cannot start ends the stream at once, with a Status."""
+        """Wait briefly: a command that cannot start ends the stream at once, with a Status.
+
+        buildkitd (grpc-go) writes its HTTP/2 SETTINGS frame as soon as a connection is
+        accepted, before it reads the client's preface; so the first stdout bytes prove that
+        ``buildctl dial-stdio`` runs and reached buildkitd, and the wait ends there."""
         import time
 
         deadline = time.monotonic() + _FIRST_WORD
-        while self.ws.is_open() and (left := deadline - time.monotonic()) > 0:
+        while not self._pending and self.ws.is_open() and (left := deadline - time.monotonic()) > 0:
             self.ws.update(timeout=left)
             self._drain()
         if not self.ws.is_open():

@@ -142,3 +142,22 @@ def test_dsl_build_on_a_kube_pod_builder_goes_to_the_replica_of_its_environment(
         assert tar.extractfile("hello.txt").read() == b"from the context\n"
     pods = {r.split(" ", 1)[1].split("/exec?")[0].rsplit("/", 1)[1] for r in fake_kube_node.requests if "/exec?" in r}
     assert pods == {pick_pod(["bk-0", "bk-1"], "ws")}  # every connection of this build: one replica
+
+
+def test_the_start_check_ends_when_buildkitd_speaks(fake_kube_node, kubeconfig, docker_host, base_image,
+                                                     monkeypatch):
+    """The first stream is watched for an early end (no buildctl, no buildkitd) only until the
+    server's first HTTP/2 bytes arrive: a build does not wait out the whole window."""
+    import time
+
+    from dsl.engines.kube import _builder
+
+    monkeypatch.setattr(_builder, "_FIRST_WORD", 30.0)
+    socket_path = urllib.parse.urlsplit(docker_host).path
+    fake_kube_node.create(_statefulset("quick", base_image, socket_path))
+    _ready(fake_kube_node, "quick", 1)
+    started = time.monotonic()
+    with connect("kube-pod://quick", affinity="ws") as builder:
+        connected = time.monotonic() - started
+        assert "linux/amd64" in probe_caps(builder).platforms
+    assert connected < 15, f"connect waited {connected:.1f}s of the 30s window"
