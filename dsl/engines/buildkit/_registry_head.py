@@ -87,8 +87,10 @@ class _Client:
     """One HTTP/1.0 request at a time over a socket, no redirects followed, all of them
     within ``timeout`` seconds of the client's creation.
 
-    HTTP/1.0 because the fast path should not pay for http.client (and its email parser):
-    a 1.0 request gets a plain body, never a chunked one, and the connection closes after it.
+    HTTP/1.0 because the fast path should not pay for http.client: importing it (with the
+    email parser it pulls in) measured 15-17 ms here, a third of an up-to-date ``dsl build``
+    (~50 ms). A 1.0 request gets a plain body, never a chunked one, and the connection closes
+    after it.
     """
 
     def __init__(self, ca_bundle: str | None, timeout: float) -> None:
