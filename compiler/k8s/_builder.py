@@ -30,6 +30,8 @@ DEFAULT_IMAGE = ("moby/buildkit:v0.19.0-rootless"
                  "@sha256:e901cffdad753892a7c3afb8b9972549fca02c73888cf340c91ed801fdd96d71")
 CONTAINER = "buildkitd"
 CACHE_VOLUME = "cache"
+# Paths inside the rootless moby/buildkit image (its user `user`, uid 1000), not of any machine:
+# where buildkitd keeps its state (the cache claim goes there) and the socket it listens on.
 CACHE_DIR = "/home/user/.local/share/buildkit"
 SOCKET = "unix:///run/user/1000/buildkit/buildkitd.sock"
 BUILDER_LABEL = "envdsl/builder"  # value: the builder's name; what `ls`, `rm` and kube-pod:// select on

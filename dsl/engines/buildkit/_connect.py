@@ -16,6 +16,7 @@ then ``docker``.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 from collections.abc import Callable
@@ -292,12 +293,11 @@ def _connect_kube_pod(address: BuilderAddress, affinity: str) -> Builder:
 
     assert address.target is not None
     kube = Kube(address.kube_context or None, address.namespace or None)
-    try:
+    with contextlib.ExitStack() as on_failure:  # the client goes unless the builder takes it
+        on_failure.callback(kube.close)
         opener = dial_stdio_opener(kube, address.target, affinity or address.target)
         forwarder = _forwarder(opener(), opener)
-    except BaseException:
-        kube.close()
-        raise
+        on_failure.pop_all()
     channel = grpc.insecure_channel(forwarder.target, options=_GRPC_OPTIONS)
     return Builder(address, channel, [kube.close, forwarder.close])
 

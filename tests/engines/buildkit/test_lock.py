@@ -61,6 +61,14 @@ def _ok(result: subprocess.CompletedProcess[str]) -> subprocess.CompletedProcess
     return result
 
 
+def _project(tmp_path, build_file: str):
+    """A project directory ``proj`` holding ``build_file`` as its build.envd."""
+    project = tmp_path / "proj"
+    project.mkdir()
+    (project / "build.envd").write_text(build_file)
+    return project
+
+
 @pytest.fixture
 def pushed_base(docker_api, base_image, registry) -> Iterator[str]:
     """The test base image pushed under a fresh tag of the test registry (so it has a digest)."""
@@ -73,9 +81,7 @@ def pushed_base(docker_api, base_image, registry) -> Iterator[str]:
 
 
 def test_locked_base_survives_a_push_under_the_same_tag(docker_host, docker_api, pushed_base, tmp_path):
-    project = tmp_path / "proj"
-    project.mkdir()
-    (project / "build.envd").write_text(f'def build():\n    base(image="{pushed_base}", dev=False)\n')
+    project = _project(tmp_path, f'def build():\n    base(image="{pushed_base}", dev=False)\n')
     tag = f"dsl-lock-built:{uuid.uuid4().hex[:8]}"
     try:
         _ok(_dsl(project, docker_host, tmp_path, "lock"))
@@ -114,9 +120,7 @@ def test_a_local_only_image_is_pinned_by_its_id_and_a_moved_tag_stops_the_build(
         docker_host, docker_api, base_image, tmp_path):
     local = f"dsl-lock-local-{uuid.uuid4().hex[:8]}"
     docker_api.tag(base_image, local, "1")  # a tag of an imported image: no registry digest
-    project = tmp_path / "proj"
-    project.mkdir()
-    (project / "build.envd").write_text(f'def build():\n    base(image="{local}:1", dev=False)\n')
+    project = _project(tmp_path, f'def build():\n    base(image="{local}:1", dev=False)\n')
     tag = f"dsl-lock-built:{uuid.uuid4().hex[:8]}"
     try:
         _ok(_dsl(project, docker_host, tmp_path, "lock"))
@@ -193,9 +197,7 @@ def test_pip_lock_installs_the_locked_versions_and_rejects_a_tampered_hash(
     a, b = f"dsllock_a_{suffix}", f"dsllock_b_{suffix}"
     served.add(b, "1.0")
     served.add(a, "1.0", requires=(b,))
-    project = tmp_path / "proj"
-    project.mkdir()
-    (project / "build.envd").write_text(PIP_BUILD.format(base=pushed_base, index=url, a=a))
+    project = _project(tmp_path, PIP_BUILD.format(base=pushed_base, index=url, a=a))
     tag = f"dsl-lock-pip:{suffix}"
     show = f"/opt/dsl/python/bin/python -c 'import {a}, {b}; print({a}.VERSION, {b}.VERSION)'"
     try:
@@ -268,9 +270,7 @@ def test_two_no_cache_locked_builds_have_the_same_files(docker_host, docker_api,
     suffix = uuid.uuid4().hex[:8]
     a = f"dsllock_r_{suffix}"
     served.add(a, "1.0")
-    project = tmp_path / "proj"
-    project.mkdir()
-    (project / "build.envd").write_text(REPRO_BUILD.format(base=pushed_base, index=url, a=a))
+    project = _project(tmp_path, REPRO_BUILD.format(base=pushed_base, index=url, a=a))
     tags = [f"dsl-lock-repro:{suffix}-{i}" for i in range(2)]
     try:
         _ok(_dsl(project, docker_host, tmp_path, "lock", "--ca-bundle", ca_bundle))
@@ -294,9 +294,7 @@ def test_two_no_cache_locked_builds_have_the_same_files(docker_host, docker_api,
 
 
 def test_up_locked_builds_only_from_a_lock(docker_host, base_image, tmp_path):
-    project = tmp_path / "proj"
-    project.mkdir()
-    (project / "build.envd").write_text(f'def build():\n    base(image="{base_image}", dev=True)\n')
+    project = _project(tmp_path, f'def build():\n    base(image="{base_image}", dev=True)\n')
     result = _dsl(project, docker_host, tmp_path, "up", "--locked", "--detach", timeout=120)
     assert result.returncode == 2, result.stderr
     assert "--locked: there is no build.envd.lock beside build.envd" in result.stderr
