@@ -25,6 +25,7 @@ from typing import Any
 
 from compiler.k8s import dump_yaml
 from compiler.k8s._builder import BUILDER_LABEL, COMPONENT, CONTAINER, builder_selector
+from dsl.engines.kube import _objects as o
 from dsl.engines.kube._client import APPLY_PATCH, FIELD_MANAGER, Kube, KubeStatus, object_path, translate
 from dsl.errors import EngineError, EngineUnavailable, UsageError
 
@@ -129,13 +130,7 @@ def pick_pod(names: Sequence[str], key: str) -> str:
 def ready_pods(kube: Kube, name: str) -> tuple[list[str], int]:
     """Names of builder ``name``'s Ready, running Pods (not being deleted), and how many it has."""
     pods, _ = kube.list("Pod", builder_selector(name))
-    ready = []
-    for pod in pods:
-        status = pod.get("status") or {}
-        conditions = {c.get("type"): c.get("status") for c in status.get("conditions") or ()}
-        if (status.get("phase") == "Running" and conditions.get("Ready") == "True"
-                and not pod["metadata"].get("deletionTimestamp")):
-            ready.append(pod["metadata"]["name"])
+    ready = [o.name(pod) for pod in pods if o.is_ready(pod) and (pod.get("status") or {}).get("phase") == "Running"]
     return ready, len(pods)
 
 
