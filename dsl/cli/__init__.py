@@ -39,6 +39,7 @@ _COMMANDS = {
     "exec": "dsl.cli.ssh:exec_",
     "builder": "dsl.cli.builder:builder",
     "push": "dsl.cli.push:push",
+    "warm": "dsl.cli.warm:warm",
 }
 
 
