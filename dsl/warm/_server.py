@@ -29,9 +29,10 @@ import time
 from dsl.warm import _wire
 
 # The commands' modules and everything their paths import lazily, package by package.
-_PRELOAD_MODULES = ("dsl.cli", "dsl.cli.build", "dsl.cli.check", "dsl.cli.compile", "dsl.cli.lock",
-                    "dsl.cli.push", "rich.console", "rich.live", "rich.text")
-_PRELOAD_PACKAGES = ("dsl.lang", "dsl.ir", "dsl.lock", "dsl.rules", "compiler", "dsl.engines.buildkit")
+_PRELOAD_MODULES = ("dsl.contexts", "dsl.identity", "grpc._channel", "grpc._server", "grpc._interceptor",
+                    "grpc._simple_stubs", "grpc.experimental", "encodings.ascii", "rich.console", "rich.live",
+                    "rich.text")
+_PRELOAD_PACKAGES = ("dsl.cli", "dsl.lang", "dsl.ir", "dsl.lock", "dsl.rules", "compiler", "dsl.engines.buildkit")
 _CODE_PACKAGES = ("dsl", "compiler", "stdlib")
 _DEFAULT_IDLE = 900.0
 _LOCK_WAIT = 3.0  # a stale server unlinks its socket, answers, and exits within milliseconds

@@ -84,8 +84,9 @@ def test_apt_uses_global_locked_caches_and_keeps_archives() -> None:
 def test_pip_uses_a_venv_on_system_python_and_a_shared_cache() -> None:
     dec = decode(compile_environment(apt_pip()).definition)
     pip = _exec_named(dec, "install.python_packages six idna")
-    assert "python3 -m venv --without-pip --system-site-packages /opt/dsl/python" in _script(pip)
-    assert _script(pip).endswith("/opt/dsl/python/bin/python -m pip install six idna")
+    assert "python3 -m venv --without-pip --system-site-packages /opt/dsl/python" in _script(
+        _exec_named(dec, "install.apt_packages"))
+    assert _script(pip) == "set -euo pipefail\n/opt/dsl/python/bin/python -m pip install six idna"
     (cache,) = [m for m in pip.exec.mounts if m.mountType == pb.CACHE]
     assert cache.dest == "/root/.cache/pip" and cache.cacheOpt.sharing == pb.SHARED
     assert cache.cacheOpt.ID == "dsl-pip-cache-amd64"

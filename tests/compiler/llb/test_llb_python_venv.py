@@ -1,8 +1,9 @@
 """The venv on the image's python3: where python3, the venv and pip come from, in how many steps.
 
 Every exec step costs a container start (0.3–0.7 s on dockerd's BuildKit), and ensurepip costs
-seconds, so the venv is made ``--without-pip`` inside the first pip step and python3 is checked
-for inside the apt step (see docs/llb.md, Python).
+seconds, so python3 is checked for, and the venv made ``--without-pip``, inside the apt step (or
+the one step that stands in for it): a changed package list re-runs its pip step only, never the
+venv (see docs/llb.md, Python).
 """
 
 from __future__ import annotations
@@ -47,15 +48,29 @@ def test_apt_step_installs_python3_and_pip_only_when_missing() -> None:
                                 " -o Acquire::https::CAInfo=/run/dsl/ca-bundle.crt python3 python3-venv python3-pip")
 
 
-def test_only_the_first_pip_step_creates_the_venv() -> None:
+def test_the_venv_is_made_before_the_pip_steps_so_a_new_package_does_not_remake_it() -> None:
     env = _env(PipPackages(("six",)), PipPackages(("idna",)), PipWheel("w/x-1.0-py3-none-any.whl"))
     dec = decode(compile_environment(env).definition)
-    scripts = [_script(op) for d, op in dec.execs() if dec.name(d).startswith("install.python_packages ")]
-    assert len(scripts) == 3
-    assert VENV_CREATE in scripts[0] and "ensurepip" in scripts[0]
-    assert not any("venv" in s for s in scripts[1:])
+    python = _script(_exec_named(dec, "install.python_packages: python3 and pip"))
+    assert VENV_CREATE in python and "ensurepip" in python
     # the system pip serves the venv through launchers on PATH; ensurepip only without one
-    assert "exec /opt/dsl/python/bin/python -m pip" in scripts[0]
+    assert "exec /opt/dsl/python/bin/python -m pip" in python
+    scripts = [_script(op) for d, op in dec.execs() if dec.name(d).startswith("install.python_packages ")]
+    assert len(scripts) == 3 and not any("venv" in s for s in scripts)
+
+
+@pytest.mark.parametrize("caps", [frozenset(), PARALLEL])
+def test_adding_a_package_changes_only_its_pip_step(caps) -> None:
+    """BuildKit re-runs what changed: the apt step that made the venv stays cached."""
+    def digests(packages: tuple[str, ...]) -> tuple[set[str], set[str]]:
+        """(the steps that make the venv, every exec step)"""
+        env = _env(AptPackages(("jq", "python3-pip")), PipPackages(packages))
+        dec = decode(compile_environment(env, caps=caps).definition)
+        return {d for d, op in dec.execs() if VENV_CREATE in _script(op)}, {d for d, _ in dec.execs()}
+
+    (venv_before, before), (venv_after, after) = digests(("six", "idna")), digests(("six", "idna", "certifi"))
+    assert len(venv_before) == 1 and venv_before == venv_after
+    assert len(before - after) == 1  # the pip step, and nothing else
 
 
 def test_without_apt_packages_python3_gets_its_own_step_for_any_package_manager() -> None:
@@ -74,7 +89,8 @@ def test_no_pip_step_means_no_python_steps() -> None:
 
 def test_empty_package_list_still_makes_the_venv() -> None:
     dec = decode(compile_environment(_env(AptPackages(("jq",)), PipPackages(()))).definition)
-    assert VENV_CREATE in _script(_exec_named(dec, "python venv /opt/dsl/python"))
+    assert VENV_CREATE in _script(_exec_named(dec, "install.apt_packages"))
+    assert [dec.name(d) for d, _ in dec.execs()] == ["install.apt_packages jq"]
 
 
 @pytest.mark.parametrize("apt", [(), ("jq",)])
