@@ -18,11 +18,15 @@ files of 4–24 KiB in 40 directories (about 56 MB) and 20 files of 2.7 MB.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import os
 import queue
+import socket
 import statistics
 import sys
+import tempfile
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -121,12 +125,32 @@ def _receive_all(channel) -> tuple[int, int, int, float]:
     return stats, packets, size, stat_phase
 
 
+@contextlib.contextmanager
+def _serving(table: dict, path: str) -> Iterator[str]:
+    """The session's own server (``_h2.GrpcConnection``) on the first connection to ``path``."""
+    from dsl.engines.buildkit.session._h2 import GrpcConnection
+
+    listener = socket.socket(socket.AF_UNIX)
+    listener.bind(path)
+    listener.listen(1)
+    served: list[GrpcConnection] = []
+    accept = threading.Thread(target=lambda: served.append(GrpcConnection(listener.accept()[0], table).start()),
+                              daemon=True)
+    accept.start()
+    try:
+        yield path
+    finally:
+        accept.join(5)
+        for conn in served:
+            conn.close()
+        listener.close()
+
+
 def micro(project: Path, rounds: int) -> list[str]:
     """Time the sender alone (module docstring); returns report lines."""
     import grpc
 
     from dsl.engines.buildkit.session import Session, served_files
-    from dsl.engines.buildkit.session import _server as srv
 
     scans, sends, cpus, stat_phases, result = [], [], [], [], (0, 0, 0, 0.0)
     for _ in range(rounds):
@@ -134,16 +158,13 @@ def micro(project: Path, rounds: int) -> list[str]:
         began = time.perf_counter()
         served_files(session.filesync.dirs["context"], {})
         scans.append(time.perf_counter() - began)
-        server = srv.UnixGrpcServer(session._table)
-        try:
-            with grpc.insecure_channel(f"unix:{server.path}") as channel:
-                began, cpu = time.perf_counter(), time.process_time()
-                result = _receive_all(channel)
-                sends.append(time.perf_counter() - began)
-                cpus.append(time.process_time() - cpu)
-                stat_phases.append(result[3])
-        finally:
-            server.stop()
+        with tempfile.TemporaryDirectory() as tmp, _serving(session._table, f"{tmp}/s.sock") as path, \
+                grpc.insecure_channel(f"unix:{path}") as channel:
+            began, cpu = time.perf_counter(), time.process_time()
+            result = _receive_all(channel)
+            sends.append(time.perf_counter() - began)
+            cpus.append(time.process_time() - cpu)
+            stat_phases.append(result[3])
     stats, packets, size, _ = result
     sec = statistics.median(sends)
     return [

@@ -2,9 +2,9 @@
 
 The daemon reaches back to the client for build-context files (FileSync), registry
 credentials (Auth), secrets, and exports (FileSend). It does so as a gRPC *client* over a
-connection the client opened: a hijacked ``POST /session`` on dockerd, or a
-``Control.Session`` byte stream on buildkitd. Either way the bytes are bridged to the session's
-own grpcio server (see ``_server.py``).
+connection the client opened: a hijacked ``POST /session`` on dockerd, served directly, or a
+``Control.Session`` byte stream on buildkitd, tunnelled to one end of a socket pair. Either way
+the session's gRPC server is ours (``_h2.py``; the method table is ``_server.py``'s).
 """
 
 from __future__ import annotations
@@ -19,12 +19,13 @@ from typing import Any
 
 import grpc
 
-from dsl.engines.buildkit._hijack import bridge, open_upgraded
+from dsl.engines.buildkit._hijack import open_upgraded
 from dsl.engines.buildkit.protos import auth_pb2, filesync_pb2, health_pb2, secrets_pb2
 from dsl.engines.buildkit.session import _server as srv
 from dsl.engines.buildkit.session._auth import DockerCredentials
 from dsl.engines.buildkit.session._filesend import DirectoryExport, FileExport
 from dsl.engines.buildkit.session._filesync import FileSyncService, SyncedDir, Transfer
+from dsl.engines.buildkit.session._h2 import GrpcConnection
 from dsl.engines.buildkit.session._patterns import PatternSet, read_ignore_file
 from dsl.errors import EngineError, UsageError
 
@@ -84,7 +85,7 @@ class Session:
         self.filesync = FileSyncService(dirs)
         self._table = self._method_table(DockerCredentials(docker_config_dir))
         self.methods: tuple[str, ...] = tuple(sorted(self._table))
-        self._server: srv.UnixGrpcServer | None = None
+        self._conn: GrpcConnection | None = None
         self._sockets: list[socket.socket] = []
         self._threads: list[threading.Thread] = []
         self._call: grpc.Future | None = None
@@ -146,12 +147,7 @@ class Session:
 
     def _attach_socket(self, upstream: socket.socket) -> None:
         self._sockets.append(upstream)
-        try:
-            local = self._serve()
-        except BaseException:
-            self.close()
-            raise
-        self._threads.append(bridge(upstream, local))
+        self._serve(upstream)
 
     def attach_control(self, channel: grpc.Channel) -> None:
         """Open the session as a ``Control.Session`` stream (standalone buildkitd, or dockerd's
@@ -160,7 +156,9 @@ class Session:
         Args:
             channel: a channel to the daemon's Control service.
         """
-        local = self._serve()
+        ours, local = socket.socketpair()
+        self._sockets += [ours, local]
+        self._serve(ours)
         call = channel.stream_stream(
             CONTROL_SESSION,
             request_serializer=filesync_pb2.BytesMessage.SerializeToString,
@@ -174,29 +172,26 @@ class Session:
         pump.start()
         self._threads.append(pump)
 
-    def _serve(self) -> socket.socket:
-        if self._server is not None:
+    def _serve(self, sock: socket.socket) -> None:
+        if self._conn is not None:
             raise EngineError("this session is already attached")
-        self._server = srv.UnixGrpcServer(self._table)
-        local = self._server.connect()
-        self._sockets.append(local)
-        return local
+        self._conn = GrpcConnection(sock, self._table).start()
 
     def close(self) -> None:
         """End the session: drop the connection, stop serving, remove the temp directory."""
         if self._call is not None:
             self._call.cancel()
+        if self._conn is not None:
+            self._conn.close()
         for sock in self._sockets:
             try:
                 sock.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
             sock.close()
-        if self._server is not None:
-            self._server.stop()
         for thread in self._threads:
             thread.join(5)
-        self._sockets, self._threads, self._call = [], [], None
+        self._sockets, self._threads, self._call, self._conn = [], [], None, None
 
     def __enter__(self) -> Session:
         return self
