@@ -13,6 +13,9 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
+# Every `dsl` the tests start runs in its own process: a warm server per test package root and
+# search path would outlive the run (tests/warm and the warm engine build opt back in).
+os.environ["DSL_WARM"] = "0"
 _HOW = "start the engines with `bash scripts/engines up` and export what it prints, or run `bash scripts/test`"
 
 

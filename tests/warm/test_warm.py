@@ -170,6 +170,14 @@ def _alive(pid: int) -> bool:
         return False
 
 
+def _gone(pid: int, timeout: float = 10.0) -> bool:
+    """Whether ``pid`` has finished within ``timeout`` (it may be writing its last bytes)."""
+    deadline = time.monotonic() + timeout
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return not _alive(pid)
+
+
 def test_ctrl_c_reaches_the_command_and_cancels_it(warm: Warm, tmp_path: Path) -> None:
     _started(warm)
     warm.env["DOCKER_HOST"] = f"unix://{tmp_path}/docker.sock"
@@ -182,7 +190,7 @@ def test_ctrl_c_reaches_the_command_and_cancels_it(warm: Warm, tmp_path: Path) -
         proc.send_signal(signal.SIGINT)
         _out, err = proc.communicate(timeout=30)
         seen.append((proc.returncode, err))
-        assert not _alive(worker)
+        assert _gone(worker)
         engine.listener.close()
         (tmp_path / "docker.sock").unlink()
     assert seen[0] == seen[1] and seen[1][0] == 130, seen
@@ -196,10 +204,7 @@ def test_a_caller_killed_outright_takes_its_command_with_it(warm: Warm, tmp_path
     worker = engine.wait_for_peer()
     proc.kill()
     proc.wait(timeout=10)
-    deadline = time.monotonic() + 10
-    while _alive(worker) and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert not _alive(worker)
+    assert _gone(worker)
 
 
 def test_a_server_whose_code_changed_steps_aside(tmp_path: Path) -> None:
@@ -215,7 +220,7 @@ def test_a_server_whose_code_changed_steps_aside(tmp_path: Path) -> None:
         proc = warm.run("check", str(EXAMPLE))
         assert proc.returncode == 0, proc.stderr
         new = warm.wait_for_server(served=0)
-        assert new["pid"] != old["pid"] and not _alive(old["pid"])
+        assert new["pid"] != old["pid"] and _gone(old["pid"])
         assert warm.run("check", str(EXAMPLE)).returncode == 0
         assert warm.status()[0]["served"] == 1
     finally:
@@ -225,10 +230,7 @@ def test_a_server_whose_code_changed_steps_aside(tmp_path: Path) -> None:
 def test_an_idle_server_exits_and_removes_its_socket(warm: Warm) -> None:
     warm.env["DSL_WARM_IDLE"] = "1"
     server = _started(warm)
-    deadline = time.monotonic() + 15
-    while _alive(server["pid"]) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert not _alive(server["pid"]) and warm.sockets() == []
+    assert _gone(server["pid"], timeout=15) and warm.sockets() == []
 
 
 def test_dsl_warm_0_and_ineligible_commands_start_no_server(warm: Warm) -> None:
@@ -253,7 +255,4 @@ def test_warm_status_and_stop(warm: Warm) -> None:
     assert str(server["pid"]) in listing and str(REPO / "dsl") in listing
     stopped = warm.run("warm", "stop")
     assert f"stopped 1 warm server(s): pid {server['pid']}" in stopped.stdout
-    deadline = time.monotonic() + 10
-    while _alive(server["pid"]) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert not _alive(server["pid"]) and warm.sockets() == []
+    assert _gone(server["pid"]) and warm.sockets() == []
