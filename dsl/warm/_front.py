@@ -76,6 +76,7 @@ def _delegate(sock: socket.socket, path: str, search: list[str], argv: list[str]
         _wire.send_request(sock, {
             "kind": "run", "identity": _wire.identity(search), "argv": argv, "cwd": cwd, "umask": umask,
             "env": dict(os.environ), "streams": _encodings(),
+            "ignored": [int(n) for n in (*_FORWARDED, signal.SIGTSTP) if signal.getsignal(n) == signal.SIG_IGN],
         }, fds)
     except OSError:
         return None
@@ -134,9 +135,11 @@ def _wait(answers: _wire.Answers, pid: int) -> int:
         signal.signal(signal.SIGTSTP, suspend)  # resumed (fg/bg): so is it
         forward(signal.SIGCONT, None)
 
-    for signum in _FORWARDED:
-        signal.signal(signum, forward)
-    signal.signal(signal.SIGTSTP, suspend)
+    for signum in _FORWARDED:  # an ignored signal stays ignored, here and there
+        if signal.getsignal(signum) != signal.SIG_IGN:
+            signal.signal(signum, forward)
+    if signal.getsignal(signal.SIGTSTP) != signal.SIG_IGN:
+        signal.signal(signal.SIGTSTP, suspend)
     while True:
         answer = answers.next()
         if answer is None:

@@ -190,6 +190,8 @@ def _child(conn: socket.socket, listener: socket.socket, lock_fd: int, request: 
         for signum in (signal.SIGCHLD, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGTSTP):
             signal.signal(signum, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.default_int_handler)
+        for signum in request.get("ignored", ()):  # as the caller's were (`nohup`, `cmd &` in a script)
+            signal.signal(signum, signal.SIG_IGN)
         for target, fd in enumerate(fds):
             os.dup2(fd, target)
         for fd in set(fds) - {0, 1, 2}:  # no stray copy of the caller's pipes in our children
@@ -226,11 +228,12 @@ def _rebind_streams(encodings: dict[str, list[str | None]]) -> None:
 
 
 def _hang_up_with(conn: socket.socket) -> None:
-    """The caller went away without forwarding a signal (killed): end as a hang-up would."""
+    """The caller went away without forwarding a signal (killed outright): so do we, at once,
+    as the caller's own process would have (BuildKit cancels a build whose client is gone)."""
     with contextlib.suppress(OSError):
         while conn.recv(1):
             pass
-    os.kill(os.getpid(), signal.SIGHUP)
+    os._exit(128 + signal.SIGHUP)
 
 
 def _run(argv: list[str]) -> int:

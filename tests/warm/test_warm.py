@@ -40,8 +40,11 @@ class Warm:
                               capture_output=True, text=True, timeout=60)
 
     def popen(self, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+        """Started as from a terminal: SIGINT as Python expects it, whatever the test runner's
+        (a background job of a script ignores SIGINT, and its children inherit that)."""
         return subprocess.Popen([sys.executable, "-m", "dsl", *args], cwd=REPO, env=env or self.env, text=True,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
     def sockets(self) -> list[Path]:
         return sorted((self.runtime / "envdsl").glob("dsl-*.sock"))
@@ -194,6 +197,24 @@ def test_ctrl_c_reaches_the_command_and_cancels_it(warm: Warm, tmp_path: Path) -
         engine.listener.close()
         (tmp_path / "docker.sock").unlink()
     assert seen[0] == seen[1] and seen[1][0] == 130, seen
+
+
+def test_a_signal_the_caller_ignores_is_ignored_by_its_command_too(warm: Warm, tmp_path: Path) -> None:
+    """`nohup`, or `dsl build &` in a script: SIGINT is ignored, in-process and warm alike."""
+    _started(warm)
+    warm.env["DOCKER_HOST"] = f"unix://{tmp_path}/docker.sock"
+    engine = _SilentEngine(tmp_path / "docker.sock")
+    proc = subprocess.Popen([sys.executable, "-m", "dsl", "build", str(EXAMPLE), "--builder", "docker"],
+                            cwd=REPO, env=warm.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    worker = engine.wait_for_peer()
+    assert worker != proc.pid
+    proc.send_signal(signal.SIGINT)
+    time.sleep(1.0)
+    assert proc.poll() is None and _alive(worker)
+    proc.kill()
+    proc.wait(timeout=10)
+    assert _gone(worker)
 
 
 def test_a_caller_killed_outright_takes_its_command_with_it(warm: Warm, tmp_path: Path) -> None:

@@ -47,6 +47,7 @@ _RECV_WINDOW = 16 * 1024 * 1024  # what we let the peer send ahead, per stream a
 _MAX_RECV_FRAME = 1 << 20
 _MAX_MESSAGE = 64 * 1024 * 1024
 _MAX_STREAMS = 100
+_FLUSH_AT = 64  # queued buffers (about 0.5-1 MiB of DATA) a stream sends itself rather than wait
 _GRPC_HEADERS = ((":status", "200"), ("content-type", "application/grpc"))
 
 
@@ -120,6 +121,7 @@ class GrpcConnection:
         self._reader = threading.Thread(target=self._read_loop, daemon=True, name="dsl-session-h2-read")
         self._writer = threading.Thread(target=self._write_loop, daemon=True, name="dsl-session-h2-write")
         self._handlers: list[threading.Thread] = []
+        self._send_lock = threading.Lock()  # one sender at a time: the writer, or a busy stream
 
     def start(self) -> GrpcConnection:
         self.sock.settimeout(None)  # idle between builds' calls is normal; the peer's end is EOF
@@ -173,6 +175,7 @@ class GrpcConnection:
             self._lock.notify_all()
 
     def _write_loop(self) -> None:
+        """Send what the reader and the streams queue, whenever nobody else is sending it."""
         try:
             while True:
                 with self._lock:
@@ -180,10 +183,17 @@ class GrpcConnection:
                         self._lock.wait()
                     if not self._out:
                         return
-                    batch, self._out = self._out, []
-                _send_buffers(self.sock, batch)
+                self._flush()
         except OSError:
             self._end()
+
+    def _flush(self) -> None:
+        """Send everything queued, in queue order (the send lock is taken before the swap)."""
+        with self._send_lock:
+            with self._lock:
+                batch, self._out = self._out, []
+            if batch:
+                _send_buffers(self.sock, batch)
 
     def _read_loop(self) -> None:
         reader = self.sock.makefile("rb", buffering=256 * 1024)
@@ -300,25 +310,13 @@ class GrpcConnection:
         stream.messages.put(None)
 
     def _on_data(self, sid: int, flags: int, payload: bytes) -> None:
-        size = len(payload)  # padding counts against the windows too
         data = _unpad(flags, payload)
         with self._lock:
             stream = self._streams.get(sid)
-            self._conn_unacked += size
-            updates = []
-            if self._conn_unacked >= _RECV_WINDOW // 2:
-                updates.append(frame(WINDOW_UPDATE, 0, 0, struct.pack(">I", self._conn_unacked)))
-                self._conn_unacked = 0
-            if stream is not None and not stream.remote_closed:
-                stream.unacked += size
-                if stream.unacked >= _RECV_WINDOW // 2 and not flags & END_STREAM:
-                    updates.append(frame(WINDOW_UPDATE, 0, sid, struct.pack(">I", stream.unacked)))
-                    stream.unacked = 0
-            if updates:
-                self._out.extend(updates)
-                self._lock.notify_all()
         if stream is None or stream.remote_closed:
+            self._credit(None, len(payload))  # nobody will read it: the window comes back now
             return
+        self._credit(None, len(payload) - len(data))  # padding counts against the window too
         buf = stream.buffer
         buf += data
         while len(buf) >= 5:
@@ -334,6 +332,27 @@ class GrpcConnection:
         if flags & END_STREAM:
             self._remote_end(stream)
 
+    def _credit(self, stream: _Stream | None, size: int) -> None:
+        """Give the peer back ``size`` bytes of window (the connection's, and the stream's),
+        in WINDOW_UPDATEs of half a window: data is credited when a handler takes it, so a
+        slow reader (an export to a slow disk) holds the sender back instead of filling memory."""
+        if size <= 0:
+            return
+        with self._lock:
+            self._conn_unacked += size
+            updates = []
+            if self._conn_unacked >= _RECV_WINDOW // 2:
+                updates.append(frame(WINDOW_UPDATE, 0, 0, struct.pack(">I", self._conn_unacked)))
+                self._conn_unacked = 0
+            if stream is not None and not stream.remote_closed and not stream.reset:
+                stream.unacked += size
+                if stream.unacked >= _RECV_WINDOW // 2:
+                    updates.append(frame(WINDOW_UPDATE, 0, stream.sid, struct.pack(">I", stream.unacked)))
+                    stream.unacked = 0
+            if updates:
+                self._out.extend(updates)
+                self._lock.notify_all()
+
     # -- one stream -----------------------------------------------------------------------
 
     def _requests(self, stream: _Stream) -> Iterator[bytes]:
@@ -342,6 +361,7 @@ class GrpcConnection:
             if message is None:
                 stream.messages.put(None)  # later reads end too
                 return
+            self._credit(stream, 5 + len(message))
             yield message
 
     def _serve(self, stream: _Stream, handler: grpc.RpcMethodHandler) -> None:
@@ -380,32 +400,48 @@ class GrpcConnection:
         self._finish(stream, grpc.StatusCode.UNIMPLEMENTED, f"Method not found: {stream.method}")
 
     def _send_message(self, stream: _Stream, payload: bytes) -> None:
-        """Queue one length-prefixed message as DATA frames, within the peer's windows."""
+        """Queue one length-prefixed message as DATA frames, within the peer's windows.
+
+        A stream that has used up a window sends the frames itself before it waits for the
+        peer's WINDOW_UPDATE, as it does when much is queued: handing them to the writer thread
+        would leave the socket idle until the GIL changes hands (up to 5 ms a window), and the
+        peer grows its windows only as fast as data arrives.
+        """
         prefix, data = b"\0" + len(payload).to_bytes(4, "big"), memoryview(payload)
-        with self._lock:
-            if not stream.headers_sent:
-                self._out.append(self._headers(stream.sid, _GRPC_HEADERS, 0))
-                stream.headers_sent = True
-            while prefix or data:
+        while True:
+            with self._lock:
                 while min(self._send_window, stream.send_window) <= 0:
                     if stream.reset or self._closed:
                         raise _StreamGone
-                    self._lock.notify_all()  # the writer may still hold frames: let it send
                     self._lock.wait()
                 if stream.reset or self._closed:
                     raise _StreamGone
-                n = min(len(prefix) + len(data), self._peer_frame, self._send_window, stream.send_window)
-                if prefix:  # the first frame: the 5-byte prefix and the payload's start, copied
-                    part = prefix[:n]
-                    take = n - len(part)
-                    self._out.append(frame(DATA, 0, stream.sid, part + data[:take]))
-                    prefix, data = prefix[len(part):], data[take:]
-                else:  # the rest: a header, then a view of the payload (no copy)
-                    self._out += (_FRAME.pack(n << 8 | DATA, 0, stream.sid), data[:n])
-                    data = data[n:]
-                self._send_window -= n
-                stream.send_window -= n
-            self._lock.notify_all()
+                if not stream.headers_sent:
+                    self._out.append(self._headers(stream.sid, _GRPC_HEADERS, 0))
+                    stream.headers_sent = True
+                while (prefix or data) and min(self._send_window, stream.send_window) > 0:
+                    n = min(len(prefix) + len(data), self._peer_frame, self._send_window, stream.send_window)
+                    if prefix:  # the first frame: the 5-byte prefix and the payload's start, copied
+                        part = prefix[:n]
+                        take = n - len(part)
+                        self._out.append(frame(DATA, 0, stream.sid, part + data[:take]))
+                        prefix, data = prefix[len(part):], data[take:]
+                    else:  # the rest: a header, then a view of the payload (no copy)
+                        self._out += (_FRAME.pack(n << 8 | DATA, 0, stream.sid), data[:n])
+                        data = data[n:]
+                    self._send_window -= n
+                    stream.send_window -= n
+                done = not (prefix or data)
+                if done and len(self._out) < _FLUSH_AT:
+                    self._lock.notify_all()  # the writer sends it
+                    return
+            try:
+                self._flush()
+            except OSError as exc:
+                self._end()
+                raise _StreamGone from exc
+            if done:
+                return
 
     def _finish(self, stream: _Stream, code: grpc.StatusCode, details: str) -> None:
         """Trailers (or a trailers-only answer), then forget the stream."""
@@ -420,6 +456,11 @@ class GrpcConnection:
                     self._out.append(frame(RST_STREAM, 0, stream.sid, struct.pack(">I", NO_ERROR)))
                 self._lock.notify_all()
             self._streams.pop(stream.sid, None)
+        unread = len(stream.buffer)  # what the handler left: the connection's window, back
+        while not stream.messages.empty():
+            message = stream.messages.get_nowait()
+            unread += 0 if message is None else 5 + len(message)
+        self._credit(None, unread)
 
     def _headers(self, sid: int, fields: Any, flags: int) -> bytes:
         """One header block, encoded (under the lock: the encoder's table follows frame order)."""

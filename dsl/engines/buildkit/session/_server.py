@@ -1,19 +1,13 @@
-"""The session's gRPC server: the method table and a grpcio server on a private unix socket.
+"""The session's gRPC methods: their paths and grpcio method handlers.
 
-BuildKit dials the session as a gRPC client, so the session runs an ordinary ``grpc.server``;
-the transport (a hijacked ``/session`` connection or a ``Control.Session`` stream) is bridged to
-a client connection to that server's unix socket. Methods are served by generic handlers under
-their real paths, because the message protos live in a private package (see the protos).
+BuildKit dials the session as a gRPC client; ``_h2.GrpcConnection`` serves these handlers on
+the session's connection. Methods are served under their real paths by generic handlers,
+because the message protos live in a private package (see the protos).
 """
 
 from __future__ import annotations
 
-import os
-import shutil
-import socket
-import tempfile
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 
 import grpc
 
@@ -26,8 +20,6 @@ FILESYNC_DIFFCOPY = "/moby.filesync.v1.FileSync/DiffCopy"
 FILESEND_DIFFCOPY = "/moby.filesync.v1.FileSend/DiffCopy"
 AUTH_CREDENTIALS = "/moby.filesync.v1.Auth/Credentials"
 SECRETS_GET = "/moby.buildkit.secrets.v1.Secrets/GetSecret"
-
-_MAX_WORKERS = 32  # each open stream (a DiffCopy per directory, an export) holds a thread
 
 
 def health_check(request: health_pb2.HealthCheckRequest,
@@ -94,43 +86,3 @@ def packet_stream(fn: Callable) -> grpc.RpcMethodHandler:
 def raw_stream(fn: Callable) -> grpc.RpcMethodHandler:
     """A bidi handler seeing undecoded message bytes (FileSend carries two message types)."""
     return grpc.stream_stream_rpc_method_handler(fn)
-
-
-class _Table(grpc.GenericRpcHandler):
-    def __init__(self, table: dict[str, grpc.RpcMethodHandler]) -> None:
-        self.table = table
-
-    def service(self, handler_call_details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler | None:
-        return self.table.get(handler_call_details.method)
-
-
-class UnixGrpcServer:
-    """A grpcio server on a unix socket in a private temporary directory.
-
-    Args:
-        table: method path → handler; nothing else is served.
-    """
-
-    def __init__(self, table: dict[str, grpc.RpcMethodHandler]) -> None:
-        self._dir = tempfile.mkdtemp(prefix="dsl-session-")
-        self.path = os.path.join(self._dir, "grpc.sock")
-        self._executor = ThreadPoolExecutor(_MAX_WORKERS, thread_name_prefix="dsl-session")
-        self._server = grpc.server(self._executor, handlers=[_Table(table)])
-        try:
-            self._server.add_insecure_port(f"unix:{self.path}")
-            self._server.start()
-        except BaseException:
-            self.stop()
-            raise
-
-    def connect(self) -> socket.socket:
-        """A new raw connection to the server (one HTTP/2 client connection's worth)."""
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.connect(self.path)
-        return sock
-
-    def stop(self) -> None:
-        """Cancel running calls, stop the threads and remove the socket directory."""
-        self._server.stop(grace=None).wait(5)
-        self._executor.shutdown(wait=True, cancel_futures=True)
-        shutil.rmtree(self._dir, ignore_errors=True)
