@@ -43,7 +43,8 @@ NO_ERROR, PROTOCOL_ERROR, FLOW_CONTROL_ERROR, CANCEL = 0x0, 0x1, 0x3, 0x8
 
 _FRAME = struct.Struct(">IBI")  # 24-bit length in the top of the first word, then type, flags, stream
 _DEFAULT_WINDOW = 65_535
-_RECV_WINDOW = 16 * 1024 * 1024  # what we let the peer send ahead, per stream and per connection
+_RECV_WINDOW = 4 * 1024 * 1024  # what we let the peer send ahead on one stream (of unread data)
+_CONN_WINDOW = 16 * 1024 * 1024  # and on the connection (credited on arrival: see _credit)
 _MAX_RECV_FRAME = 1 << 20
 _MAX_MESSAGE = 64 * 1024 * 1024
 _MAX_STREAMS = 100
@@ -87,7 +88,9 @@ class _Stream:
         self.send_window = send_window
         self.messages: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
         self.buffer = bytearray()  # DATA payload not yet a whole message
-        self.unacked = 0  # bytes consumed from this stream not yet returned by WINDOW_UPDATE
+        self.unacked = 0  # bytes credited, not yet returned by a WINDOW_UPDATE
+        self.queued = 0  # bytes of whole messages the handler has not taken yet
+        self.deferred = 0  # bytes received while it was behind: credited once it catches up
         self.remote_closed = False  # END_STREAM seen
         self.reset = False  # RST_STREAM seen, or the connection ended
         self.headers_sent = False
@@ -110,6 +113,9 @@ class GrpcConnection:
         self._encoder = hpack.Encoder()
         self._lock = threading.Condition()  # windows, streams, the encoder and the output
         self._out: list[bytes | memoryview] = []  # buffers to send, in order (gathered, not joined)
+        # PING and WINDOW_UPDATE answers go ahead of queued DATA: the peer grows its windows
+        # from how fast its PINGs come back (grpc-go's BDP estimate), and waits for our credit
+        self._urgent: list[bytes] = []
         self._send_window = _DEFAULT_WINDOW  # the peer's connection window for us
         self._peer_initial = _DEFAULT_WINDOW
         self._peer_frame = 16_384
@@ -129,7 +135,7 @@ class GrpcConnection:
             (S_MAX_CONCURRENT_STREAMS, _MAX_STREAMS), (S_INITIAL_WINDOW_SIZE, _RECV_WINDOW),
             (S_MAX_FRAME_SIZE, _MAX_RECV_FRAME)))
         self._queue(frame(SETTINGS, 0, 0, settings),
-                    frame(WINDOW_UPDATE, 0, 0, struct.pack(">I", _RECV_WINDOW - _DEFAULT_WINDOW)))
+                    frame(WINDOW_UPDATE, 0, 0, struct.pack(">I", _CONN_WINDOW - _DEFAULT_WINDOW)))
         self._reader.start()
         self._writer.start()
         return self
@@ -174,14 +180,19 @@ class GrpcConnection:
             self._out.extend(frames)
             self._lock.notify_all()
 
+    def _queue_urgent(self, *frames: bytes) -> None:
+        with self._lock:
+            self._urgent.extend(frames)
+            self._lock.notify_all()
+
     def _write_loop(self) -> None:
         """Send what the reader and the streams queue, whenever nobody else is sending it."""
         try:
             while True:
                 with self._lock:
-                    while not self._out and not self._closed:
+                    while not self._out and not self._urgent and not self._closed:
                         self._lock.wait()
-                    if not self._out:
+                    if not self._out and not self._urgent:
                         return
                 self._flush()
         except OSError:
@@ -191,7 +202,7 @@ class GrpcConnection:
         """Send everything queued, in queue order (the send lock is taken before the swap)."""
         with self._send_lock:
             with self._lock:
-                batch, self._out = self._out, []
+                batch, self._out, self._urgent = [*self._urgent, *self._out], [], []
             if batch:
                 _send_buffers(self.sock, batch)
 
@@ -242,7 +253,7 @@ class GrpcConnection:
                 self._on_settings(payload)
         elif kind == PING:
             if not flags & ACK:
-                self._queue(frame(PING, ACK, 0, payload))
+                self._queue_urgent(frame(PING, ACK, 0, payload))
         elif kind == WINDOW_UPDATE:
             (increment,) = struct.unpack(">I", payload)
             with self._lock:
@@ -310,15 +321,20 @@ class GrpcConnection:
         stream.messages.put(None)
 
     def _on_data(self, sid: int, flags: int, payload: bytes) -> None:
-        data = _unpad(flags, payload)
+        self._credit(None, len(payload))  # the connection's window: as it arrives (see _credit)
         with self._lock:
             stream = self._streams.get(sid)
         if stream is None or stream.remote_closed:
-            self._credit(None, len(payload))  # nobody will read it: the window comes back now
             return
-        self._credit(None, len(payload) - len(data))  # padding counts against the window too
+        with self._lock:  # credit the stream now unless its handler is behind (see _credit)
+            if stream.queued < _RECV_WINDOW // 2:
+                credit = len(payload) + stream.deferred
+                stream.deferred = 0
+            else:
+                credit, stream.deferred = 0, stream.deferred + len(payload)
+        self._credit(stream, credit)
         buf = stream.buffer
-        buf += data
+        buf += _unpad(flags, payload)
         while len(buf) >= 5:
             if buf[0]:
                 raise ConnectionFailed("a compressed gRPC message (compression is not offered)")
@@ -327,31 +343,40 @@ class GrpcConnection:
                 raise ConnectionFailed(f"a {length}-byte gRPC message")
             if len(buf) < 5 + length:
                 break
+            with self._lock:
+                stream.queued += 5 + length
             stream.messages.put(bytes(buf[5:5 + length]))
             del buf[:5 + length]
         if flags & END_STREAM:
             self._remote_end(stream)
 
     def _credit(self, stream: _Stream | None, size: int) -> None:
-        """Give the peer back ``size`` bytes of window (the connection's, and the stream's),
-        in WINDOW_UPDATEs of half a window: data is credited when a handler takes it, so a
-        slow reader (an export to a slow disk) holds the sender back instead of filling memory."""
+        """Give the peer back ``size`` bytes of window, in WINDOW_UPDATEs of half a window.
+
+        The connection's window (``stream`` None) is credited as data arrives. A stream's is
+        too while its handler keeps up (less than half a window of whole messages unread);
+        beyond that, credit waits until the handler reads. So a handler that reads slowly (an
+        export to a slow disk) holds back its own stream's sender, with a window or two of
+        memory, while the other streams (the daemon's health checks) still get through; and
+        a message bigger than the window still arrives.
+        """
         if size <= 0:
             return
         with self._lock:
-            self._conn_unacked += size
-            updates = []
-            if self._conn_unacked >= _RECV_WINDOW // 2:
-                updates.append(frame(WINDOW_UPDATE, 0, 0, struct.pack(">I", self._conn_unacked)))
-                self._conn_unacked = 0
-            if stream is not None and not stream.remote_closed and not stream.reset:
+            if stream is None:
+                self._conn_unacked += size
+                if self._conn_unacked < _CONN_WINDOW // 2:
+                    return
+                update, self._conn_unacked = frame(WINDOW_UPDATE, 0, 0, struct.pack(">I", self._conn_unacked)), 0
+            else:
+                if stream.remote_closed or stream.reset:
+                    return
                 stream.unacked += size
-                if stream.unacked >= _RECV_WINDOW // 2:
-                    updates.append(frame(WINDOW_UPDATE, 0, stream.sid, struct.pack(">I", stream.unacked)))
-                    stream.unacked = 0
-            if updates:
-                self._out.extend(updates)
-                self._lock.notify_all()
+                if stream.unacked < _RECV_WINDOW // 2:
+                    return
+                update, stream.unacked = frame(WINDOW_UPDATE, 0, stream.sid, struct.pack(">I", stream.unacked)), 0
+            self._urgent.append(update)
+            self._lock.notify_all()
 
     # -- one stream -----------------------------------------------------------------------
 
@@ -361,7 +386,11 @@ class GrpcConnection:
             if message is None:
                 stream.messages.put(None)  # later reads end too
                 return
-            self._credit(stream, 5 + len(message))
+            with self._lock:
+                stream.queued -= 5 + len(message)
+                credit = stream.deferred if stream.queued < _RECV_WINDOW // 2 else 0
+                stream.deferred -= credit
+            self._credit(stream, credit)
             yield message
 
     def _serve(self, stream: _Stream, handler: grpc.RpcMethodHandler) -> None:
@@ -456,11 +485,6 @@ class GrpcConnection:
                     self._out.append(frame(RST_STREAM, 0, stream.sid, struct.pack(">I", NO_ERROR)))
                 self._lock.notify_all()
             self._streams.pop(stream.sid, None)
-        unread = len(stream.buffer)  # what the handler left: the connection's window, back
-        while not stream.messages.empty():
-            message = stream.messages.get_nowait()
-            unread += 0 if message is None else 5 + len(message)
-        self._credit(None, unread)
 
     def _headers(self, sid: int, fields: Any, flags: int) -> bytes:
         """One header block, encoded (under the lock: the encoder's table follows frame order)."""
