@@ -3,10 +3,12 @@
 Two parts:
 
 * ``python bench/_build_context.py [--rounds N]`` — a micro-benchmark of the FileSync sender
-  alone, in-process: the session's own gRPC server on its unix socket and a local receiver
-  that asks for every file the way the daemon does after a cache prune (MB/s, packets/s), plus
-  the directory scan by itself. It needs no engine; on a busy machine compare the CPU
-  figure (both ends' process time), which other load disturbs far less than wall time.
+  alone, in-process: the session's own gRPC server on a unix socket and a local receiver that
+  asks for every file the way the daemon does after a cache prune (MB/s, packets/s), plus the
+  directory scan by itself. It needs no engine; on a busy machine compare the CPU figure (both
+  ends' process time), which other load disturbs far less than wall time. The receiver is a
+  grpcio client, whose own per-message cost (50-100 µs) now bounds the figures: the sender
+  against a real daemon is what ``context_case`` measures.
 * :func:`context_case` — the ``context-big`` case of ``bench/build.py``: ``dsl build`` against
   ``docker build`` (BuildKit, the same ``COPY``) on one dockerd, after a cache prune, and after
   changing one file of the project.

@@ -246,7 +246,8 @@ class EnvdPeer(_Peer):
 
 
 class DslPeer(_Peer):
-    """Our ``dsl build``, run as a user runs it (``python -m dsl``).
+    """Our ``dsl build``, run as a user runs it (``python -m dsl``): the first build of a run
+    starts the warm server (docs/build.md, "Start-up") and later ones run through it.
 
     Each build writes ``--metadata-file``, whose ``solve_seconds`` is how long ``dsl build``
     itself was blocked on BuildKit's answers (0 for a build skipped as up to date), so the

@@ -216,7 +216,8 @@ def _client_breakdown(peer: DslPeer) -> list[str]:
     rest = result.seconds - startup - imports - waited
     return [
         f"  breakdown of one context-file-changed build under -X importtime ({result.seconds * 1000:.0f} ms wall; "
-        "importtime itself slows imports):",
+        "importtime itself slows imports; an interpreter option makes dsl run in-process, so this is what "
+        "the warm server saves the rows above):",
         f"    interpreter start + site {startup * 1000:.0f} ms (a bare `python -c pass`); imports "
         f"{imports * 1000:.0f} ms (largest top-level, ms: {heavy});",
         f"    waiting on BuildKit {waited * 1000:.0f} ms; the rest (evaluate, compile, connect, session, "
