@@ -8,10 +8,12 @@ import sys
 
 def main() -> None:
     argv = sys.argv[1:]
-    from dsl.warm import _front
+    from dsl import warm
 
-    if _front.wanted(argv):
-        code = _front.run(argv)
+    if warm.wanted(argv):
+        from dsl.warm._front import run
+
+        code = run(argv)
         if code is not None:
             sys.stderr.flush()
             os._exit(code)  # nothing of ours to tear down; the command's process has flushed

@@ -17,23 +17,7 @@ import sys
 
 from dsl.warm import _wire
 
-# Commands that only read files and write stdout/stderr: the server's child has the caller's
-# descriptors but not its terminal's foreground (reading a tty from there would stop it).
-ELIGIBLE = frozenset({"build", "check", "compile", "inspect", "lock", "push"})
 _FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
-_OFF = ("0", "false", "no", "off")
-
-
-def wanted(argv: list[str]) -> bool:
-    """Whether this invocation may run in the warm server at all."""
-    if os.environ.get("DSL_WARM", "").strip().lower() in _OFF:
-        return False
-    flags = sys.flags
-    if (sys._xoptions or sys.warnoptions or flags.optimize or flags.verbose or flags.debug
-            or flags.isolated or flags.no_site or flags.dev_mode):
-        return False
-    command = next((a for a in argv if not a.startswith("-")), None)
-    return command in ELIGIBLE
 
 
 def run(argv: list[str]) -> int | None:
