@@ -30,8 +30,7 @@ def run(argv: list[str]) -> int | None:
     if directory is None:
         return None
     search = _wire.search_path()
-    ident = _wire.identity(search)
-    path = _wire.socket_path(directory, ident)
+    path = _wire.socket_path(directory, _wire.identity(search))
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
     try:
         try:
@@ -147,10 +146,22 @@ def start_server(path: str, search: list[str]) -> None:
     try:
         os.posix_spawn(sys.executable, [sys.executable, "-c", bootstrap, package_parent,
                                         json.dumps(search), path],
-                       dict(os.environ), setsid=True, file_actions=[
+                       _server_environment(), setsid=True, file_actions=[
                            (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
                            (os.POSIX_SPAWN_OPEN, 1, log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600),
                            (os.POSIX_SPAWN_DUP2, 1, 2),
                        ])
     except OSError:
         pass  # no server this time: every command still runs here
+
+
+# What the server itself needs of our environment: the interpreter's settings, the locale, where
+# temporary and runtime files go, and its idle time. Each command gets its caller's whole
+# environment; the long-lived server keeps none of it (no token outlives the command it was for).
+_SERVER_ENV = ("PATH", "HOME", "LANG", "TMPDIR", "XDG_RUNTIME_DIR", "DSL_WARM_IDLE")
+
+
+def _server_environment() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items()
+            if k in _SERVER_ENV or k.startswith(("PYTHON", "LC_"))}
+

@@ -118,6 +118,16 @@ def test_the_command_gets_the_callers_directory_environment_and_umask(warm: Warm
     assert warm.status()[0]["served"] == 3
 
 
+def test_the_server_keeps_none_of_the_environment_that_started_it(warm: Warm) -> None:
+    """Each command gets its caller's environment; the long-lived server holds no token of the
+    command that happened to start it."""
+    first = warm.run("check", str(EXAMPLE), REGISTRY_TOKEN="s3cret-token")
+    assert first.returncode == 0, first.stderr
+    server = warm.wait_for_server(served=0)
+    environ = Path(f"/proc/{server['pid']}/environ").read_bytes()
+    assert b"s3cret-token" not in environ and b"PYTHONPATH=" in environ
+
+
 def test_the_command_writes_to_the_callers_terminal(warm: Warm) -> None:
     """stdout is the caller's tty itself: binary LLB is refused there, as in-process."""
     _started(warm)
