@@ -178,7 +178,7 @@ class Session:
         self._conn = GrpcConnection(sock, self._table).start()
 
     def close(self) -> None:
-        """End the session: drop the connection, stop serving, remove the temp directory."""
+        """End the session: say GOAWAY, drop the connection, wait for the serving threads."""
         if self._call is not None:
             self._call.cancel()
         if self._conn is not None:
