@@ -11,6 +11,7 @@ import struct
 
 import grpc
 import hpack
+import pytest
 
 from dsl.engines.buildkit.session._h2 import GrpcConnection
 from tests.engines.buildkit.h2._harness import (
@@ -183,29 +184,20 @@ def test_long_trailers_are_split_into_continuation_frames():
         client.close()
 
 
-def test_sending_stops_at_the_stream_window_until_it_is_updated():
-    client = RawClient({0x4: 1000})  # each stream may receive 1,000 bytes until updated
+@pytest.mark.parametrize("settings, widen_first, stuck_at, widen_then", [
+    ({0x4: 1000}, 0, 1000, 1),  # each stream may receive 1,000 bytes until updated
+    ({0x4: 1 << 20}, None, 65_535, 0),  # streams may take 1 MiB; the connection only 65,535
+], ids=["stream window", "connection window"])
+def test_sending_stops_at_a_window_until_it_is_updated(settings, widen_first, stuck_at, widen_then):
+    client = RawClient(settings)
     try:
-        message = b"s" * 30_000
-        client.window_update(0, 1 << 20)
+        message = b"w" * 100_000
+        if widen_first is not None:
+            client.window_update(widen_first, 1 << 20)
         client.call(message)
         client.read_for(0.5)
-        assert len(client.body) == 1000 and not client.ended
-        client.window_update(1, 1 << 20)
-        client.read_for(5)
-        assert client.ended and client.body[5:] == message
-    finally:
-        client.close()
-
-
-def test_sending_stops_at_the_connection_window_until_it_is_updated():
-    client = RawClient({0x4: 1 << 20})  # streams may take 1 MiB; the connection only 65,535
-    try:
-        message = b"c" * 100_000
-        client.call(message)
-        client.read_for(0.5)
-        assert len(client.body) == 65_535 and not client.ended
-        client.window_update(0, 1 << 20)
+        assert len(client.body) == stuck_at and not client.ended
+        client.window_update(widen_then, 1 << 20)
         client.read_for(5)
         assert client.ended and client.body[5:] == message
     finally:
