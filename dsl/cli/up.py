@@ -332,6 +332,11 @@ def _wait_for_ssh(runner: Runner, result: UpResult, key_file: str | None, timeou
     from dsl.ssh import wait_ready
 
     state = result.state
+    if not state.running:  # a newer `dsl up` may be removing it already: say why, as the wait would
+        reason = runner.wait_stopped_reason(state.id, state.object_id)
+        if reason is not None:
+            raise EngineError(reason)
+        state = runner.get(state.id) or state  # it runs now: the state we were given was older
     target = ssh_target(runner, state, key_file)
     try:
         wait_ready(target, timeout=timeout, alive=lambda: runner.wait_stopped_reason(state.id, state.object_id))
