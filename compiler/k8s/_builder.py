@@ -1,7 +1,7 @@
 """An in-cluster BuildKit (``dsl builder create NAME --kubernetes``) as Kubernetes objects.
 
 One StatefulSet of rootless ``buildkitd`` replicas, each with a PersistentVolumeClaim of its
-own for ``/home/user/.local/share/buildkit``, so the cache survives restarts. A StatefulSet
+own mounted as buildkitd's state directory (``--root``), so the cache survives restarts. A StatefulSet
 rather than a Deployment because buildkitd locks its state directory (two replicas on one
 claim cannot both start) and because each replica keeps its name (``NAME-0``, ``NAME-1``)
 and its claim across restarts: the build that hashed to ``NAME-1`` finds its cache there
@@ -30,9 +30,10 @@ DEFAULT_IMAGE = ("moby/buildkit:v0.19.0-rootless"
                  "@sha256:e901cffdad753892a7c3afb8b9972549fca02c73888cf340c91ed801fdd96d71")
 CONTAINER = "buildkitd"
 CACHE_VOLUME = "cache"
-# Paths inside the rootless moby/buildkit image (its user `user`, uid 1000), not of any machine:
-# where buildkitd keeps its state (the cache claim goes there) and the socket it listens on.
-CACHE_DIR = "/home/user/.local/share/buildkit"
+# In the Pod, not on any machine: the state directory we give buildkitd (`--root`; the cache
+# claim is mounted there, made writable for uid 1000 by the Pod's fsGroup, rather than into the
+# image user's home, where rootless buildkitd would look by default) and its socket.
+CACHE_DIR = "/var/lib/buildkit"
 SOCKET = "unix:///run/user/1000/buildkit/buildkitd.sock"
 BUILDER_LABEL = "envdsl/builder"  # value: the builder's name; what `ls`, `rm` and kube-pod:// select on
 COMPONENT = "buildkitd"
@@ -93,7 +94,8 @@ def compile_builder(spec: BuilderSpec) -> tuple[dict[str, Any], ...]:
             "template": {
                 "metadata": {"labels": builder_labels(spec.name),
                              "annotations": {f"container.apparmor.security.beta.kubernetes.io/{CONTAINER}": "unconfined"}},
-                "spec": {"automountServiceAccountToken": False, "containers": [_container(spec)]},
+                "spec": {"automountServiceAccountToken": False, "containers": [_container(spec)],
+                         "securityContext": {"fsGroup": ROOTLESS_UID}},
             },
             "volumeClaimTemplates": [{"metadata": {"name": CACHE_VOLUME, "labels": builder_labels(spec.name)}, "spec": claim_spec}],
         },
@@ -109,7 +111,7 @@ def _container(spec: BuilderSpec) -> dict[str, Any]:
     container: dict[str, Any] = {
         "name": CONTAINER,
         "image": spec.image,
-        "args": ["--addr", SOCKET, "--oci-worker-no-process-sandbox"],
+        "args": ["--addr", SOCKET, "--root", CACHE_DIR, "--oci-worker-no-process-sandbox"],
         # buildctl in the same container (probes, dial-stdio) finds the daemon through this
         "env": [{"name": "BUILDKIT_HOST", "value": SOCKET}],
         "readinessProbe": probe(),

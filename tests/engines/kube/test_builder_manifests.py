@@ -52,6 +52,10 @@ def test_each_replica_has_a_cache_claim_and_resources_are_set():
     assert claim["spec"] == {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "50Gi"}},
                              "storageClassName": "fast-ssd"}
     assert _container([statefulset])["volumeMounts"] == [{"name": claim["metadata"]["name"], "mountPath": CACHE_DIR}]
+    # buildkitd keeps its state on the claim, which the rootless user (uid 1000) can write
+    args = _container([statefulset])["args"]
+    assert args[args.index("--root") + 1] == CACHE_DIR
+    assert spec["template"]["spec"]["securityContext"] == {"fsGroup": 1000}
     assert _container([statefulset])["resources"] == {"requests": {"cpu": "500m", "memory": "1Gi"},
                                                       "limits": {"cpu": "4", "memory": "8Gi"}}
     assert "resources" not in _container(compile_builder(BuilderSpec(name="bk", namespace="default")))
