@@ -30,7 +30,8 @@ def run(argv: list[str]) -> int | None:
     if directory is None:
         return None
     search = _wire.search_path()
-    path = _wire.socket_path(directory, _wire.identity(search))
+    ident = _wire.identity(search)
+    path = _wire.socket_path(directory, ident)
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
     try:
         try:
@@ -40,12 +41,12 @@ def run(argv: list[str]) -> int | None:
             return None
         except OSError:
             return None
-        return _delegate(sock, path, search, argv)
+        return _delegate(sock, path, search, ident, argv)
     finally:
         sock.close()
 
 
-def _delegate(sock: socket.socket, path: str, search: list[str], argv: list[str]) -> int | None:
+def _delegate(sock: socket.socket, path: str, search: list[str], ident: str, argv: list[str]) -> int | None:
     try:
         cwd = os.getcwd()
     except OSError:  # a deleted working directory: let the command itself say so
@@ -57,7 +58,7 @@ def _delegate(sock: socket.socket, path: str, search: list[str], argv: list[str]
         return None
     try:
         _wire.send_request(sock, {
-            "kind": "run", "identity": _wire.identity(search), "argv": argv, "cwd": cwd, "umask": umask,
+            "kind": "run", "identity": ident, "argv": argv, "cwd": cwd, "umask": umask,
             "env": dict(os.environ), "streams": _encodings(),
             "ignored": [int(n) for n in (*_FORWARDED, signal.SIGTSTP) if signal.getsignal(n) == signal.SIG_IGN],
         }, fds)

@@ -26,6 +26,7 @@ import sys
 import threading
 import time
 
+from dsl.engines.buildkit import code_fingerprint
 from dsl.warm import _wire
 
 # The commands' modules and everything their paths import lazily, package by package.
@@ -33,7 +34,6 @@ _PRELOAD_MODULES = ("dsl.contexts", "dsl.identity", "grpc._channel", "grpc._serv
                     "grpc._simple_stubs", "grpc.experimental", "encodings.ascii", "rich.console", "rich.live",
                     "rich.text")
 _PRELOAD_PACKAGES = ("dsl.cli", "dsl.lang", "dsl.ir", "dsl.lock", "dsl.rules", "compiler", "dsl.engines.buildkit")
-_CODE_PACKAGES = ("dsl", "compiler", "stdlib")
 _DEFAULT_IDLE = 900.0
 _LOCK_WAIT = 3.0  # a stale server unlinks its socket, answers, and exits within milliseconds
 
@@ -48,7 +48,7 @@ def main(path: str, search: list[str]) -> None:
     if threading.active_count() != 1:
         print(f"warm: an import started threads ({threading.enumerate()}); not forking", flush=True)
         return
-    state = _State(path, _wire.identity(search), _code_snapshot(), lock_fd)
+    state = _State(path, _wire.identity(search), code_fingerprint(), lock_fd)
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
     with contextlib.suppress(FileNotFoundError):
         os.unlink(path)
@@ -73,8 +73,8 @@ def main(path: str, search: list[str]) -> None:
 
 
 class _State:
-    def __init__(self, path: str, ident: str, snapshot: dict[str, tuple[int, int]], lock_fd: int) -> None:
-        self.path, self.ident, self.snapshot, self.lock_fd = path, ident, snapshot, lock_fd
+    def __init__(self, path: str, ident: str, code: str, lock_fd: int) -> None:
+        self.path, self.ident, self.code, self.lock_fd = path, ident, code, lock_fd
         self.started = time.time()
         self.inode = 0
         self.served = 0
@@ -124,21 +124,6 @@ def _preload() -> None:
         stdlib_module(file)
 
 
-def _code_snapshot() -> dict[str, tuple[int, int]]:
-    """(mtime, size) of every file of our packages: a checkout or an upgrade changes one."""
-    snapshot = {}
-    for package in _CODE_PACKAGES:
-        for root in importlib.import_module(package).__path__:
-            for directory, subdirs, files in os.walk(root):
-                subdirs[:] = [d for d in subdirs if d != "__pycache__"]
-                for name in files:
-                    full = os.path.join(directory, name)
-                    with contextlib.suppress(OSError):
-                        st = os.stat(full)
-                        snapshot[full] = (st.st_mtime_ns, st.st_size)
-    return snapshot
-
-
 def _peer_uid(conn: socket.socket) -> int:
     creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
     return struct.unpack("3i", creds)[1]
@@ -165,7 +150,7 @@ def _serve(conn: socket.socket, listener: socket.socket, state: _State) -> bool:
         if request.get("identity") != state.ident or len(fds) != 3:
             _wire.send_answer(conn, refused="identity")
             return True
-        if _code_snapshot() != state.snapshot:
+        if code_fingerprint() != state.code:  # the same digest build records are keyed on
             state.let_go()
             _wire.send_answer(conn, refused="stale")
             return False

@@ -5,15 +5,16 @@ only serve sockets it accepted itself, so the session used to run a grpcio serve
 socket behind a byte pump; and grpcio's sync server sends each message in a completion-queue
 round trip of its own, 50-100 us, waiting for one before the next. A build context of 4,000
 files is ~13,700 FileSync messages: 0.7-1.4 s of a build that ``docker build`` (Go) finishes in
-1.6 s (``bench/build.py``, context-big). Its asyncio server measured no faster. This module is
-the measured reason to serve gRPC ourselves: messages are framed into a buffer and a writer
-thread sends whatever has accumulated in one ``sendall``, so a burst costs microseconds per
-message and a syscall per batch. HPACK is the ``hpack`` library's.
+1.6 s (``bench/build.py``, context-big). Its asyncio server measured no faster. That is the
+measured reason to serve gRPC ourselves: messages are framed into a queue that is sent in one
+``sendmsg`` per batch (by a writer thread, or by a stream itself once it has used up a window
+or queued much), so a burst costs microseconds per message and a syscall per batch. HPACK is
+the ``hpack`` library's.
 
 What is implemented is what a gRPC server needs of HTTP/2 (RFC 9113) and of gRPC's HTTP/2
 protocol: the preface and SETTINGS (window size, frame size, header table size), PING, GOAWAY,
 RST_STREAM, HEADERS with CONTINUATION and padding, flow control in both directions (the
-peer's windows bound what we send; our windows are topped up as we consume), length-prefixed
+peer's windows bound what we send; ours are credited as described at :meth:`_credit`), length-prefixed
 messages (uncompressed: the session's clients never compress), trailers with ``grpc-status``
 and a percent-encoded ``grpc-message``. Handlers are grpcio's own ``RpcMethodHandler`` objects
 (unary-unary and stream-stream), each stream on a thread of its own, so the session's services
@@ -39,7 +40,7 @@ PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 DATA, HEADERS, PRIORITY, RST_STREAM, SETTINGS, PUSH_PROMISE, PING, GOAWAY, WINDOW_UPDATE, CONTINUATION = range(10)
 END_STREAM, ACK, END_HEADERS, PADDED, PRIORITY_FLAG = 0x1, 0x1, 0x4, 0x8, 0x20
 S_HEADER_TABLE_SIZE, S_MAX_CONCURRENT_STREAMS, S_INITIAL_WINDOW_SIZE, S_MAX_FRAME_SIZE = 0x1, 0x3, 0x4, 0x5
-NO_ERROR, PROTOCOL_ERROR, FLOW_CONTROL_ERROR, CANCEL = 0x0, 0x1, 0x3, 0x8
+NO_ERROR, PROTOCOL_ERROR = 0x0, 0x1
 
 _FRAME = struct.Struct(">IBI")  # 24-bit length in the top of the first word, then type, flags, stream
 _DEFAULT_WINDOW = 65_535
@@ -77,9 +78,6 @@ class _Context:
 
     def abort(self, code: grpc.StatusCode, details: str) -> None:
         raise _Aborted(code, details)
-
-    def is_active(self) -> bool:
-        return not self._stream.reset
 
 
 class _Stream:
@@ -322,11 +320,10 @@ class GrpcConnection:
 
     def _on_data(self, sid: int, flags: int, payload: bytes) -> None:
         self._credit(None, len(payload))  # the connection's window: as it arrives (see _credit)
-        with self._lock:
+        with self._lock:  # the stream's now, unless its handler is behind (see _credit)
             stream = self._streams.get(sid)
-        if stream is None or stream.remote_closed:
-            return
-        with self._lock:  # credit the stream now unless its handler is behind (see _credit)
+            if stream is None or stream.remote_closed:
+                return
             if stream.queued < _RECV_WINDOW // 2:
                 credit = len(payload) + stream.deferred
                 stream.deferred = 0
@@ -408,9 +405,7 @@ class GrpcConnection:
                 self._send_message(stream, encode(handler.unary_unary(request, context)))
             elif handler.stream_stream is not None:
                 responses = handler.stream_stream(requests, context)
-                for response in responses:
-                    if stream.reset:
-                        break
+                for response in responses:  # a reset stream ends this: _send_message raises
                     self._send_message(stream, encode(response))
             else:
                 raise _Aborted(grpc.StatusCode.UNIMPLEMENTED, "only unary and bidi methods are served")
